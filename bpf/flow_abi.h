@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The only ABI between the BPF objects and user space. src/datapath/abi.rs
+ * mirrors every type and constant here; tests/object_rules.rs compares the
+ * sizes against the BTF of the built objects.
+ */
+#ifndef FLOW_ABI_H
+#define FLOW_ABI_H
+
+#include <linux/types.h>
+
+/* Bump whenever a struct below or the meaning of a map changes. */
+#define FLOW_ABI_VERSION 1
+
+/* Default capacity of each of the two flow maps of one object. */
+#define FLOW_MAP_MAX_ENTRIES 131072
+
+/*
+ * Flow key: the full tuple, never a hash of it. IPv4 addresses occupy the
+ * first 4 bytes of the 16-byte fields, the rest is zero. Ports are in host
+ * byte order, 0 for ICMP, ICMPv6, non-first fragments and protocols without
+ * ports.
+ */
+struct flow_key {
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__u32 ifindex; /* interface the program is attached to */
+	__u16 src_port;
+	__u16 dst_port;
+	__u8 ip_version; /* 4 or 6 */
+	__u8 protocol; /* IPv4 protocol / IPv6 upper-layer next header */
+	__u8 icmp_type;
+	__u8 icmp_code;
+};
+
+/*
+ * Flow value. packets/octets/tcp_flags/ttl_min/ttl_max are updated with
+ * atomic instructions: several CPUs may hit one flow at once.
+ */
+struct flow_value {
+	__u64 packets; /* segments, a GSO packet counts gso_segs */
+	__u64 octets; /* IP total length of every segment (L3) */
+	__u64 first_seen_ns; /* CLOCK_BOOTTIME */
+	__u64 last_seen_ns; /* CLOCK_BOOTTIME */
+	__u32 tcp_flags; /* OR of the 9 TCP flag bits, NS = 0x100 */
+	__u32 ttl_min; /* TTL / hop limit, u32 so that cmpxchg can work */
+	__u32 ttl_max;
+	__u32 peer_ifindex; /* egress: skb->ingress_ifindex, ingress: 0 */
+	__u8 tos; /* TOS / traffic class of the first packet */
+	__u8 pad[7];
+};
+
+/*
+ * Indices of the per-CPU statistics array. Every packet bumps
+ * FLOW_STAT_PACKETS; a packet that is not metered also bumps exactly one of
+ * NON_IP, PARSE_FAILED, TABLE_FULL_PACKETS or SAMPLED_OUT. Units are packets
+ * (segments) unless the name says octets.
+ */
+enum flow_stat {
+	FLOW_STAT_PACKETS = 0, /* every packet the program ran for */
+	FLOW_STAT_NON_IP = 1, /* not IPv4/IPv6: counted, not metered */
+	FLOW_STAT_PARSE_FAILED = 2, /* malformed or truncated: not metered */
+	FLOW_STAT_TABLE_FULL_PACKETS = 3, /* no room in the flow map */
+	FLOW_STAT_TABLE_FULL_OCTETS = 4,
+	FLOW_STAT_SAMPLED_OUT = 5, /* skipped by 1-in-N sampling */
+	FLOW_STAT_COUNT = 6,
+};
+
+/* The single entry of the config map. All zero means the defaults. */
+struct flow_config {
+	__u32 sample_period; /* meter 1 in N packets; 0 and 1 mean all */
+	__u32 reserved;
+};
+
+/*
+ * The single entry of the selector map: bit 0 names the flow map the program
+ * writes into (0: flows_0, 1: flows_1).
+ */
+struct flow_selector {
+	__u32 active;
+};
+
+#endif /* FLOW_ABI_H */

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The metering body shared by both objects. Maps arrive as parameters so
+ * that each thin entry file only names its own maps.
+ */
+#ifndef FLOW_TRACK_H
+#define FLOW_TRACK_H
+
+#include <linux/bpf.h>
+#include <linux/errno.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "flow_abi.h"
+#include "parse.h"
+
+/* A failed cmpxchg means another CPU moved the value; bound the retries. */
+#define TTL_CAS_TRIES 8
+
+struct flow_maps {
+	void *flows_0;
+	void *flows_1;
+	void *selector;
+	void *config;
+	void *stats;
+};
+
+static __always_inline void stat_add(void *stats, __u32 idx, __u64 n)
+{
+	__u64 *ctr = bpf_map_lookup_elem(stats, &idx);
+
+	/* Per-CPU slot, softirq context: a plain add is exact. */
+	if (ctr)
+		*ctr += n;
+}
+
+/* Segments carried by the skb: a GSO super-packet counts as its segments. */
+static __always_inline __u32 skb_segments(struct __sk_buff *skb,
+					  const struct pkt_meta *m)
+{
+	__u32 payload;
+
+	if (!skb->gso_size)
+		return 1;
+	if (skb->gso_segs)
+		return skb->gso_segs;
+	payload = m->ip_len > m->hdrs_len ? m->ip_len - m->hdrs_len : 0;
+	return payload ? (payload + skb->gso_size - 1) / skb->gso_size : 1;
+}
+
+static __always_inline void ttl_lower(__u32 *slot, __u32 ttl)
+{
+	__u32 old;
+	int i;
+
+	for (i = 0; i < TTL_CAS_TRIES; i++) {
+		old = *(volatile __u32 *)slot;
+		if (ttl >= old ||
+		    __sync_val_compare_and_swap(slot, old, ttl) == old)
+			return;
+	}
+}
+
+static __always_inline void ttl_raise(__u32 *slot, __u32 ttl)
+{
+	__u32 old;
+	int i;
+
+	for (i = 0; i < TTL_CAS_TRIES; i++) {
+		old = *(volatile __u32 *)slot;
+		if (ttl <= old ||
+		    __sync_val_compare_and_swap(slot, old, ttl) == old)
+			return;
+	}
+}
+
+static __always_inline void flow_value_add(struct flow_value *v,
+					   const struct pkt_meta *m,
+					   __u64 segs, __u64 octets, __u64 now)
+{
+	__sync_fetch_and_add(&v->packets, segs);
+	__sync_fetch_and_add(&v->octets, octets);
+	if (now > v->last_seen_ns)
+		v->last_seen_ns = now;
+	if ((v->tcp_flags & m->tcp_flags) != m->tcp_flags)
+		__sync_fetch_and_or(&v->tcp_flags, m->tcp_flags);
+	ttl_lower(&v->ttl_min, m->ttl);
+	ttl_raise(&v->ttl_max, m->ttl);
+}
+
+/* Adds one packet to its flow in @flows; false when the table is full. */
+static __always_inline int flow_account(void *flows, const struct pkt_meta *m,
+					__u64 segs, __u64 octets,
+					__u32 peer_ifindex)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct flow_value *v;
+	struct flow_value fresh;
+	int err;
+
+	v = bpf_map_lookup_elem(flows, &m->key);
+	if (v) {
+		flow_value_add(v, m, segs, octets, now);
+		return 1;
+	}
+
+	__builtin_memset(&fresh, 0, sizeof(fresh));
+	fresh.packets = segs;
+	fresh.octets = octets;
+	fresh.first_seen_ns = now;
+	fresh.last_seen_ns = now;
+	fresh.tcp_flags = m->tcp_flags;
+	fresh.ttl_min = m->ttl;
+	fresh.ttl_max = m->ttl;
+	fresh.peer_ifindex = peer_ifindex;
+	fresh.tos = m->tos;
+	err = bpf_map_update_elem(flows, &m->key, &fresh, BPF_NOEXIST);
+	if (!err)
+		return 1;
+	if (err != -EEXIST)
+		return 0; /* -E2BIG or -ENOMEM: no room, never retried */
+
+	/* Another CPU created the entry between our lookup and update. */
+	v = bpf_map_lookup_elem(flows, &m->key);
+	if (!v)
+		return 0;
+	flow_value_add(v, m, segs, octets, now);
+	return 1;
+}
+
+static __always_inline __u32 config_sample_period(void *config)
+{
+	__u32 zero = 0;
+	struct flow_config *cfg = bpf_map_lookup_elem(config, &zero);
+
+	return cfg ? cfg->sample_period : 0;
+}
+
+static __always_inline __u32 selector_active(void *selector)
+{
+	__u32 zero = 0;
+	struct flow_selector *sel = bpf_map_lookup_elem(selector, &zero);
+
+	return sel ? sel->active & 1 : 0;
+}
+
+/*
+ * Meters one packet. Never touches the packet and has no verdict of its own:
+ * the caller tail-calls the next program or returns TC_ACT_UNSPEC.
+ */
+static __always_inline void flow_meter(struct __sk_buff *skb,
+				       const struct flow_maps *maps,
+				       __u32 peer_ifindex)
+{
+	struct pkt_meta m;
+	__u32 period, segs;
+	__u64 octets;
+	int ret, ok;
+
+	__builtin_memset(&m, 0, sizeof(m));
+	ret = pkt_parse(skb, &m);
+	segs = ret == PARSE_OK ? skb_segments(skb, &m) : 1;
+	stat_add(maps->stats, FLOW_STAT_PACKETS, segs);
+	if (ret == PARSE_NON_IP) {
+		stat_add(maps->stats, FLOW_STAT_NON_IP, 1);
+		return;
+	}
+	if (ret != PARSE_OK) {
+		stat_add(maps->stats, FLOW_STAT_PARSE_FAILED, 1);
+		return;
+	}
+
+	period = config_sample_period(maps->config);
+	if (period > 1 && bpf_get_prandom_u32() % period) {
+		stat_add(maps->stats, FLOW_STAT_SAMPLED_OUT, segs);
+		return;
+	}
+
+	m.key.ifindex = skb->ifindex;
+	octets = m.ip_len + (__u64)(segs - 1) * m.hdrs_len;
+	/*
+	 * Two call sites, each with a constant map: the verifier can inline
+	 * both lookups.
+	 */
+	if (selector_active(maps->selector))
+		ok = flow_account(maps->flows_1, &m, segs, octets,
+				  peer_ifindex);
+	else
+		ok = flow_account(maps->flows_0, &m, segs, octets,
+				  peer_ifindex);
+	if (!ok) {
+		stat_add(maps->stats, FLOW_STAT_TABLE_FULL_PACKETS, segs);
+		stat_add(maps->stats, FLOW_STAT_TABLE_FULL_OCTETS, octets);
+	}
+}
+
+#endif /* FLOW_TRACK_H */

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Header-only packet parser: Ethernet, up to two VLAN tags, IPv4, IPv6 with a
+ * bounded extension-header walk, TCP, UDP, SCTP, ICMP, ICMPv6. Every read goes
+ * through bpf_skb_load_bytes(), which bounds-checks against the whole skb
+ * (linear and paged parts) and never modifies it.
+ */
+#ifndef PARSE_H
+#define PARSE_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "flow_abi.h"
+
+/* 802.1Q inside 802.1ad: deeper stacks are a parse failure. */
+#define VLAN_MAX_DEPTH 2
+/* Hop-by-hop, routing, destination options and fragment headers walked. */
+#define IPV6_EXT_MAX 6
+
+#define IPV4_FRAG_OFFSET_MASK 0x1fff
+#define IPV6_FRAG_OFFSET_MASK 0xfff8
+#define TCP_HDR_MIN 20
+#define UDP_HDR_LEN 8
+#define SCTP_HDR_LEN 12
+#define ICMP_HDR_LEN 8
+#define IPV6_HDR_LEN 40
+
+enum parse_result {
+	PARSE_OK = 0,
+	PARSE_NON_IP,
+	PARSE_FAILED,
+};
+
+/* What one packet contributes to its flow, besides the key. */
+struct pkt_meta {
+	struct flow_key key;
+	__u32 ip_len; /* L3 length of the (super-)packet */
+	__u32 hdrs_len; /* L3 + L4 headers, repeated in every GSO segment */
+	__u32 tcp_flags;
+	__u8 ttl;
+	__u8 tos;
+};
+
+struct vlan_tag {
+	__be16 tci;
+	__be16 encap_proto;
+};
+
+struct ipv6_ext {
+	__u8 nexthdr;
+	__u8 hdrlen;
+	__be16 frag_off; /* only meaningful in a fragment header */
+};
+
+static __always_inline int skb_load(struct __sk_buff *skb, __u32 off,
+				    void *to, __u32 len)
+{
+	return bpf_skb_load_bytes(skb, off, to, len);
+}
+
+/* Walks Ethernet and VLAN tags; returns the ethertype, sets *l3_off. */
+static __always_inline int eth_parse(struct __sk_buff *skb, __u32 *l3_off,
+				     __u16 *proto)
+{
+	struct ethhdr eth;
+	struct vlan_tag tag;
+	__u32 off = sizeof(eth);
+	__u16 p;
+	int i;
+
+	if (skb_load(skb, 0, &eth, sizeof(eth)))
+		return PARSE_FAILED;
+	p = bpf_ntohs(eth.h_proto);
+#pragma unroll
+	for (i = 0; i < VLAN_MAX_DEPTH; i++) {
+		if (p != ETH_P_8021Q && p != ETH_P_8021AD)
+			break;
+		if (skb_load(skb, off, &tag, sizeof(tag)))
+			return PARSE_FAILED;
+		p = bpf_ntohs(tag.encap_proto);
+		off += sizeof(tag);
+	}
+	if (p == ETH_P_8021Q || p == ETH_P_8021AD)
+		return PARSE_FAILED;
+	*l3_off = off;
+	*proto = p;
+	return PARSE_OK;
+}
+
+/*
+ * Length of the L3 (super-)packet: the IP header's own length for a plain
+ * packet, the skb's length for a GSO packet (BIG TCP writes 0 there).
+ */
+static __always_inline int ip_len_check(struct __sk_buff *skb, __u32 l3_off,
+					__u32 hdr_len, __u32 claimed,
+					__u32 *ip_len)
+{
+	__u32 frame = skb->len - l3_off;
+
+	if (skb->len < l3_off)
+		return PARSE_FAILED;
+	if (skb->gso_size)
+		claimed = frame;
+	if (claimed < hdr_len || claimed > frame)
+		return PARSE_FAILED;
+	*ip_len = claimed;
+	return PARSE_OK;
+}
+
+static __always_inline int ipv4_parse(struct __sk_buff *skb, __u32 l3_off,
+				      struct pkt_meta *m, __u32 *l4_off,
+				      int *has_l4)
+{
+	struct iphdr ip;
+	__u32 hdr_len;
+
+	if (skb_load(skb, l3_off, &ip, sizeof(ip)))
+		return PARSE_FAILED;
+	if (ip.version != 4 || ip.ihl < 5)
+		return PARSE_FAILED;
+	hdr_len = ip.ihl * 4;
+	if (ip_len_check(skb, l3_off, hdr_len, bpf_ntohs(ip.tot_len),
+			 &m->ip_len))
+		return PARSE_FAILED;
+	__builtin_memcpy(m->key.src_addr, &ip.saddr, sizeof(ip.saddr));
+	__builtin_memcpy(m->key.dst_addr, &ip.daddr, sizeof(ip.daddr));
+	m->key.ip_version = 4;
+	m->key.protocol = ip.protocol;
+	m->ttl = ip.ttl;
+	m->tos = ip.tos;
+	m->hdrs_len = hdr_len;
+	*l4_off = l3_off + hdr_len;
+	*has_l4 = !(bpf_ntohs(ip.frag_off) & IPV4_FRAG_OFFSET_MASK);
+	return PARSE_OK;
+}
+
+static __always_inline int ipv6_parse(struct __sk_buff *skb, __u32 l3_off,
+				      struct pkt_meta *m, __u32 *l4_off,
+				      int *has_l4)
+{
+	struct ipv6hdr ip6;
+	struct ipv6_ext ext;
+	__u32 off = l3_off + IPV6_HDR_LEN;
+	__u32 claimed;
+	__u8 nh;
+	int i;
+
+	if (skb_load(skb, l3_off, &ip6, sizeof(ip6)))
+		return PARSE_FAILED;
+	if (ip6.version != 6)
+		return PARSE_FAILED;
+	claimed = IPV6_HDR_LEN + bpf_ntohs(ip6.payload_len);
+	/* Jumbogram: the length lives in a hop-by-hop option. */
+	if (!ip6.payload_len && ip6.nexthdr == IPPROTO_HOPOPTS)
+		claimed = skb->len - l3_off;
+	if (ip_len_check(skb, l3_off, IPV6_HDR_LEN, claimed, &m->ip_len))
+		return PARSE_FAILED;
+
+	*has_l4 = 1;
+	nh = ip6.nexthdr;
+#pragma unroll
+	for (i = 0; i < IPV6_EXT_MAX; i++) {
+		if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING &&
+		    nh != IPPROTO_DSTOPTS && nh != IPPROTO_FRAGMENT)
+			break;
+		if (skb_load(skb, off, &ext, sizeof(ext)))
+			return PARSE_FAILED;
+		if (nh == IPPROTO_FRAGMENT) {
+			if (bpf_ntohs(ext.frag_off) & IPV6_FRAG_OFFSET_MASK)
+				*has_l4 = 0;
+			off += 8;
+		} else {
+			off += (ext.hdrlen + 1) * 8;
+		}
+		nh = ext.nexthdr;
+	}
+	if (nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING ||
+	    nh == IPPROTO_DSTOPTS || nh == IPPROTO_FRAGMENT)
+		return PARSE_FAILED;
+	if (off - l3_off > m->ip_len)
+		return PARSE_FAILED;
+
+	__builtin_memcpy(m->key.src_addr, &ip6.saddr, sizeof(ip6.saddr));
+	__builtin_memcpy(m->key.dst_addr, &ip6.daddr, sizeof(ip6.daddr));
+	m->key.ip_version = 6;
+	m->key.protocol = nh;
+	m->ttl = ip6.hop_limit;
+	m->tos = (ip6.priority << 4) | (ip6.flow_lbl[0] >> 4);
+	m->hdrs_len = off - l3_off;
+	*l4_off = off;
+	return PARSE_OK;
+}
+
+/* Ports, TCP flags or ICMP type/code; *l4_len is the header length. */
+static __always_inline int l4_parse(struct __sk_buff *skb, __u32 l4_off,
+				    __u32 room, struct pkt_meta *m)
+{
+	__u8 b[TCP_HDR_MIN] = {};
+	__u32 l4_len;
+	__u8 proto = m->key.protocol;
+	int icmp = (proto == IPPROTO_ICMP && m->key.ip_version == 4) ||
+		   (proto == IPPROTO_ICMPV6 && m->key.ip_version == 6);
+
+	if (proto == IPPROTO_TCP)
+		l4_len = TCP_HDR_MIN;
+	else if (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE)
+		l4_len = UDP_HDR_LEN;
+	else if (proto == IPPROTO_SCTP)
+		l4_len = SCTP_HDR_LEN;
+	else if (icmp)
+		l4_len = ICMP_HDR_LEN;
+	else
+		return PARSE_OK; /* a flow with ports 0 */
+
+	if (l4_len > room || skb_load(skb, l4_off, b, l4_len))
+		return PARSE_FAILED;
+	if (icmp) {
+		m->key.icmp_type = b[0];
+		m->key.icmp_code = b[1];
+	} else {
+		m->key.src_port = ((__u16)b[0] << 8) | b[1];
+		m->key.dst_port = ((__u16)b[2] << 8) | b[3];
+	}
+	if (proto == IPPROTO_TCP) {
+		l4_len = (b[12] >> 4) * 4;
+		if (l4_len < TCP_HDR_MIN || l4_len > room)
+			return PARSE_FAILED;
+		m->tcp_flags = ((__u32)(b[12] & 1) << 8) | b[13];
+	}
+	m->hdrs_len += l4_len;
+	return PARSE_OK;
+}
+
+/* Fills *m from the packet; m must be zeroed by the caller. */
+static __always_inline int pkt_parse(struct __sk_buff *skb,
+				     struct pkt_meta *m)
+{
+	__u32 l3_off, l4_off;
+	int has_l4 = 0;
+	__u16 proto;
+	int ret;
+
+	ret = eth_parse(skb, &l3_off, &proto);
+	if (ret)
+		return ret;
+	if (proto == ETH_P_IP)
+		ret = ipv4_parse(skb, l3_off, m, &l4_off, &has_l4);
+	else if (proto == ETH_P_IPV6)
+		ret = ipv6_parse(skb, l3_off, m, &l4_off, &has_l4);
+	else
+		return PARSE_NON_IP;
+	if (ret || !has_l4)
+		return ret;
+	return l4_parse(skb, l4_off, m->ip_len - (l4_off - l3_off), m);
+}
+
+#endif /* PARSE_H */

@@ -1,0 +1,5 @@
+//! Flow records and their life cycle in user space.
+
+pub mod record;
+
+pub use record::{Direction, FlowEndReason, FlowRecord};

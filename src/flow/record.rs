@@ -1,0 +1,127 @@
+//! The exported unit: one flow record, decoupled from the kernel ABI.
+//!
+//! The datapath turns `(flow_key, flow_value)` pairs into `FlowRecord`s; the
+//! JSON output and the IPFIX encoder consume them.
+
+use std::net::IpAddr;
+
+/// Which tc hook observed the flow. IPFIX `flowDirection` (IE 61) values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 2] = [Direction::Ingress, Direction::Egress];
+
+    /// `flowDirection`: 0 = ingress, 1 = egress (RFC 5102 §5.11.6).
+    pub fn flow_direction(self) -> u8 {
+        match self {
+            Direction::Ingress => 0,
+            Direction::Egress => 1,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+/// IPFIX `flowEndReason` (IE 136) values, RFC 5102 §5.11.3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowEndReason {
+    IdleTimeout = 1,
+    ActiveTimeout = 2,
+    EndOfFlow = 3,
+    ForcedEnd = 4,
+    LackOfResources = 5,
+}
+
+impl FlowEndReason {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowEndReason::IdleTimeout => "idle timeout",
+            FlowEndReason::ActiveTimeout => "active timeout",
+            FlowEndReason::EndOfFlow => "end of flow",
+            FlowEndReason::ForcedEnd => "forced end",
+            FlowEndReason::LackOfResources => "lack of resources",
+        }
+    }
+}
+
+/// One exported flow record. Counts are deltas since the previous record of
+/// the same flow (IPFIX `octetDeltaCount` / `packetDeltaCount`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRecord {
+    pub src_addr: IpAddr,
+    pub dst_addr: IpAddr,
+    /// 0 for ICMP, ICMPv6, non-first fragments and portless protocols.
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub protocol: u8,
+    /// ICMP / ICMPv6 type and code; 0 for other protocols.
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    pub direction: Direction,
+    /// Interface the packet arrived on; 0 when unknown (locally sent).
+    pub ingress_ifindex: u32,
+    /// Interface the packet left on; 0 when unknown (ingress hook).
+    pub egress_ifindex: u32,
+    /// Packets (GSO segments counted one by one).
+    pub packets: u64,
+    /// IP total length summed over the packets (L3 octets).
+    pub octets: u64,
+    /// OR of the 9 TCP flag bits (FIN = 0x01 ... NS = 0x100).
+    pub tcp_flags: u16,
+    pub ttl_min: u8,
+    pub ttl_max: u8,
+    /// TOS byte (IPv4) or traffic class (IPv6) of the first packet.
+    pub tos: u8,
+    /// First and last packet, milliseconds since the Unix epoch.
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// First and last packet, milliseconds since boot (CLOCK_BOOTTIME), for
+    /// the SysUpTime elements.
+    pub start_uptime_ms: u64,
+    pub end_uptime_ms: u64,
+    pub end_reason: FlowEndReason,
+    /// Unique per flow within one exporter run.
+    pub flow_id: u64,
+}
+
+impl FlowRecord {
+    pub fn is_ipv6(&self) -> bool {
+        self.dst_addr.is_ipv6()
+    }
+
+    /// True for ICMP over IPv4 and ICMPv6 over IPv6.
+    pub fn is_icmp(&self) -> bool {
+        matches!(
+            (self.protocol, self.is_ipv6()),
+            (PROTO_ICMP, false) | (PROTO_ICMPV6, true)
+        )
+    }
+
+    /// `icmpTypeCodeIPv4` / `icmpTypeCodeIPv6`: type × 256 + code.
+    pub fn icmp_type_code(&self) -> u16 {
+        u16::from(self.icmp_type) << 8 | u16::from(self.icmp_code)
+    }
+
+    /// `ipDiffServCodePoint`: the upper six bits of the TOS byte.
+    pub fn dscp(&self) -> u8 {
+        self.tos >> 2
+    }
+}
+
+pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+pub const PROTO_ICMPV6: u8 = 58;

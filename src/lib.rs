@@ -1,0 +1,15 @@
+//! ipfix-flow-exporter: an eBPF flow meter at tc ingress and egress that
+//! exports IP flow records as IPFIX (RFC 7011). See README.md.
+
+pub mod flow;
+
+/// Generated libbpf-rs skeletons of the two BPF objects (see build.rs).
+pub mod skel {
+    #![allow(clippy::all, missing_docs, unsafe_op_in_unsafe_fn)]
+    pub mod ingress {
+        include!(concat!(env!("OUT_DIR"), "/ipfix_ingress.skel.rs"));
+    }
+    pub mod egress {
+        include!(concat!(env!("OUT_DIR"), "/ipfix_egress.skel.rs"));
+    }
+}
