@@ -2,6 +2,7 @@
 //! exports IP flow records as IPFIX (RFC 7011). See README.md.
 
 pub mod flow;
+pub mod ipfix;
 
 /// Generated libbpf-rs skeletons of the two BPF objects (see build.rs).
 pub mod skel {

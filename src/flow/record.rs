@@ -88,10 +88,6 @@ pub struct FlowRecord {
     /// First and last packet, milliseconds since the Unix epoch.
     pub start_ms: u64,
     pub end_ms: u64,
-    /// First and last packet, milliseconds since boot (CLOCK_BOOTTIME), for
-    /// the SysUpTime elements.
-    pub start_uptime_ms: u64,
-    pub end_uptime_ms: u64,
     pub end_reason: FlowEndReason,
     /// Unique per flow within one exporter run.
     pub flow_id: u64,
