@@ -1,8 +1,16 @@
 //! ipfix-flow-exporter: an eBPF flow meter at tc ingress and egress that
 //! exports IP flow records as IPFIX (RFC 7011). See README.md.
 
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod datapath;
 pub mod flow;
 pub mod ipfix;
+pub mod lock;
+pub mod output;
+pub mod standalone;
+pub mod sys;
 
 /// Generated libbpf-rs skeletons of the two BPF objects (see build.rs).
 pub mod skel {

@@ -1,5 +1,10 @@
 //! Flow records and their life cycle in user space.
 
+pub mod clock;
+pub mod expiry;
+pub mod ids;
+pub mod meter;
 pub mod record;
+pub mod source;
 
 pub use record::{Direction, FlowEndReason, FlowRecord};

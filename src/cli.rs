@@ -1,0 +1,87 @@
+//! Command-line arguments, as parsed by clap. Validation into typed
+//! configuration happens in `config.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::parse_duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ipfix-flow-exporter",
+    version,
+    about = "eBPF flow meter at tc ingress/egress, exporting IPFIX (RFC 7011)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load, attach and export flows of one interface until stopped.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DirectionArg {
+    Ingress,
+    Egress,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AttachArg {
+    /// TCX where the kernel has it (6.6+), clsact otherwise.
+    Auto,
+    Tcx,
+    Tc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    /// One JSON object per flow record on stdout.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Interface to meter.
+    #[arg(long, value_name = "IFACE")]
+    pub iface: String,
+    /// Which tc hooks to meter.
+    #[arg(long, value_enum, default_value_t = DirectionArg::Both)]
+    pub direction: DirectionArg,
+    /// Export interval: every active flow is exported at least this often,
+    /// with delta counts (e.g. 10s, 500ms, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub active_timeout: std::time::Duration,
+    /// A flow with no packet for this long has ended; its next packet starts
+    /// a new flow (new flowId).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// Capacity of each of the two flow maps per direction.
+    #[arg(long, value_name = "N")]
+    pub max_flows: Option<u32>,
+    /// How to attach to tc.
+    #[arg(long, value_enum, default_value_t = AttachArg::Auto)]
+    pub attach: AttachArg,
+    /// Directory the maps are pinned in
+    /// [default: /sys/fs/bpf/ipfix-flow-exporter/<IFACE>].
+    #[arg(long, value_name = "DIR")]
+    pub pin_path: Option<PathBuf>,
+    /// Print exported flow records on stdout.
+    #[arg(long, value_enum)]
+    pub output: Option<OutputArg>,
+    /// Replace pinned maps in the pin directory that do not match this build
+    /// (left by an older version) instead of refusing to start.
+    #[arg(long)]
+    pub replace_pins: bool,
+    /// Meter 1 in N packets (random sampling); 1 meters every packet.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub sample_period: u32,
+}

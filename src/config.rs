@@ -1,0 +1,198 @@
+//! Validated, typed configuration: argv → `Args` → `Config` → components.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::cli::{AttachArg, DirectionArg, OutputArg, RunArgs};
+use crate::datapath::attach::AttachMode;
+use crate::datapath::pins::{standalone_dir, PinPathError, STANDALONE_BASE};
+use crate::flow::Direction;
+
+/// Shortest export interval accepted: below it the flip/drain cycle would
+/// dominate a CPU.
+pub const MIN_ACTIVE_TIMEOUT: Duration = Duration::from_millis(50);
+/// Flow map capacity bounds for `--max-flows`.
+pub const MIN_FLOWS: u32 = 16;
+pub const MAX_FLOWS: u32 = 1 << 24;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("--{flag} {value}: {why}")]
+    Invalid {
+        flag: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error(transparent)]
+    PinPath(#[from] PinPathError),
+}
+
+fn invalid(flag: &'static str, value: impl ToString, why: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        flag,
+        value: value.to_string(),
+        why: why.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunConfig {
+    pub iface: String,
+    pub directions: Vec<Direction>,
+    pub active_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_flows: Option<u32>,
+    pub attach: AttachMode,
+    pub pin_dir: PathBuf,
+    pub output: Option<OutputFormat>,
+    pub replace_pins: bool,
+    pub sample_period: u32,
+}
+
+impl RunConfig {
+    pub fn from_args(a: &RunArgs) -> Result<Self, ConfigError> {
+        let directions = match a.direction {
+            DirectionArg::Ingress => vec![Direction::Ingress],
+            DirectionArg::Egress => vec![Direction::Egress],
+            DirectionArg::Both => Direction::ALL.to_vec(),
+        };
+        if a.active_timeout < MIN_ACTIVE_TIMEOUT {
+            return Err(invalid(
+                "active-timeout",
+                format!("{:?}", a.active_timeout),
+                format!("must be at least {MIN_ACTIVE_TIMEOUT:?}"),
+            ));
+        }
+        if a.idle_timeout.is_zero() {
+            return Err(invalid("idle-timeout", "0", "must be more than 0"));
+        }
+        if let Some(n) = a.max_flows {
+            if !(MIN_FLOWS..=MAX_FLOWS).contains(&n) {
+                return Err(invalid(
+                    "max-flows",
+                    n,
+                    format!("must be between {MIN_FLOWS} and {MAX_FLOWS}"),
+                ));
+            }
+        }
+        if a.sample_period == 0 {
+            return Err(invalid("sample-period", 0, "must be 1 (every packet) or more"));
+        }
+        if a.output.is_none() {
+            return Err(invalid(
+                "output",
+                "(none)",
+                "nothing to export to: give --output json",
+            ));
+        }
+        let pin_dir = match &a.pin_path {
+            Some(p) => p.clone(),
+            None => standalone_dir(Path::new(STANDALONE_BASE), &a.iface)?,
+        };
+        Ok(RunConfig {
+            iface: a.iface.clone(),
+            directions,
+            active_timeout: a.active_timeout,
+            idle_timeout: a.idle_timeout,
+            max_flows: a.max_flows,
+            attach: match a.attach {
+                AttachArg::Auto => AttachMode::Auto,
+                AttachArg::Tcx => AttachMode::Tcx,
+                AttachArg::Tc => AttachMode::Tc,
+            },
+            pin_dir,
+            output: a.output.map(|o| match o {
+                OutputArg::Json => OutputFormat::Json,
+            }),
+            replace_pins: a.replace_pins,
+            sample_period: a.sample_period,
+        })
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (like 10s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" => value / 1e6,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("{s:?} has unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn run_args(extra: &[&str]) -> Result<RunArgs, clap::Error> {
+        let mut argv = vec!["ipfix-flow-exporter", "run", "--iface", "eth0"];
+        argv.extend_from_slice(extra);
+        crate::cli::Cli::try_parse_from(argv).map(|c| match c.command {
+            crate::cli::Command::Run(r) => r,
+        })
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_c_package() {
+        let cfg = RunConfig::from_args(&run_args(&["--output", "json"]).unwrap()).unwrap();
+        assert_eq!(cfg.active_timeout, Duration::from_secs(10));
+        assert_eq!(cfg.idle_timeout, Duration::from_secs(30));
+        assert_eq!(cfg.directions, Direction::ALL.to_vec());
+        assert_eq!(cfg.pin_dir, PathBuf::from("/sys/fs/bpf/ipfix-flow-exporter/eth0"));
+        assert_eq!(cfg.attach, AttachMode::Auto);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag_and_the_value() {
+        let err = run_args(&["--active-timeout", "soon"]).unwrap_err().to_string();
+        assert!(err.contains("--active-timeout") && err.contains("soon"), "{err}");
+        let err = RunConfig::from_args(&run_args(&["--output", "json", "--max-flows", "3"]).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "--max-flows 3: must be between 16 and 16777216");
+        let err = RunConfig::from_args(&run_args(&["--output", "json", "--active-timeout", "1ms"]).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--active-timeout 1ms"), "{err}");
+    }
+
+    #[test]
+    fn an_interface_name_cannot_escape_the_pin_directory() {
+        let mut a = run_args(&["--output", "json"]).unwrap();
+        a.iface = "../x".into();
+        assert!(RunConfig::from_args(&a).is_err());
+    }
+}

@@ -1,0 +1,139 @@
+//! The export loop: tick, retire, drain, export; signals; final flush.
+//!
+//! It does not care who loaded the objects: standalone `run` and the l3afd
+//! modes hand it meters over their maps.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+use crate::datapath::maps::DatapathMaps;
+use crate::datapath::source::KernelSource;
+use crate::flow::clock::Clock;
+use crate::flow::meter::{Meter, RecordSink};
+
+/// Granularity of the wait between intervals: how fast a signal is noticed.
+const SIGNAL_POLL: Duration = Duration::from_millis(20);
+
+/// Set by SIGTERM, SIGINT and SIGHUP.
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    pub fn install() -> Result<Self> {
+        let flag = Arc::new(AtomicBool::new(false));
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal_hook::flag::register(sig, Arc::clone(&flag))
+                .with_context(|| format!("installing handler for signal {sig}"))?;
+        }
+        Ok(StopFlag(flag))
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Logs at most once per power-of-two count of the same failure.
+#[derive(Default)]
+pub struct FailureLog {
+    count: u64,
+}
+
+impl FailureLog {
+    pub fn record(&mut self, what: &str, err: &anyhow::Error) {
+        self.count += 1;
+        if self.count.is_power_of_two() {
+            log::error!("{what} failed ({} times so far): {err:#}", self.count);
+        }
+    }
+}
+
+pub type KernelMeter = Meter<KernelSource>;
+
+fn maps(m: &mut KernelMeter) -> &DatapathMaps {
+    &m.source_mut().maps
+}
+
+/// One interval for every meter; failures are logged and survived.
+pub fn run_interval(
+    meters: &mut [KernelMeter],
+    clock: &dyn Clock,
+    shutting_down: bool,
+    sink: &mut dyn RecordSink,
+    failures: &mut FailureLog,
+) {
+    for m in meters.iter_mut() {
+        let dir = m.direction().as_str();
+        match m.interval(clock, shutting_down, sink) {
+            Ok(r) => log::debug!(
+                "{dir}: exported {} records, {} packets, {} octets",
+                r.records,
+                r.packets,
+                r.octets
+            ),
+            Err(e) => failures.record(&format!("{dir} export interval"), &e),
+        }
+        publish_monitors(m, failures);
+    }
+}
+
+fn publish_monitors(m: &mut KernelMeter, failures: &mut FailureLog) {
+    let res = maps(m).stats().and_then(|s| maps(m).publish_monitors(&s));
+    if let Err(e) = res {
+        failures.record("publishing monitor maps", &e);
+    }
+}
+
+/// Exports what predecessors left, then an interval every `every` until
+/// `stop` is set. Returns without the final flush (the caller decides,
+/// after detaching, see [`final_flush`]).
+pub fn run_until_stopped(
+    meters: &mut [KernelMeter],
+    clock: &dyn Clock,
+    every: Duration,
+    stop: &StopFlag,
+    sink: &mut dyn RecordSink,
+    failures: &mut FailureLog,
+) {
+    for m in meters.iter_mut() {
+        match m.drain_leftovers(clock, sink) {
+            Ok(r) if r.records > 0 => log::info!(
+                "{}: exported {} records a previous run left in the maps",
+                m.direction().as_str(),
+                r.records
+            ),
+            Ok(_) => {}
+            Err(e) => failures.record("draining leftovers", &e),
+        }
+    }
+    let mut next = Instant::now() + every;
+    while !stop.is_set() {
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep((next - now).min(SIGNAL_POLL));
+            continue;
+        }
+        run_interval(meters, clock, false, sink, failures);
+        next += every;
+        if next < Instant::now() {
+            // The export took longer than an interval: do not try to catch up.
+            next = Instant::now() + every;
+        }
+    }
+}
+
+/// Exports both flow maps of every meter as "forced end": two flips, so that
+/// even packets metered during the first drain are exported.
+pub fn final_flush(
+    meters: &mut [KernelMeter],
+    clock: &dyn Clock,
+    sink: &mut dyn RecordSink,
+    failures: &mut FailureLog,
+) {
+    for _ in 0..2 {
+        run_interval(meters, clock, true, sink, failures);
+    }
+}

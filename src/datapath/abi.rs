@@ -1,0 +1,383 @@
+//! Rust mirror of `bpf/flow_abi.h`, the only kernel/user ABI.
+//!
+//! Values cross the boundary as byte slices in native byte order; parsing is
+//! explicit (no transmutes), so a short slice is an error, not UB.
+//! `tests/object_rules.rs` checks these sizes against the objects' BTF.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use thiserror::Error;
+
+/// `FLOW_ABI_VERSION`.
+pub const FLOW_ABI_VERSION: u32 = 1;
+/// `FLOW_MAP_MAX_ENTRIES`: capacity of each flow map as declared in the
+/// objects (what l3afd gets; `--max-flows` changes it when we load).
+pub const FLOW_MAP_MAX_ENTRIES: u32 = 131_072;
+
+pub const FLOW_KEY_SIZE: usize = 44;
+pub const FLOW_VALUE_SIZE: usize = 56;
+pub const FLOW_CONFIG_SIZE: usize = 8;
+pub const FLOW_SELECTOR_SIZE: usize = 4;
+
+/// TCP flag bits as they appear in `flow_value.tcp_flags`.
+pub const TCP_FIN: u16 = 0x001;
+pub const TCP_SYN: u16 = 0x002;
+pub const TCP_RST: u16 = 0x004;
+pub const TCP_PSH: u16 = 0x008;
+pub const TCP_ACK: u16 = 0x010;
+pub const TCP_URG: u16 = 0x020;
+pub const TCP_ECE: u16 = 0x040;
+pub const TCP_CWR: u16 = 0x080;
+pub const TCP_NS: u16 = 0x100;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum AbiError {
+    #[error("{what} is {got} bytes, the ABI says {want}")]
+    Size {
+        what: &'static str,
+        got: usize,
+        want: usize,
+    },
+    #[error("flow key has IP version {0}, expected 4 or 6")]
+    IpVersion(u8),
+}
+
+/// `enum flow_stat`: indices of the per-CPU statistics array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowStat {
+    Packets = 0,
+    NonIp = 1,
+    ParseFailed = 2,
+    TableFullPackets = 3,
+    TableFullOctets = 4,
+    SampledOut = 5,
+}
+
+impl FlowStat {
+    /// `FLOW_STAT_COUNT`.
+    pub const COUNT: usize = 6;
+    pub const ALL: [FlowStat; FlowStat::COUNT] = [
+        FlowStat::Packets,
+        FlowStat::NonIp,
+        FlowStat::ParseFailed,
+        FlowStat::TableFullPackets,
+        FlowStat::TableFullOctets,
+        FlowStat::SampledOut,
+    ];
+
+    pub fn index(self) -> u32 {
+        self as u32
+    }
+}
+
+/// Totals of the per-CPU statistics, summed over CPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    pub packets: u64,
+    pub non_ip: u64,
+    pub parse_failed: u64,
+    pub table_full_packets: u64,
+    pub table_full_octets: u64,
+    pub sampled_out: u64,
+}
+
+impl FlowStats {
+    pub fn get(&self, stat: FlowStat) -> u64 {
+        match stat {
+            FlowStat::Packets => self.packets,
+            FlowStat::NonIp => self.non_ip,
+            FlowStat::ParseFailed => self.parse_failed,
+            FlowStat::TableFullPackets => self.table_full_packets,
+            FlowStat::TableFullOctets => self.table_full_octets,
+            FlowStat::SampledOut => self.sampled_out,
+        }
+    }
+
+    pub fn add(&mut self, stat: FlowStat, n: u64) {
+        let slot = match stat {
+            FlowStat::Packets => &mut self.packets,
+            FlowStat::NonIp => &mut self.non_ip,
+            FlowStat::ParseFailed => &mut self.parse_failed,
+            FlowStat::TableFullPackets => &mut self.table_full_packets,
+            FlowStat::TableFullOctets => &mut self.table_full_octets,
+            FlowStat::SampledOut => &mut self.sampled_out,
+        };
+        *slot = slot.wrapping_add(n);
+    }
+}
+
+/// `struct flow_key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey {
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+    pub ifindex: u32,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub ip_version: u8,
+    pub protocol: u8,
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+}
+
+/// `struct flow_value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlowValue {
+    pub packets: u64,
+    pub octets: u64,
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+    pub tcp_flags: u32,
+    pub ttl_min: u32,
+    pub ttl_max: u32,
+    pub peer_ifindex: u32,
+    pub tos: u8,
+}
+
+fn check_len(what: &'static str, b: &[u8], want: usize) -> Result<(), AbiError> {
+    if b.len() == want {
+        Ok(())
+    } else {
+        Err(AbiError::Size {
+            what,
+            got: b.len(),
+            want,
+        })
+    }
+}
+
+fn u16_at(b: &[u8], off: usize) -> u16 {
+    u16::from_ne_bytes([b[off], b[off + 1]])
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[off..off + 4]);
+    u32::from_ne_bytes(a)
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[off..off + 8]);
+    u64::from_ne_bytes(a)
+}
+
+impl FlowKey {
+    // Offsets of struct flow_key.
+    const SRC: usize = 0;
+    const DST: usize = 16;
+    const IFINDEX: usize = 32;
+    const SPORT: usize = 36;
+    const DPORT: usize = 38;
+    const VERSION: usize = 40;
+    const PROTO: usize = 41;
+    const ICMP_TYPE: usize = 42;
+    const ICMP_CODE: usize = 43;
+
+    pub fn parse(b: &[u8]) -> Result<Self, AbiError> {
+        check_len("flow_key", b, FLOW_KEY_SIZE)?;
+        let mut key = FlowKey::default();
+        key.src_addr.copy_from_slice(&b[Self::SRC..Self::SRC + 16]);
+        key.dst_addr.copy_from_slice(&b[Self::DST..Self::DST + 16]);
+        key.ifindex = u32_at(b, Self::IFINDEX);
+        key.src_port = u16_at(b, Self::SPORT);
+        key.dst_port = u16_at(b, Self::DPORT);
+        key.ip_version = b[Self::VERSION];
+        key.protocol = b[Self::PROTO];
+        key.icmp_type = b[Self::ICMP_TYPE];
+        key.icmp_code = b[Self::ICMP_CODE];
+        Ok(key)
+    }
+
+    pub fn emit(&self) -> [u8; FLOW_KEY_SIZE] {
+        let mut b = [0u8; FLOW_KEY_SIZE];
+        b[Self::SRC..Self::SRC + 16].copy_from_slice(&self.src_addr);
+        b[Self::DST..Self::DST + 16].copy_from_slice(&self.dst_addr);
+        b[Self::IFINDEX..Self::IFINDEX + 4].copy_from_slice(&self.ifindex.to_ne_bytes());
+        b[Self::SPORT..Self::SPORT + 2].copy_from_slice(&self.src_port.to_ne_bytes());
+        b[Self::DPORT..Self::DPORT + 2].copy_from_slice(&self.dst_port.to_ne_bytes());
+        b[Self::VERSION] = self.ip_version;
+        b[Self::PROTO] = self.protocol;
+        b[Self::ICMP_TYPE] = self.icmp_type;
+        b[Self::ICMP_CODE] = self.icmp_code;
+        b
+    }
+
+    fn addr(&self, raw: &[u8; 16]) -> Result<IpAddr, AbiError> {
+        match self.ip_version {
+            4 => Ok(IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))),
+            6 => Ok(IpAddr::V6(Ipv6Addr::from(*raw))),
+            v => Err(AbiError::IpVersion(v)),
+        }
+    }
+
+    pub fn src_ip(&self) -> Result<IpAddr, AbiError> {
+        self.addr(&self.src_addr)
+    }
+
+    pub fn dst_ip(&self) -> Result<IpAddr, AbiError> {
+        self.addr(&self.dst_addr)
+    }
+
+    /// Key for a tuple, as the BPF program builds it (tests and fakes).
+    pub fn from_tuple(src: IpAddr, dst: IpAddr, protocol: u8, src_port: u16, dst_port: u16) -> Self {
+        fn raw(a: IpAddr) -> [u8; 16] {
+            let mut out = [0u8; 16];
+            match a {
+                IpAddr::V4(v4) => out[..4].copy_from_slice(&v4.octets()),
+                IpAddr::V6(v6) => out = v6.octets(),
+            }
+            out
+        }
+        FlowKey {
+            src_addr: raw(src),
+            dst_addr: raw(dst),
+            src_port,
+            dst_port,
+            ip_version: if dst.is_ipv6() { 6 } else { 4 },
+            protocol,
+            ..FlowKey::default()
+        }
+    }
+}
+
+impl FlowValue {
+    // Offsets of struct flow_value.
+    const PACKETS: usize = 0;
+    const OCTETS: usize = 8;
+    const FIRST: usize = 16;
+    const LAST: usize = 24;
+    const FLAGS: usize = 32;
+    const TTL_MIN: usize = 36;
+    const TTL_MAX: usize = 40;
+    const PEER: usize = 44;
+    const TOS: usize = 48;
+
+    pub fn parse(b: &[u8]) -> Result<Self, AbiError> {
+        check_len("flow_value", b, FLOW_VALUE_SIZE)?;
+        Ok(FlowValue {
+            packets: u64_at(b, Self::PACKETS),
+            octets: u64_at(b, Self::OCTETS),
+            first_seen_ns: u64_at(b, Self::FIRST),
+            last_seen_ns: u64_at(b, Self::LAST),
+            tcp_flags: u32_at(b, Self::FLAGS),
+            ttl_min: u32_at(b, Self::TTL_MIN),
+            ttl_max: u32_at(b, Self::TTL_MAX),
+            peer_ifindex: u32_at(b, Self::PEER),
+            tos: b[Self::TOS],
+        })
+    }
+
+    pub fn emit(&self) -> [u8; FLOW_VALUE_SIZE] {
+        let mut b = [0u8; FLOW_VALUE_SIZE];
+        b[Self::PACKETS..Self::PACKETS + 8].copy_from_slice(&self.packets.to_ne_bytes());
+        b[Self::OCTETS..Self::OCTETS + 8].copy_from_slice(&self.octets.to_ne_bytes());
+        b[Self::FIRST..Self::FIRST + 8].copy_from_slice(&self.first_seen_ns.to_ne_bytes());
+        b[Self::LAST..Self::LAST + 8].copy_from_slice(&self.last_seen_ns.to_ne_bytes());
+        b[Self::FLAGS..Self::FLAGS + 4].copy_from_slice(&self.tcp_flags.to_ne_bytes());
+        b[Self::TTL_MIN..Self::TTL_MIN + 4].copy_from_slice(&self.ttl_min.to_ne_bytes());
+        b[Self::TTL_MAX..Self::TTL_MAX + 4].copy_from_slice(&self.ttl_max.to_ne_bytes());
+        b[Self::PEER..Self::PEER + 4].copy_from_slice(&self.peer_ifindex.to_ne_bytes());
+        b[Self::TOS] = self.tos;
+        b
+    }
+}
+
+/// `struct flow_config`; all zero means the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlowConfig {
+    /// Meter 1 in N packets; 0 and 1 mean every packet.
+    pub sample_period: u32,
+}
+
+impl FlowConfig {
+    pub fn emit(&self) -> [u8; FLOW_CONFIG_SIZE] {
+        let mut b = [0u8; FLOW_CONFIG_SIZE];
+        b[..4].copy_from_slice(&self.sample_period.to_ne_bytes());
+        b
+    }
+
+    pub fn parse(b: &[u8]) -> Result<Self, AbiError> {
+        check_len("flow_config", b, FLOW_CONFIG_SIZE)?;
+        Ok(FlowConfig {
+            sample_period: u32_at(b, 0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_round_trip_keeps_every_field() {
+        let key = FlowKey {
+            src_addr: [1; 16],
+            dst_addr: [2; 16],
+            ifindex: 7,
+            src_port: 443,
+            dst_port: 51000,
+            ip_version: 6,
+            protocol: 6,
+            icmp_type: 3,
+            icmp_code: 4,
+        };
+        assert_eq!(FlowKey::parse(&key.emit()), Ok(key));
+    }
+
+    #[test]
+    fn key_layout_matches_the_c_struct() {
+        let key = FlowKey::from_tuple(
+            "192.0.2.1".parse().unwrap(),
+            "198.51.100.2".parse().unwrap(),
+            17,
+            0x1234,
+            0x5678,
+        );
+        let b = key.emit();
+        assert_eq!(&b[0..4], &[192, 0, 2, 1]);
+        assert_eq!(&b[4..16], &[0; 12]);
+        assert_eq!(&b[16..20], &[198, 51, 100, 2]);
+        assert_eq!(u16::from_ne_bytes([b[36], b[37]]), 0x1234);
+        assert_eq!(b[40], 4);
+        assert_eq!(b[41], 17);
+    }
+
+    #[test]
+    fn value_round_trip_keeps_every_field() {
+        let v = FlowValue {
+            packets: 3,
+            octets: 4500,
+            first_seen_ns: 10,
+            last_seen_ns: 20,
+            tcp_flags: 0x1ff,
+            ttl_min: 63,
+            ttl_max: 64,
+            peer_ifindex: 9,
+            tos: 0xb8,
+        };
+        assert_eq!(FlowValue::parse(&v.emit()), Ok(v));
+    }
+
+    #[test]
+    fn short_slices_are_errors() {
+        assert_eq!(
+            FlowKey::parse(&[0; 43]),
+            Err(AbiError::Size {
+                what: "flow_key",
+                got: 43,
+                want: FLOW_KEY_SIZE
+            })
+        );
+        assert!(FlowValue::parse(&[0; 57]).is_err());
+    }
+
+    #[test]
+    fn addresses_need_a_known_version() {
+        let key = FlowKey {
+            ip_version: 5,
+            ..FlowKey::default()
+        };
+        assert_eq!(key.src_ip(), Err(AbiError::IpVersion(5)));
+    }
+}

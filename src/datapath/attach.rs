@@ -1,0 +1,256 @@
+//! Attaching a program at tc ingress/egress: TCX links where the kernel has
+//! them, a clsact direct-action filter otherwise. The returned guard detaches
+//! exactly what it attached, on drop, and never touches other programs,
+//! filters or the clsact qdisc itself.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use anyhow::{bail, Context, Result};
+use libbpf_rs::libbpf_sys;
+use libbpf_rs::{TcHook, TC_EGRESS, TC_INGRESS};
+
+use super::names::kernel_prog_name;
+use crate::flow::Direction;
+
+/// `--attach auto|tcx|tc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachMode {
+    /// TCX when the kernel supports it, clsact otherwise.
+    Auto,
+    Tcx,
+    Tc,
+}
+
+/// Our clsact filter's handle and priority: fixed, so that a restart after a
+/// crash finds and replaces the filter the dead process left.
+pub const TC_HANDLE: u32 = 0x1f1c;
+pub const TC_PRIORITY: u32 = 1;
+
+/// How many programs a TCX query lists at most.
+const TCX_QUERY_MAX: usize = 64;
+
+#[derive(Debug)]
+enum Hook {
+    Tcx { link: OwnedFd },
+    Tc { hook: TcHook },
+}
+
+/// One attached program; detaches on drop.
+#[derive(Debug)]
+pub struct Attachment {
+    hook: Option<Hook>,
+    pub ifindex: u32,
+    pub direction: Direction,
+}
+
+impl Attachment {
+    pub fn kind(&self) -> &'static str {
+        match self.hook {
+            Some(Hook::Tcx { .. }) => "tcx",
+            Some(Hook::Tc { .. }) => "tc",
+            None => "detached",
+        }
+    }
+
+    /// Detaches now, reporting errors (drop only logs them).
+    pub fn detach(mut self) -> Result<()> {
+        self.detach_inner()
+    }
+
+    fn detach_inner(&mut self) -> Result<()> {
+        match self.hook.take() {
+            None => {}
+            Some(Hook::Tcx { link }) => {
+                // SAFETY: the fd is a live bpf link owned by this guard.
+                let ret = unsafe { libbpf_sys::bpf_link_detach(link.as_raw_fd()) };
+                if ret != 0 {
+                    let err = io::Error::last_os_error();
+                    // ENOLINK: already detached (interface gone).
+                    if err.raw_os_error() != Some(nix::libc::ENOLINK) {
+                        return Err(err).context("detaching TCX link");
+                    }
+                }
+            }
+            Some(Hook::Tc { mut hook }) => match hook.detach() {
+                Ok(()) => {}
+                Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).context("detaching clsact filter"),
+            },
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        if let Err(e) = self.detach_inner() {
+            log::error!(
+                "detaching {} program from ifindex {}: {e:#}",
+                self.direction.as_str(),
+                self.ifindex
+            );
+        }
+    }
+}
+
+fn tcx_attach_type(dir: Direction) -> libbpf_sys::bpf_attach_type {
+    match dir {
+        Direction::Ingress => libbpf_sys::BPF_TCX_INGRESS,
+        Direction::Egress => libbpf_sys::BPF_TCX_EGRESS,
+    }
+}
+
+/// Attaches `prog` at `dir` of `ifindex`.
+pub fn attach(
+    prog: BorrowedFd<'_>,
+    ifindex: u32,
+    dir: Direction,
+    mode: AttachMode,
+) -> Result<Attachment> {
+    let hook = match mode {
+        AttachMode::Tcx => attach_tcx(prog, ifindex, dir)?,
+        AttachMode::Tc => attach_tc(prog, ifindex, dir)?,
+        AttachMode::Auto => match attach_tcx(prog, ifindex, dir) {
+            Ok(h) => h,
+            Err(e) if tcx_unsupported(&e) => {
+                log::info!("kernel has no TCX, attaching {} with clsact", dir.as_str());
+                attach_tc(prog, ifindex, dir)?
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    Ok(Attachment {
+        hook: Some(hook),
+        ifindex,
+        direction: dir,
+    })
+}
+
+fn tcx_unsupported(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>()
+        .and_then(io::Error::raw_os_error)
+        .is_some_and(|c| c == nix::libc::EINVAL || c == nix::libc::EOPNOTSUPP)
+}
+
+/// Names of the programs on a TCX hook, by id.
+pub fn tcx_programs(ifindex: u32, dir: Direction) -> io::Result<Vec<(u32, String)>> {
+    let mut ids = [0u32; TCX_QUERY_MAX];
+    let mut opts = libbpf_sys::bpf_prog_query_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_prog_query_opts>() as _,
+        prog_ids: ids.as_mut_ptr(),
+        ..Default::default()
+    };
+    opts.__bindgen_anon_1.count = TCX_QUERY_MAX as u32;
+    // SAFETY: prog_ids points at TCX_QUERY_MAX u32s, as count says.
+    let ret = unsafe {
+        libbpf_sys::bpf_prog_query_opts(ifindex as i32, tcx_attach_type(dir), &mut opts)
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel wrote the count member of the union.
+    let n = unsafe { opts.__bindgen_anon_1.count } as usize;
+    Ok(ids[..n.min(TCX_QUERY_MAX)]
+        .iter()
+        .map(|&id| (id, prog_name(id).unwrap_or_default()))
+        .collect())
+}
+
+/// The kernel's (15-character) name of program `id`.
+pub fn prog_name(id: u32) -> io::Result<String> {
+    let fd = libbpf_rs::Program::fd_from_id(id).map_err(io::Error::other)?;
+    let mut info = libbpf_sys::bpf_prog_info::default();
+    let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+    // SAFETY: info is a bpf_prog_info of `len` bytes.
+    let ret = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let name: Vec<u8> = info
+        .name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    Ok(String::from_utf8_lossy(&name).into_owned())
+}
+
+fn attach_tcx(prog: BorrowedFd<'_>, ifindex: u32, dir: Direction) -> Result<Hook> {
+    let ours = kernel_prog_name(dir);
+    match tcx_programs(ifindex, dir) {
+        Ok(progs) => {
+            if let Some((id, _)) = progs.iter().find(|(_, n)| *n == ours) {
+                bail!(
+                    "another {ours} program (id {id}) is already attached to TCX {} of ifindex {ifindex}; \
+                     stop the other exporter first",
+                    dir.as_str()
+                );
+            }
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("querying TCX programs")),
+    }
+    let opts = libbpf_sys::bpf_link_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
+        ..Default::default()
+    };
+    // SAFETY: prog is a live program fd and opts is fully initialised; TCX
+    // appends the program after those already attached.
+    let fd = unsafe {
+        libbpf_sys::bpf_link_create(
+            prog.as_raw_fd(),
+            ifindex as i32,
+            tcx_attach_type(dir),
+            &opts,
+        )
+    };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return Err(anyhow::Error::new(err).context(format!(
+            "attaching {} program to ifindex {ifindex} with TCX",
+            dir.as_str()
+        )));
+    }
+    // SAFETY: bpf_link_create returned a new fd that nothing else owns.
+    Ok(Hook::Tcx {
+        link: unsafe { OwnedFd::from_raw_fd(fd) },
+    })
+}
+
+fn attach_tc(prog: BorrowedFd<'_>, ifindex: u32, dir: Direction) -> Result<Hook> {
+    let point = match dir {
+        Direction::Ingress => TC_INGRESS,
+        Direction::Egress => TC_EGRESS,
+    };
+    let mut hook = TcHook::new(prog);
+    hook.ifindex(ifindex as i32)
+        .attach_point(point)
+        .handle(TC_HANDLE)
+        .priority(TC_PRIORITY);
+    // Creates clsact when missing; an existing one is left as it is.
+    hook.create()
+        .with_context(|| format!("creating clsact qdisc on ifindex {ifindex}"))?;
+    let existing = hook.query().ok().filter(|&id| id != 0);
+    if let Some(id) = existing {
+        let name = prog_name(id).unwrap_or_default();
+        if name != kernel_prog_name(dir) {
+            bail!(
+                "ifindex {ifindex} {} already has a filter at handle {TC_HANDLE:#x} priority {TC_PRIORITY} \
+                 (program {name:?}, id {id}); not replacing it",
+                dir.as_str()
+            );
+        }
+        log::warn!(
+            "replacing stale {} filter (program id {id}) left on ifindex {ifindex}",
+            dir.as_str()
+        );
+    }
+    hook.replace(existing.is_some());
+    hook.attach().with_context(|| {
+        format!(
+            "attaching {} program to ifindex {ifindex} with a clsact filter",
+            dir.as_str()
+        )
+    })?;
+    Ok(Hook::Tc { hook })
+}

@@ -1,0 +1,138 @@
+//! Handles on the maps of one loaded object, whoever loaded it.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
+
+use super::abi::{FlowConfig, FlowStat, FlowStats};
+use super::batch::check_flow_map;
+use super::names::MapRole;
+use super::rcu::RcuBarrier;
+use crate::flow::Direction;
+
+/// The maps the daemon works with.
+pub struct DatapathMaps {
+    pub direction: Direction,
+    pub flows: [MapHandle; 2],
+    pub selector: MapHandle,
+    pub config: MapHandle,
+    pub stats: MapHandle,
+    pub jmp_table: MapHandle,
+    /// In the order of [`MapRole::MONITORS`].
+    pub monitors: [MapHandle; 5],
+}
+
+const KEY0: [u8; 4] = 0u32.to_ne_bytes();
+
+impl DatapathMaps {
+    /// Builds the set from a lookup by role (pinned files or a fresh object).
+    pub fn from_roles(
+        direction: Direction,
+        mut get: impl FnMut(MapRole) -> Result<MapHandle>,
+    ) -> Result<Self> {
+        let maps = DatapathMaps {
+            direction,
+            flows: [get(MapRole::Flows0)?, get(MapRole::Flows1)?],
+            selector: get(MapRole::Selector)?,
+            config: get(MapRole::Config)?,
+            stats: get(MapRole::Stats)?,
+            jmp_table: get(MapRole::JmpTable)?,
+            monitors: [
+                get(MapRole::MonitorPackets)?,
+                get(MapRole::MonitorNonIp)?,
+                get(MapRole::MonitorParseErr)?,
+                get(MapRole::MonitorFullPkts)?,
+                get(MapRole::MonitorFullBytes)?,
+            ],
+        };
+        for m in &maps.flows {
+            check_flow_map(m).context("checking a flow map against this build's ABI")?;
+        }
+        Ok(maps)
+    }
+
+    /// Opens the maps pinned by name in `dir`.
+    pub fn open_pinned(direction: Direction, dir: &Path) -> Result<Self> {
+        Self::from_roles(direction, |role| {
+            let path = dir.join(role.map_name(direction));
+            MapHandle::from_pinned_path(&path)
+                .with_context(|| format!("opening pinned map {}", path.display()))
+        })
+    }
+
+    /// Index (0 or 1) of the flow map the program writes into now.
+    pub fn active(&self) -> Result<usize> {
+        let v = self
+            .selector
+            .lookup(&KEY0, MapFlags::ANY)
+            .context("reading the selector map")?
+            .unwrap_or_default();
+        Ok(v.first().map_or(0, |b| usize::from(b & 1)))
+    }
+
+    /// Makes the other flow map active and waits until no program can still
+    /// write into the one retired; returns the retired (now idle) index.
+    pub fn flip(&self, rcu: &RcuBarrier) -> Result<usize> {
+        let idle = self.active()?;
+        let next = (idle as u32) ^ 1;
+        self.selector
+            .update(&KEY0, &next.to_ne_bytes(), MapFlags::ANY)
+            .context("writing the selector map")?;
+        rcu.wait()?;
+        Ok(idle)
+    }
+
+    /// Per-CPU statistics summed over CPUs.
+    pub fn stats(&self) -> Result<FlowStats> {
+        let mut out = FlowStats::default();
+        for stat in FlowStat::ALL {
+            let per_cpu = self
+                .stats
+                .lookup_percpu(&stat.index().to_ne_bytes(), MapFlags::ANY)
+                .context("reading the statistics map")?
+                .unwrap_or_default();
+            for v in per_cpu {
+                let mut b = [0u8; 8];
+                if v.len() == 8 {
+                    b.copy_from_slice(&v);
+                }
+                out.add(stat, u64::from_ne_bytes(b));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the totals into the single-counter monitor maps (l3afd's
+    /// `monitor_maps` read them).
+    pub fn publish_monitors(&self, s: &FlowStats) -> Result<()> {
+        let values = [
+            s.packets,
+            s.non_ip,
+            s.parse_failed,
+            s.table_full_packets,
+            s.table_full_octets,
+        ];
+        for (map, v) in self.monitors.iter().zip(values) {
+            map.update(&KEY0, &v.to_ne_bytes(), MapFlags::ANY)
+                .with_context(|| format!("updating monitor map {:?}", map.name()))?;
+        }
+        Ok(())
+    }
+
+    pub fn write_config(&self, cfg: &FlowConfig) -> Result<()> {
+        self.config
+            .update(&KEY0, &cfg.emit(), MapFlags::ANY)
+            .context("writing the config map")
+    }
+
+    /// Program id in slot 0 of the jmp table, if any.
+    pub fn chained_prog_id(&self) -> Result<Option<u32>> {
+        match self.jmp_table.lookup(&KEY0, MapFlags::ANY) {
+            Ok(Some(v)) if v.len() == 4 => Ok(Some(u32::from_ne_bytes([v[0], v[1], v[2], v[3]]))),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).context("reading the jmp table"),
+        }
+    }
+}

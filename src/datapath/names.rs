@@ -1,0 +1,121 @@
+//! Names shared by the BPF objects, the pins and the l3afd payload.
+//!
+//! Map names = pin file names = these constants. `tests/object_rules.rs`
+//! checks them against the built objects, `l3af/` payloads use them too.
+
+use crate::flow::Direction;
+
+/// Every map of one object, by its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MapRole {
+    /// One-slot prog array: the next program in the chain.
+    JmpTable,
+    Flows0,
+    Flows1,
+    /// One entry, bit 0 names the flow map the program writes into.
+    Selector,
+    Config,
+    /// Per-CPU statistics array (`enum flow_stat`).
+    Stats,
+    /// Monitor maps: one u64 total at key 0, for l3afd's `monitor_maps`.
+    MonitorPackets,
+    MonitorNonIp,
+    MonitorParseErr,
+    MonitorFullPkts,
+    MonitorFullBytes,
+}
+
+impl MapRole {
+    pub const ALL: [MapRole; 11] = [
+        MapRole::JmpTable,
+        MapRole::Flows0,
+        MapRole::Flows1,
+        MapRole::Selector,
+        MapRole::Config,
+        MapRole::Stats,
+        MapRole::MonitorPackets,
+        MapRole::MonitorNonIp,
+        MapRole::MonitorParseErr,
+        MapRole::MonitorFullPkts,
+        MapRole::MonitorFullBytes,
+    ];
+
+    /// The monitor maps, in the order of the counters they publish.
+    pub const MONITORS: [MapRole; 5] = [
+        MapRole::MonitorPackets,
+        MapRole::MonitorNonIp,
+        MapRole::MonitorParseErr,
+        MapRole::MonitorFullPkts,
+        MapRole::MonitorFullBytes,
+    ];
+
+    fn suffix(self) -> &'static str {
+        match self {
+            MapRole::JmpTable => "jmp_table",
+            MapRole::Flows0 => "flows_0",
+            MapRole::Flows1 => "flows_1",
+            MapRole::Selector => "selector",
+            MapRole::Config => "config",
+            MapRole::Stats => "stats",
+            MapRole::MonitorPackets => "packets",
+            MapRole::MonitorNonIp => "non_ip",
+            MapRole::MonitorParseErr => "parse_err",
+            MapRole::MonitorFullPkts => "full_pkts",
+            MapRole::MonitorFullBytes => "full_bytes",
+        }
+    }
+
+    /// Map (and pin file) name in the object of `dir`: `ipfix_<dir>_<job>`.
+    pub fn map_name(self, dir: Direction) -> String {
+        format!("ipfix_{}_{}", dir.as_str(), self.suffix())
+    }
+}
+
+/// Entry function (program) name: `_ingress_flow_monitoring`.
+pub fn entry_function(dir: Direction) -> String {
+    format!("_{}_flow_monitoring", dir.as_str())
+}
+
+/// The kernel keeps 15 characters of a program name (BPF_OBJ_NAME_LEN - 1).
+pub fn kernel_prog_name(dir: Direction) -> String {
+    entry_function(dir).chars().take(15).collect()
+}
+
+/// Object file name in the artifact: `bpf_ipfix_ingress.bpf.o`.
+pub fn object_file(dir: Direction) -> String {
+    format!("bpf_ipfix_{}.bpf.o", dir.as_str())
+}
+
+/// Binary name in the artifact: `bpf_ipfix_ingress`. The name the daemon is
+/// started under fixes its direction.
+pub fn artifact_binary(dir: Direction) -> String {
+    format!("bpf_ipfix_{}", dir.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_c_package() {
+        assert_eq!(
+            MapRole::JmpTable.map_name(Direction::Ingress),
+            "ipfix_ingress_jmp_table"
+        );
+        assert_eq!(
+            MapRole::JmpTable.map_name(Direction::Egress),
+            "ipfix_egress_jmp_table"
+        );
+        assert_eq!(entry_function(Direction::Egress), "_egress_flow_monitoring");
+        assert_eq!(kernel_prog_name(Direction::Ingress), "_ingress_flow_m");
+    }
+
+    #[test]
+    fn directions_never_share_a_map_name() {
+        for a in MapRole::ALL {
+            for b in MapRole::ALL {
+                assert_ne!(a.map_name(Direction::Ingress), b.map_name(Direction::Egress));
+            }
+        }
+    }
+}

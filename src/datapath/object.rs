@@ -1,0 +1,241 @@
+//! Loading one direction's object through its skeleton and pinning its maps.
+//!
+//! After loading, everything the daemon needs is copied out as owned file
+//! descriptors (map handles, the program fd) and the skeleton is dropped; the
+//! pins and the attachment keep the kernel objects alive.
+
+use std::fs;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{MapCore, MapHandle, MapType, OpenMapMut, ProgramImpl};
+
+use super::maps::DatapathMaps;
+use super::names::{entry_function, MapRole};
+use crate::flow::Direction;
+use crate::skel;
+
+pub struct LoadOptions<'a> {
+    /// Directory the maps are pinned in (created if missing).
+    pub pin_dir: &'a Path,
+    /// Capacity of each flow map; `None` keeps the object's default.
+    pub max_flows: Option<u32>,
+    /// Delete pins in `pin_dir` that do not match this build instead of
+    /// refusing to start. Only for directories this program owns.
+    pub replace_stale_pins: bool,
+}
+
+/// Pin files of one object, and which of them this load created.
+#[derive(Debug, Default)]
+pub struct PinSet {
+    pub dir: PathBuf,
+    /// Directories this load created, deepest first.
+    pub created_dirs: Vec<PathBuf>,
+    pub files: Vec<(PathBuf, bool)>,
+}
+
+impl PinSet {
+    /// Removes every pin file of the object.
+    pub fn unpin_files(&self) -> Result<()> {
+        for (path, _) in &self.files {
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("unpinning {}", path.display())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes only the pin files this load created (a failed startup).
+    pub fn unpin_created(&self) {
+        for (path, created) in &self.files {
+            if *created {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+
+    /// Removes the directories this load created, where they are empty
+    /// (another object may still pin into them).
+    pub fn remove_created_dirs(&self) {
+        for dir in &self.created_dirs {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+
+    pub fn reused(&self) -> impl Iterator<Item = &Path> {
+        self.files
+            .iter()
+            .filter(|(_, created)| !created)
+            .map(|(p, _)| p.as_path())
+    }
+}
+
+pub struct LoadedObject {
+    pub direction: Direction,
+    pub prog: OwnedFd,
+    pub prog_id: u32,
+    pub maps: DatapathMaps,
+    pub pins: PinSet,
+}
+
+/// Loads the object of `direction` and pins its maps in `opts.pin_dir`,
+/// reusing maps already pinned there (a predecessor's flows get drained).
+pub fn load(direction: Direction, opts: &LoadOptions<'_>) -> Result<LoadedObject> {
+    match direction {
+        Direction::Ingress => load_skel(
+            direction,
+            skel::ingress::BpfIpfixIngressSkelBuilder::default(),
+            opts,
+        ),
+        Direction::Egress => load_skel(
+            direction,
+            skel::egress::BpfIpfixEgressSkelBuilder::default(),
+            opts,
+        ),
+    }
+}
+
+fn load_skel<B>(direction: Direction, builder: B, opts: &LoadOptions<'_>) -> Result<LoadedObject>
+where
+    B: for<'o> SkelBuilder<'o>,
+{
+    let created_dirs: Vec<PathBuf> = opts
+        .pin_dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    fs::create_dir_all(opts.pin_dir)
+        .with_context(|| format!("creating pin directory {}", opts.pin_dir.display()))?;
+    let mut pins = PinSet {
+        dir: opts.pin_dir.to_path_buf(),
+        created_dirs,
+        files: Vec::new(),
+    };
+
+    let mut storage = MaybeUninit::uninit();
+    let mut open = builder
+        .open(&mut storage)
+        .with_context(|| format!("opening the {} BPF object", direction.as_str()))?;
+    for mut map in open.open_object_mut().maps_mut() {
+        let name = map.name().to_string_lossy().into_owned();
+        if is_flow_map(&name, direction) {
+            if let Some(n) = opts.max_flows {
+                map.set_max_entries(n)
+                    .with_context(|| format!("resizing {name} to {n} entries"))?;
+            }
+        }
+        let path = opts.pin_dir.join(&name);
+        let exists = path.exists();
+        if exists {
+            check_pin_compatible(&path, &map, opts.replace_stale_pins)?;
+        }
+        map.set_pin_path(&path)
+            .with_context(|| format!("setting pin path {}", path.display()))?;
+        pins.files.push((path.clone(), !path.exists()));
+    }
+
+    let loaded = open.load().with_context(|| {
+        format!(
+            "loading the {} BPF object (kernel verifier or map creation refused it)",
+            direction.as_str()
+        )
+    });
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            // Remove the pins this attempt created, keep the ones reused.
+            pins.unpin_created();
+            pins.remove_created_dirs();
+            return Err(e);
+        }
+    };
+
+    let entry = entry_function(direction);
+    let prog = loaded
+        .object()
+        .progs()
+        .find(|p| p.name().to_string_lossy() == entry)
+        .with_context(|| format!("the {} object has no program {entry}", direction.as_str()))?;
+    let prog_fd = prog
+        .as_fd()
+        .try_clone_to_owned()
+        .context("duplicating the program fd")?;
+    let prog_id = ProgramImpl::<()>::id_from_fd(prog_fd.as_fd()).context("reading the program id")?;
+
+    let object = loaded.object();
+    let maps = DatapathMaps::from_roles(direction, |role| {
+        let want = role.map_name(direction);
+        let map = object
+            .maps()
+            .find(|m| m.name().to_string_lossy() == want)
+            .with_context(|| format!("the {} object has no map {want}", direction.as_str()))?;
+        MapHandle::try_from(&map).with_context(|| format!("duplicating the fd of map {want}"))
+    })?;
+
+    Ok(LoadedObject {
+        direction,
+        prog: prog_fd,
+        prog_id,
+        maps,
+        pins,
+    })
+}
+
+fn is_flow_map(name: &str, direction: Direction) -> bool {
+    name == MapRole::Flows0.map_name(direction) || name == MapRole::Flows1.map_name(direction)
+}
+
+/// Refuses (or with `replace` removes) a pinned map that libbpf could not
+/// reuse: another type, key or value size, capacity or flags.
+fn check_pin_compatible(path: &Path, want: &OpenMapMut<'_>, replace: bool) -> Result<()> {
+    let pinned = MapHandle::from_pinned_path(path)
+        .with_context(|| format!("opening existing pin {}", path.display()))?;
+    let info = pinned
+        .info()
+        .with_context(|| format!("reading map info of {}", path.display()))?;
+    let mut diffs = Vec::new();
+    let want_type = want.map_type();
+    if info.map_type() != want_type {
+        diffs.push(format!("type {:?} (want {want_type:?})", info.map_type()));
+    }
+    let fields = [
+        ("key size", info.info.key_size, want.key_size()),
+        ("value size", info.info.value_size, want.value_size()),
+        ("max entries", info.info.max_entries, want.max_entries()),
+        ("flags", info.info.map_flags, want.map_flags()),
+    ];
+    for (what, have, need) in fields {
+        if have != need {
+            diffs.push(format!("{what} {have} (want {need})"));
+        }
+    }
+    if diffs.is_empty() {
+        return Ok(());
+    }
+    if replace {
+        log::warn!(
+            "replacing stale pin {} ({})",
+            path.display(),
+            diffs.join(", ")
+        );
+        fs::remove_file(path).with_context(|| format!("removing stale pin {}", path.display()))?;
+        return Ok(());
+    }
+    let hint = if want_type == MapType::Hash {
+        " or another --max-flows"
+    } else {
+        ""
+    };
+    bail!(
+        "pinned map {} does not match this build: {} (left by an older build{hint}); \
+         drain and remove it, or pass --replace-pins",
+        path.display(),
+        diffs.join(", ")
+    )
+}

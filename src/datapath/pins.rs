@@ -1,0 +1,74 @@
+//! Where pins live. Pure path arithmetic, checked before anything is pinned.
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// Standalone default: `/sys/fs/bpf/ipfix-flow-exporter/<iface>/`.
+pub const STANDALONE_BASE: &str = "/sys/fs/bpf/ipfix-flow-exporter";
+/// l3afd pins tc programs' maps under `/sys/fs/bpf/tc/globals/<iface>/<name>/<version>/`.
+pub const L3AFD_BASE: &str = "/sys/fs/bpf/tc/globals";
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PinPathError {
+    #[error("{what} {value:?} cannot be part of a pin path (empty, '.', '..' or contains '/')")]
+    BadComponent { what: &'static str, value: String },
+}
+
+fn component<'a>(what: &'static str, value: &'a str) -> Result<&'a str, PinPathError> {
+    if value.is_empty() || value == "." || value == ".." || value.contains('/') || value.contains('\0') {
+        return Err(PinPathError::BadComponent {
+            what,
+            value: value.to_owned(),
+        });
+    }
+    Ok(value)
+}
+
+/// `<base>/<iface>`: the standalone pin directory of one interface.
+pub fn standalone_dir(base: &Path, iface: &str) -> Result<PathBuf, PinPathError> {
+    Ok(base.join(component("interface", iface)?))
+}
+
+/// `/sys/fs/bpf/tc/globals/<iface>/<name>/<version>`.
+pub fn l3afd_dir(iface: &str, name: &str, version: &str) -> Result<PathBuf, PinPathError> {
+    Ok(Path::new(L3AFD_BASE)
+        .join(component("interface", iface)?)
+        .join(component("program name", name)?)
+        .join(component("version", version)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standalone_dir_is_per_interface() {
+        assert_eq!(
+            standalone_dir(Path::new(STANDALONE_BASE), "eth0").unwrap(),
+            PathBuf::from("/sys/fs/bpf/ipfix-flow-exporter/eth0")
+        );
+    }
+
+    #[test]
+    fn l3afd_dir_follows_l3afd() {
+        assert_eq!(
+            l3afd_dir("enp0s3", "ipfix-flow-exporter", "latest").unwrap(),
+            PathBuf::from("/sys/fs/bpf/tc/globals/enp0s3/ipfix-flow-exporter/latest")
+        );
+    }
+
+    #[test]
+    fn traversal_is_refused() {
+        for bad in ["", ".", "..", "a/b"] {
+            assert!(standalone_dir(Path::new("/x"), bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            l3afd_dir("eth0", "..", "1").unwrap_err(),
+            PinPathError::BadComponent {
+                what: "program name",
+                value: "..".into()
+            }
+        );
+    }
+}

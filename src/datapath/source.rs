@@ -1,0 +1,72 @@
+//! The flow maps of one object as a [`FlowSource`].
+
+use std::rc::Rc;
+
+use anyhow::{Context, Result};
+
+use super::abi::{FlowKey, FlowStats, FlowValue};
+use super::batch::Drain;
+use super::maps::DatapathMaps;
+use super::rcu::RcuBarrier;
+use crate::flow::source::FlowSource;
+
+pub struct KernelSource {
+    pub maps: DatapathMaps,
+    rcu: Rc<RcuBarrier>,
+    retired: Option<usize>,
+    buf: Vec<(FlowKey, FlowValue)>,
+}
+
+impl KernelSource {
+    pub fn new(maps: DatapathMaps, rcu: Rc<RcuBarrier>) -> Self {
+        KernelSource {
+            maps,
+            rcu,
+            retired: None,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl FlowSource for KernelSource {
+    fn retire_active(&mut self) -> Result<()> {
+        self.retired = Some(self.maps.flip(&self.rcu)?);
+        Ok(())
+    }
+
+    fn adopt_inactive(&mut self) -> Result<()> {
+        // A predecessor may have flipped just before it died: let every
+        // program that still saw the old selector finish first.
+        self.rcu.wait()?;
+        self.retired = Some(self.maps.active()? ^ 1);
+        Ok(())
+    }
+
+    fn drain_retired(
+        &mut self,
+        chunk: usize,
+        sink: &mut dyn FnMut(&[(FlowKey, FlowValue)]),
+    ) -> Result<u64> {
+        let Some(idx) = self.retired.take() else {
+            return Ok(0);
+        };
+        let map = &self.maps.flows[idx];
+        let mut drain = Drain::new(map, u32::try_from(chunk).unwrap_or(u32::MAX));
+        let mut total = 0u64;
+        loop {
+            self.buf.clear();
+            let n = drain
+                .next_into(&mut self.buf)
+                .with_context(|| format!("draining flow map {idx}"))?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n as u64;
+            sink(&self.buf);
+        }
+    }
+
+    fn stats(&mut self) -> Result<FlowStats> {
+        self.maps.stats()
+    }
+}

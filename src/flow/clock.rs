@@ -1,0 +1,101 @@
+//! Kernel timestamps (CLOCK_BOOTTIME ns) to absolute time.
+
+/// The two clocks the meter needs; injected so expiry can be unit-tested.
+pub trait Clock {
+    /// CLOCK_BOOTTIME, the clock of `bpf_ktime_get_boot_ns()`.
+    fn boot_ns(&self) -> u64;
+    /// CLOCK_REALTIME, nanoseconds since the Unix epoch.
+    fn real_ns(&self) -> u64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn boot_ns(&self) -> u64 {
+        crate::sys::boottime_ns()
+    }
+
+    fn real_ns(&self) -> u64 {
+        crate::sys::realtime_ns()
+    }
+}
+
+/// `realtime - boottime`, sampled once per interval: wall-clock steps
+/// (NTP) take effect at the next interval, never in the middle of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBase {
+    boot_epoch_ns: i128,
+}
+
+impl TimeBase {
+    pub fn sample(clock: &dyn Clock) -> Self {
+        let real = i128::from(clock.real_ns());
+        let boot = i128::from(clock.boot_ns());
+        TimeBase {
+            boot_epoch_ns: real - boot,
+        }
+    }
+
+    /// Milliseconds since the epoch of a CLOCK_BOOTTIME timestamp.
+    pub fn epoch_ms(&self, boot_ns: u64) -> u64 {
+        let ns = self.boot_epoch_ns + i128::from(boot_ns);
+        u64::try_from(ns.max(0) / 1_000_000).unwrap_or(u64::MAX)
+    }
+
+    /// The moment the system booted, ms since the epoch
+    /// (`systemInitTimeMilliseconds`).
+    pub fn boot_epoch_ms(&self) -> u64 {
+        self.epoch_ms(0)
+    }
+}
+
+#[cfg(test)]
+pub mod fake {
+    use std::cell::Cell;
+
+    use super::Clock;
+
+    /// A clock tests move by hand.
+    pub struct FakeClock {
+        pub boot: Cell<u64>,
+        pub epoch_at_boot: u64,
+    }
+
+    impl FakeClock {
+        pub fn new(epoch_at_boot: u64) -> Self {
+            FakeClock {
+                boot: Cell::new(0),
+                epoch_at_boot,
+            }
+        }
+
+        pub fn advance_ns(&self, ns: u64) {
+            self.boot.set(self.boot.get() + ns);
+        }
+    }
+
+    impl Clock for FakeClock {
+        fn boot_ns(&self) -> u64 {
+            self.boot.get()
+        }
+
+        fn real_ns(&self) -> u64 {
+            self.epoch_at_boot + self.boot.get()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::FakeClock;
+    use super::*;
+
+    #[test]
+    fn boot_timestamps_become_epoch_milliseconds() {
+        let clock = FakeClock::new(1_700_000_000_000_000_000);
+        clock.advance_ns(5_000_000_000);
+        let tb = TimeBase::sample(&clock);
+        assert_eq!(tb.epoch_ms(1_500_000_000), 1_700_000_001_500);
+        assert_eq!(tb.boot_epoch_ms(), 1_700_000_000_000);
+    }
+}

@@ -1,0 +1,157 @@
+//! flowId assignment: one id per flow for as long as the flow stays alive.
+//!
+//! A flow keeps its id across the records of consecutive intervals; after an
+//! end of flow, a forced end, or no packet for the idle timeout, the next
+//! packet of the same tuple starts a new flow with a new id. Ids are unique
+//! per exporter run: the high 32 bits are the run's start time in seconds.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::datapath::abi::FlowKey;
+
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    id: u64,
+    last_seen_ns: u64,
+}
+
+/// Hands out ids; shared by the meters of both directions so that an id is
+/// unique in the whole run.
+#[derive(Debug, Clone)]
+pub struct IdAllocator(Rc<Cell<u64>>);
+
+impl IdAllocator {
+    pub fn new(run_start_epoch_secs: u64) -> Self {
+        IdAllocator(Rc::new(Cell::new((run_start_epoch_secs & 0xffff_ffff) << 32)))
+    }
+
+    fn next(&self) -> u64 {
+        let id = self.0.get().wrapping_add(1);
+        self.0.set(id);
+        id
+    }
+}
+
+pub struct FlowIds {
+    known: HashMap<FlowKey, Known>,
+    alloc: IdAllocator,
+    idle_ns: u64,
+    /// Most flows remembered; beyond it the idle ones are forgotten first
+    /// and then the oldest (they get a new id if they come back).
+    capacity: usize,
+}
+
+impl FlowIds {
+    pub fn new(alloc: IdAllocator, idle_ns: u64, capacity: usize) -> Self {
+        FlowIds {
+            known: HashMap::new(),
+            alloc,
+            idle_ns,
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The id of the flow a record with these timestamps belongs to.
+    pub fn assign(&mut self, key: &FlowKey, first_seen_ns: u64, last_seen_ns: u64) -> u64 {
+        if let Some(k) = self.known.get_mut(key) {
+            if first_seen_ns.saturating_sub(k.last_seen_ns) < self.idle_ns {
+                k.last_seen_ns = k.last_seen_ns.max(last_seen_ns);
+                return k.id;
+            }
+        }
+        let id = self.alloc.next();
+        self.known.insert(*key, Known { id, last_seen_ns });
+        id
+    }
+
+    /// The flow ended: its next packet starts a new flow.
+    pub fn forget(&mut self, key: &FlowKey) {
+        self.known.remove(key);
+    }
+
+    /// Drops flows idle for the idle timeout, then the oldest ones while over
+    /// capacity. Called once per interval.
+    pub fn expire(&mut self, now_ns: u64) {
+        let idle = self.idle_ns;
+        self.known
+            .retain(|_, k| now_ns.saturating_sub(k.last_seen_ns) < idle);
+        if self.known.len() > self.capacity {
+            let mut ages: Vec<u64> = self.known.values().map(|k| k.last_seen_ns).collect();
+            // Forget the `excess` oldest: everything up to the excess-th age.
+            let excess = self.known.len() - self.capacity;
+            let (_, nth, _) = ages.select_nth_unstable(excess - 1);
+            let threshold = *nth;
+            self.known.retain(|_, k| k.last_seen_ns > threshold);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn key(port: u16) -> FlowKey {
+        FlowKey {
+            src_port: port,
+            ip_version: 4,
+            ..FlowKey::default()
+        }
+    }
+
+    #[test]
+    fn a_live_flow_keeps_its_id_across_intervals() {
+        let mut ids = FlowIds::new(IdAllocator::new(1), 30 * SEC, 100);
+        let a = ids.assign(&key(1), 0, SEC);
+        let b = ids.assign(&key(1), 2 * SEC, 3 * SEC);
+        assert_eq!(a, b);
+        assert_ne!(a, ids.assign(&key(2), 0, SEC));
+    }
+
+    #[test]
+    fn ids_carry_the_run_start_in_the_high_bits() {
+        let mut ids = FlowIds::new(IdAllocator::new(0x1234), SEC, 10);
+        assert_eq!(ids.assign(&key(1), 0, 0) >> 32, 0x1234);
+    }
+
+    #[test]
+    fn two_tables_sharing_an_allocator_never_share_an_id() {
+        let alloc = IdAllocator::new(9);
+        let mut a = FlowIds::new(alloc.clone(), SEC, 10);
+        let mut b = FlowIds::new(alloc, SEC, 10);
+        assert_ne!(a.assign(&key(1), 0, 0), b.assign(&key(1), 0, 0));
+    }
+
+    #[test]
+    fn an_idle_gap_or_an_end_starts_a_new_flow() {
+        let mut ids = FlowIds::new(IdAllocator::new(1), 30 * SEC, 100);
+        let a = ids.assign(&key(1), 0, SEC);
+        let b = ids.assign(&key(1), 31 * SEC, 32 * SEC);
+        assert_ne!(a, b);
+        ids.forget(&key(1));
+        assert_ne!(b, ids.assign(&key(1), 33 * SEC, 33 * SEC));
+    }
+
+    #[test]
+    fn memory_is_bounded_by_idle_expiry_and_capacity() {
+        let mut ids = FlowIds::new(IdAllocator::new(1), 30 * SEC, 10);
+        for p in 0..100u16 {
+            ids.assign(&key(p), u64::from(p) * SEC, u64::from(p) * SEC);
+        }
+        ids.expire(100 * SEC);
+        assert_eq!(ids.len(), 10, "only flows seen in the last 30 s, capped at 10");
+        ids.expire(1000 * SEC);
+        assert!(ids.is_empty());
+    }
+}

@@ -1,0 +1,28 @@
+//! Where flow entries come from: the kernel maps, or a fake in tests.
+
+use anyhow::Result;
+
+use crate::datapath::abi::{FlowKey, FlowStats, FlowValue};
+
+/// One retired-and-drained flow map at a time.
+pub trait FlowSource {
+    /// Retires the active flow map: makes the other one active and returns
+    /// once no program can still write into the retired one.
+    fn retire_active(&mut self) -> Result<()>;
+
+    /// Treats the map that is not active as retired, without a flip: at
+    /// startup it holds what a predecessor left undrained.
+    fn adopt_inactive(&mut self) -> Result<()>;
+
+    /// Reads and deletes every entry of the retired map, `chunk` entries at
+    /// a time, handing each chunk to `sink` before the next is deleted.
+    /// Returns the number of entries drained.
+    fn drain_retired(
+        &mut self,
+        chunk: usize,
+        sink: &mut dyn FnMut(&[(FlowKey, FlowValue)]),
+    ) -> Result<u64>;
+
+    /// Statistics totals since the maps were created.
+    fn stats(&mut self) -> Result<FlowStats>;
+}

@@ -1,0 +1,3 @@
+//! Human- and script-facing outputs of flow records.
+
+pub mod json;

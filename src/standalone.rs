@@ -1,0 +1,172 @@
+//! `run`: load, pin, attach and export on one interface, by hand.
+//!
+//! Startup either completes or leaves nothing behind: attachments detach
+//! and pins this process created are removed when a step fails. A clean stop
+//! detaches, exports everything still in the maps as "forced end", and
+//! removes the pin directory's maps.
+
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+
+use crate::config::{OutputFormat, RunConfig};
+use crate::daemon::{self, FailureLog, KernelMeter, StopFlag};
+use crate::datapath::abi::FlowConfig;
+use crate::datapath::attach::{self, Attachment};
+use crate::datapath::object::{self, LoadOptions, PinSet};
+use crate::datapath::rcu::RcuBarrier;
+use crate::datapath::source::KernelSource;
+use crate::flow::clock::SystemClock;
+use crate::flow::ids::IdAllocator;
+use crate::flow::meter::{Meter, MeterConfig, RecordSink};
+use crate::lock::{InstanceLock, LOCK_DIR};
+use crate::output::json::JsonLines;
+use crate::sys;
+
+/// Flow entries drained and exported per step.
+const DRAIN_CHUNK: usize = 256;
+
+/// Removes the pins a failed startup created; disarmed once running.
+struct PinGuard {
+    sets: Vec<PinSet>,
+    armed: bool,
+}
+
+impl Drop for PinGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        for set in &self.sets {
+            set.unpin_created();
+        }
+        for set in self.sets.iter().rev() {
+            set.remove_created_dirs();
+        }
+    }
+}
+
+/// Checks that fail before anything is created.
+fn preflight(cfg: &RunConfig) -> Result<u32> {
+    let ifindex = sys::ifindex(&cfg.iface)?;
+    sys::require_caps()?;
+    sys::require_bpffs(&cfg.pin_dir)?;
+    sys::require_kernel_btf()?;
+    Ok(ifindex)
+}
+
+pub fn run(cfg: &RunConfig) -> Result<()> {
+    let ifindex = preflight(cfg)?;
+    let _lock = InstanceLock::acquire(Path::new(LOCK_DIR), &cfg.iface)?;
+    let stop = StopFlag::install()?;
+    let rcu = Rc::new(RcuBarrier::new()?);
+
+    let mut pins = PinGuard {
+        sets: Vec::new(),
+        armed: true,
+    };
+    let mut loaded = Vec::new();
+    for &dir in &cfg.directions {
+        let obj = object::load(
+            dir,
+            &LoadOptions {
+                pin_dir: &cfg.pin_dir,
+                max_flows: cfg.max_flows,
+                replace_stale_pins: cfg.replace_pins,
+            },
+        )?;
+        let object::LoadedObject {
+            direction,
+            prog,
+            maps,
+            pins: set,
+            ..
+        } = obj;
+        if set.reused().next().is_some() {
+            log::info!(
+                "{}: reusing maps pinned in {} by a previous run",
+                dir.as_str(),
+                cfg.pin_dir.display()
+            );
+        }
+        pins.sets.push(set);
+        maps
+            .write_config(&FlowConfig {
+                sample_period: cfg.sample_period,
+            })
+            .with_context(|| format!("configuring the {} object", dir.as_str()))?;
+        if let Some(id) = maps.chained_prog_id()? {
+            log::info!("{}: slot 0 of the jmp table holds program id {id}", dir.as_str());
+        }
+        loaded.push((direction, prog, maps));
+    }
+
+    let mut attachments: Vec<Attachment> = Vec::new();
+    for (dir, prog, _) in &loaded {
+        use std::os::fd::AsFd;
+        let a = attach::attach(prog.as_fd(), ifindex, *dir, cfg.attach)?;
+        log::info!(
+            "attached {} program to {} (ifindex {ifindex}) with {}",
+            dir.as_str(),
+            cfg.iface,
+            a.kind()
+        );
+        attachments.push(a);
+    }
+    pins.armed = false;
+
+    let start_secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let ids = IdAllocator::new(start_secs);
+    let max_flows = cfg.max_flows.unwrap_or(crate::datapath::abi::FLOW_MAP_MAX_ENTRIES) as usize;
+    let mut meters: Vec<KernelMeter> = loaded
+        .into_iter()
+        .map(|(dir, _prog, maps)| {
+            Meter::new(
+                KernelSource::new(maps, Rc::clone(&rcu)),
+                &MeterConfig {
+                    direction: dir,
+                    idle_timeout: cfg.idle_timeout,
+                    ids: ids.clone(),
+                    max_known_flows: 4 * max_flows,
+                    chunk: DRAIN_CHUNK,
+                },
+            )
+        })
+        .collect();
+
+    let mut sink: Box<dyn RecordSink> = match cfg.output {
+        Some(OutputFormat::Json) | None => Box::new(JsonLines::new(std::io::stdout().lock())),
+    };
+    let clock = SystemClock;
+    let mut failures = FailureLog::default();
+    daemon::run_until_stopped(
+        &mut meters,
+        &clock,
+        cfg.active_timeout,
+        &stop,
+        sink.as_mut(),
+        &mut failures,
+    );
+
+    log::info!("stopping: detaching, then exporting every open flow");
+    for a in attachments {
+        if let Err(e) = a.detach() {
+            log::error!("{e:#}");
+        }
+    }
+    rcu.wait()?;
+    daemon::final_flush(&mut meters, &clock, sink.as_mut(), &mut failures);
+    drop(meters);
+    for set in &pins.sets {
+        set.unpin_files()?;
+    }
+    for set in pins.sets.iter().rev() {
+        set.remove_created_dirs();
+    }
+    Ok(())
+}

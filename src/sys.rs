@@ -1,0 +1,125 @@
+//! Facts about the running system that startup checks depend on.
+//!
+//! Each check returns an error naming what is missing and where, so that
+//! `main` can print one line and exit before anything is attached or pinned.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use nix::sys::statfs::statfs;
+use nix::time::{clock_gettime, ClockId};
+
+/// `BPF_FS_MAGIC` from linux/magic.h.
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+pub const CAP_NET_ADMIN: u32 = 12;
+pub const CAP_SYS_ADMIN: u32 = 21;
+pub const CAP_PERFMON: u32 = 38;
+pub const CAP_BPF: u32 = 39;
+
+/// Interface index of `name`, or an error naming the interface.
+pub fn ifindex(name: &str) -> Result<u32> {
+    nix::net::if_::if_nametoindex(name)
+        .with_context(|| format!("interface {name:?} does not exist in this network namespace"))
+}
+
+/// Fails unless `path` lies on a mounted bpffs.
+pub fn require_bpffs(path: &Path) -> Result<()> {
+    let probe = path
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    let fs = statfs(probe).with_context(|| format!("statfs {}", probe.display()))?;
+    if fs.filesystem_type().0 as i64 != BPF_FS_MAGIC {
+        bail!(
+            "{} is not on a bpffs mount: mount it with `mount -t bpf bpf /sys/fs/bpf`",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Fails unless the kernel exposes its BTF (CO-RE-free objects still need
+/// BTF-defined maps, and the kernel must accept them).
+pub fn require_kernel_btf() -> Result<()> {
+    let btf = Path::new("/sys/kernel/btf/vmlinux");
+    if !btf.exists() {
+        bail!(
+            "kernel without BTF: {} is missing (needs CONFIG_DEBUG_INFO_BTF=y)",
+            btf.display()
+        );
+    }
+    Ok(())
+}
+
+/// The effective capability set of this process, from /proc/self/status.
+pub fn effective_caps() -> Result<u64> {
+    let status = fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    parse_cap_eff(&status).context("no CapEff line in /proc/self/status")
+}
+
+fn parse_cap_eff(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+}
+
+/// Fails unless the process may load BPF, create maps and attach to tc.
+pub fn require_caps() -> Result<()> {
+    let caps = effective_caps()?;
+    let has = |cap: u32| caps & (1u64 << cap) != 0;
+    let mut missing = Vec::new();
+    if !has(CAP_NET_ADMIN) {
+        missing.push("CAP_NET_ADMIN");
+    }
+    if !(has(CAP_BPF) || has(CAP_SYS_ADMIN)) {
+        missing.push("CAP_BPF");
+    }
+    if !(has(CAP_PERFMON) || has(CAP_SYS_ADMIN)) {
+        missing.push("CAP_PERFMON");
+    }
+    if !missing.is_empty() {
+        bail!(
+            "missing capabilities {}: run as root or grant them (setcap cap_bpf,cap_net_admin,cap_perfmon+ep)",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// CLOCK_BOOTTIME in nanoseconds: the clock of bpf_ktime_get_boot_ns().
+pub fn boottime_ns() -> u64 {
+    clock_ns(ClockId::CLOCK_BOOTTIME)
+}
+
+/// CLOCK_REALTIME in nanoseconds since the Unix epoch.
+pub fn realtime_ns() -> u64 {
+    clock_ns(ClockId::CLOCK_REALTIME)
+}
+
+fn clock_ns(id: ClockId) -> u64 {
+    // SANITY: clock_gettime only fails for an invalid clock id, and both ids
+    // used here exist on every kernel this program can load on.
+    let ts = clock_gettime(id).expect("clock_gettime on a valid clock");
+    u64::try_from(ts.tv_sec()).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_eff_is_parsed_as_hex() {
+        let status = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
+        assert_eq!(parse_cap_eff(status), Some(0x1ff_ffff_ffff));
+        assert_eq!(parse_cap_eff("Name: x\n"), None);
+    }
+
+    #[test]
+    fn unknown_interface_is_named_in_the_error() {
+        let err = ifindex("no-such-if0").unwrap_err();
+        assert!(format!("{err:#}").contains("no-such-if0"));
+    }
+}
