@@ -18,6 +18,15 @@ pub struct InstanceLock {
     pub path: PathBuf,
 }
 
+impl Drop for InstanceLock {
+    fn drop(&mut self) {
+        // Unlink while still holding the lock; a process that opened the
+        // file before this point locks an orphaned inode and retries never
+        // see it, which is harmless for a per-interface guard.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 impl InstanceLock {
     /// Takes the lock for `name` (an interface or pin directory) or fails
     /// naming the lock file when another live process holds it.

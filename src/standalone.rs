@@ -21,6 +21,7 @@ use crate::datapath::source::KernelSource;
 use crate::flow::clock::SystemClock;
 use crate::flow::ids::IdAllocator;
 use crate::flow::meter::{Meter, MeterConfig, RecordSink};
+use crate::datapath::pins::STANDALONE_BASE;
 use crate::lock::{InstanceLock, LOCK_DIR};
 use crate::output::json::JsonLines;
 use crate::sys;
@@ -46,6 +47,11 @@ impl Drop for PinGuard {
             set.remove_created_dirs();
         }
     }
+}
+
+/// Pin file of the TCX link of one direction, beside the maps.
+pub fn link_pin_name(dir: crate::flow::Direction) -> String {
+    format!("ipfix_{}_link", dir.as_str())
 }
 
 /// Checks that fail before anything is created.
@@ -106,7 +112,8 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
     let mut attachments: Vec<Attachment> = Vec::new();
     for (dir, prog, _) in &loaded {
         use std::os::fd::AsFd;
-        let a = attach::attach(prog.as_fd(), ifindex, *dir, cfg.attach)?;
+        let link_pin = cfg.pin_dir.join(link_pin_name(*dir));
+        let a = attach::attach(prog.as_fd(), ifindex, *dir, cfg.attach, Some(&link_pin))?;
         log::info!(
             "attached {} program to {} (ifindex {ifindex}) with {}",
             dir.as_str(),
@@ -167,6 +174,11 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
     }
     for set in pins.sets.iter().rev() {
         set.remove_created_dirs();
+    }
+    // A directory a crashed run created is ours too: remove it when empty.
+    let _ = std::fs::remove_dir(&cfg.pin_dir);
+    if cfg.pin_dir.parent() == Some(Path::new(STANDALONE_BASE)) {
+        let _ = std::fs::remove_dir(STANDALONE_BASE);
     }
     Ok(())
 }

@@ -19,6 +19,19 @@ pub const FLOW_VALUE_SIZE: usize = 56;
 pub const FLOW_CONFIG_SIZE: usize = 8;
 pub const FLOW_SELECTOR_SIZE: usize = 4;
 
+// The skeletons carry the C structs as seen through the objects' BTF: a
+// layout change in flow_abi.h that is not mirrored here fails the build.
+const _: () = {
+    use crate::skel::{egress, ingress};
+    use std::mem::size_of;
+    assert!(size_of::<ingress::types::flow_key>() == FLOW_KEY_SIZE);
+    assert!(size_of::<ingress::types::flow_value>() == FLOW_VALUE_SIZE);
+    assert!(size_of::<ingress::types::flow_config>() == FLOW_CONFIG_SIZE);
+    assert!(size_of::<ingress::types::flow_selector>() == FLOW_SELECTOR_SIZE);
+    assert!(size_of::<egress::types::flow_key>() == FLOW_KEY_SIZE);
+    assert!(size_of::<egress::types::flow_value>() == FLOW_VALUE_SIZE);
+};
+
 /// TCP flag bits as they appear in `flow_value.tcp_flags`.
 pub const TCP_FIN: u16 = 0x001;
 pub const TCP_SYN: u16 = 0x002;

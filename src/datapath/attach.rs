@@ -3,8 +3,11 @@
 //! exactly what it attached, on drop, and never touches other programs,
 //! filters or the clsact qdisc itself.
 
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use libbpf_rs::libbpf_sys;
@@ -32,7 +35,9 @@ const TCX_QUERY_MAX: usize = 64;
 
 #[derive(Debug)]
 enum Hook {
-    Tcx { link: OwnedFd },
+    /// A TCX link, pinned when `pin` is set so that it (and metering) outlives
+    /// a crash; the next start takes it over with a program update.
+    Tcx { link: OwnedFd, pin: Option<PathBuf> },
     Tc { hook: TcHook },
 }
 
@@ -61,7 +66,16 @@ impl Attachment {
     fn detach_inner(&mut self) -> Result<()> {
         match self.hook.take() {
             None => {}
-            Some(Hook::Tcx { link }) => {
+            Some(Hook::Tcx { link, pin }) => {
+                if let Some(p) = &pin {
+                    match std::fs::remove_file(p) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(e).with_context(|| format!("unpinning {}", p.display()))
+                        }
+                    }
+                }
                 // SAFETY: the fd is a live bpf link owned by this guard.
                 let ret = unsafe { libbpf_sys::bpf_link_detach(link.as_raw_fd()) };
                 if ret != 0 {
@@ -101,17 +115,20 @@ fn tcx_attach_type(dir: Direction) -> libbpf_sys::bpf_attach_type {
     }
 }
 
-/// Attaches `prog` at `dir` of `ifindex`.
+/// Attaches `prog` at `dir` of `ifindex`. With `link_pin`, a TCX link is
+/// pinned there (and a link left pinned there by a crashed run is taken
+/// over instead of adding a second one).
 pub fn attach(
     prog: BorrowedFd<'_>,
     ifindex: u32,
     dir: Direction,
     mode: AttachMode,
+    link_pin: Option<&Path>,
 ) -> Result<Attachment> {
     let hook = match mode {
-        AttachMode::Tcx => attach_tcx(prog, ifindex, dir)?,
+        AttachMode::Tcx => attach_tcx(prog, ifindex, dir, link_pin)?,
         AttachMode::Tc => attach_tc(prog, ifindex, dir)?,
-        AttachMode::Auto => match attach_tcx(prog, ifindex, dir) {
+        AttachMode::Auto => match attach_tcx(prog, ifindex, dir, link_pin) {
             Ok(h) => h,
             Err(e) if tcx_unsupported(&e) => {
                 log::info!("kernel has no TCX, attaching {} with clsact", dir.as_str());
@@ -176,7 +193,74 @@ pub fn prog_name(id: u32) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&name).into_owned())
 }
 
-fn attach_tcx(prog: BorrowedFd<'_>, ifindex: u32, dir: Direction) -> Result<Hook> {
+/// Takes over the link pinned at `pin` if it still sits on `ifindex`/`dir`:
+/// swaps its program for `prog`. `Ok(None)` when there is nothing usable.
+fn take_over_pinned_link(
+    prog: BorrowedFd<'_>,
+    ifindex: u32,
+    dir: Direction,
+    pin: &Path,
+) -> Result<Option<OwnedFd>> {
+    if !pin.exists() {
+        return Ok(None);
+    }
+    let c_path = CString::new(pin.as_os_str().as_bytes())
+        .with_context(|| format!("pin path {} has a NUL byte", pin.display()))?;
+    // SAFETY: c_path is a valid NUL-terminated string.
+    let fd = unsafe { libbpf_sys::bpf_obj_get(c_path.as_ptr()) };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return Err(err).with_context(|| format!("opening pinned link {}", pin.display()));
+    }
+    // SAFETY: bpf_obj_get returned a new fd that nothing else owns.
+    let link = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut info = libbpf_sys::bpf_link_info::default();
+    let mut len = std::mem::size_of::<libbpf_sys::bpf_link_info>() as u32;
+    // SAFETY: info is a bpf_link_info of `len` bytes.
+    let ret = unsafe { libbpf_sys::bpf_link_get_info_by_fd(link.as_raw_fd(), &mut info, &mut len) };
+    // SAFETY: for a TCX link the kernel fills the tcx member of the union.
+    let tcx = unsafe { info.__bindgen_anon_1.tcx };
+    let same_hook = ret == 0
+        && info.type_ == libbpf_sys::BPF_LINK_TYPE_TCX
+        && tcx.ifindex == ifindex
+        && tcx.attach_type == tcx_attach_type(dir);
+    if !same_hook {
+        log::warn!("removing stale TCX link pin {} (its interface is gone)", pin.display());
+        std::fs::remove_file(pin).with_context(|| format!("removing {}", pin.display()))?;
+        return Ok(None);
+    }
+    let opts = libbpf_sys::bpf_link_update_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_link_update_opts>() as _,
+        ..Default::default()
+    };
+    // SAFETY: both fds are live; opts is fully initialised.
+    let ret = unsafe { libbpf_sys::bpf_link_update(link.as_raw_fd(), prog.as_raw_fd(), &opts) };
+    if ret != 0 {
+        let err = io::Error::last_os_error();
+        return Err(err).with_context(|| format!("taking over pinned link {}", pin.display()));
+    }
+    log::warn!(
+        "took over the TCX link a previous run left on ifindex {ifindex} {} (prog id {} replaced)",
+        dir.as_str(),
+        info.prog_id
+    );
+    Ok(Some(link))
+}
+
+fn attach_tcx(
+    prog: BorrowedFd<'_>,
+    ifindex: u32,
+    dir: Direction,
+    link_pin: Option<&Path>,
+) -> Result<Hook> {
+    if let Some(pin) = link_pin {
+        if let Some(link) = take_over_pinned_link(prog, ifindex, dir, pin)? {
+            return Ok(Hook::Tcx {
+                link,
+                pin: Some(pin.to_path_buf()),
+            });
+        }
+    }
     let ours = kernel_prog_name(dir);
     match tcx_programs(ifindex, dir) {
         Ok(progs) => {
@@ -212,8 +296,21 @@ fn attach_tcx(prog: BorrowedFd<'_>, ifindex: u32, dir: Direction) -> Result<Hook
         )));
     }
     // SAFETY: bpf_link_create returned a new fd that nothing else owns.
+    let link = unsafe { OwnedFd::from_raw_fd(fd) };
+    let Some(pin) = link_pin else {
+        return Ok(Hook::Tcx { link, pin: None });
+    };
+    let c_path = CString::new(pin.as_os_str().as_bytes())
+        .with_context(|| format!("pin path {} has a NUL byte", pin.display()))?;
+    // SAFETY: live link fd, valid NUL-terminated path.
+    if unsafe { libbpf_sys::bpf_obj_pin(link.as_raw_fd(), c_path.as_ptr()) } != 0 {
+        let err = io::Error::last_os_error();
+        // Dropping `link` here detaches it again.
+        return Err(err).with_context(|| format!("pinning TCX link at {}", pin.display()));
+    }
     Ok(Hook::Tcx {
-        link: unsafe { OwnedFd::from_raw_fd(fd) },
+        link,
+        pin: Some(pin.to_path_buf()),
     })
 }
 

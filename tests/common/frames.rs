@@ -1,0 +1,1 @@
+//! Crafted frames (see kernel_datapath.rs).

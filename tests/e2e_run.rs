@@ -1,0 +1,191 @@
+//! End to end: the `run` process on a veth in a test namespace, real
+//! traffic, exact per-flow counts from its JSON records.
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use common::exporter::{totals, Exporter};
+use common::netns::NetnsPair;
+use common::traffic::{sa, tcp_transfer, udp_l3_overhead, udp_send, udp_sink};
+use serde_json::Value;
+
+/// Records of one flow: direction, protocol, source/destination address
+/// and destination port (0 matches any).
+fn is_flow(r: &Value, dir: &str, proto: u64, src: IpAddr, dst: IpAddr, dport: u64) -> bool {
+    r["direction"] == dir
+        && r["protocol"] == proto
+        && r["src_addr"] == src.to_string()
+        && r["dst_addr"] == dst.to_string()
+        && (dport == 0 || r["dst_port"] == dport)
+}
+
+#[test]
+fn udp_v4_and_v6_both_directions_exact() {
+    if !common::privileged("udp_v4_and_v6_both_directions_exact") {
+        return;
+    }
+    let net = NetnsPair::new();
+    let exp = Exporter::start(&net.a, &net.veth_a, &["--active-timeout", "300ms"]);
+    let ifindex = NetnsPair::ifindex_in(&net.a, &net.veth_a) as u64;
+
+    let mut expected = Vec::new();
+    for (v6, count, payload) in [(false, 37u64, 100usize), (true, 23, 200)] {
+        let (a, b) = (NetnsPair::ip(v6, true), NetnsPair::ip(v6, false));
+        // A -> B leaves through veth_a: egress.
+        let sink_b = udp_sink(&net.b, sa(b, 5001));
+        let sent = udp_send(&net.a, sa(a, 40001), sa(b, 5001), count, payload, Duration::ZERO);
+        // B -> A arrives on veth_a: ingress.
+        let sink_a = udp_sink(&net.a, sa(a, 6001));
+        let back = udp_send(&net.b, sa(b, 40002), sa(a, 6001), count + 1, payload, Duration::ZERO);
+        assert_eq!(sink_b.join().unwrap(), sent);
+        assert_eq!(sink_a.join().unwrap(), back);
+        let each = udp_l3_overhead(v6) + payload as u64;
+        expected.push(("egress", a, b, 5001, sent, sent * each));
+        expected.push(("ingress", b, a, 6001, back, back * each));
+    }
+    let recs = exp.stop();
+    for (dir, src, dst, port, packets, octets) in expected {
+        let got = totals(&recs, |r| is_flow(r, dir, 17, src, dst, port));
+        assert_eq!(got, (packets, octets), "{dir} {src} -> {dst}:{port}");
+        let one = recs
+            .iter()
+            .find(|r| is_flow(r, dir, 17, src, dst, port))
+            .unwrap();
+        assert_eq!(one["ttl_min"], 64);
+        assert_eq!(one["ttl_max"], 64);
+        assert_eq!(one["src_port"], if dir == "egress" { 40001 } else { 40002 });
+        let (ing, eg) = if dir == "egress" { (0, ifindex) } else { (ifindex, 0) };
+        assert_eq!(one["ingress_ifindex"], ing, "{dir}");
+        assert_eq!(one["egress_ifindex"], eg, "{dir}");
+        assert!(one["start_ms"].as_u64() <= one["end_ms"].as_u64());
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let start = one["start_ms"].as_u64().unwrap();
+        assert!(now_ms - start < 60_000, "start_ms {start} is an absolute time");
+    }
+}
+
+#[test]
+fn icmp_and_icmpv6_echo_exact() {
+    if !common::privileged("icmp_and_icmpv6_echo_exact") || !common::have_tool("icmp", "ping") {
+        return;
+    }
+    let net = NetnsPair::new();
+    let exp = Exporter::start(&net.a, &net.veth_a, &["--active-timeout", "300ms"]);
+    NetnsPair::exec(&net.a, &["ping", "-q", "-c", "5", "-i", "0.05", "-W", "2", "192.0.2.2"]);
+    NetnsPair::exec(&net.a, &["ping", "-6", "-q", "-c", "4", "-i", "0.05", "-W", "2", "2001:db8::2"]);
+    let recs = exp.stop();
+    let (a4, b4) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
+    let (a6, b6) = (NetnsPair::ip(true, true), NetnsPair::ip(true, false));
+    // 56 bytes of ping data + 8 ICMP + 20 IPv4 / 40 IPv6.
+    let cases = [
+        ("egress", 1, a4, b4, 8, 5, 84),
+        ("ingress", 1, b4, a4, 0, 5, 84),
+        ("egress", 58, a6, b6, 128, 4, 104),
+        ("ingress", 58, b6, a6, 129, 4, 104),
+    ];
+    for (dir, proto, src, dst, icmp_type, n, size) in cases {
+        let flow = |r: &Value| is_flow(r, dir, proto, src, dst, 0) && r["icmp_type"] == icmp_type;
+        assert_eq!(totals(&recs, flow), (n, n * size), "{dir} icmp type {icmp_type}");
+        let one = recs.iter().find(|r| flow(r)).unwrap();
+        assert_eq!(one["icmp_code"], 0);
+        assert_eq!(one["src_port"], 0);
+        assert_eq!(one["dst_port"], 0);
+    }
+}
+
+/// nftables counters in namespace A: packets and bytes of the client's
+/// output and input for TCP port `port`. Netfilter sits above GSO, so it
+/// counts a super-packet once with its full L3 length.
+fn nft_install(ns: &str, port: u16) {
+    let rules = format!(
+        "table inet ipfixtest {{
+        chain out {{ type filter hook output priority 0; ip daddr 192.0.2.2 tcp dport {port} counter; }}
+        chain in {{ type filter hook input priority 0; ip saddr 192.0.2.2 tcp sport {port} counter; }}
+    }}"
+    );
+    let path = std::env::temp_dir().join(common::unique("nft-"));
+    std::fs::write(&path, rules).unwrap();
+    NetnsPair::exec(ns, &["nft", "-f", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+}
+
+fn nft_counters(ns: &str) -> [(u64, u64); 2] {
+    let out = NetnsPair::exec(ns, &["nft", "list", "table", "inet", "ipfixtest"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let nums: Vec<(u64, u64)> = text
+        .lines()
+        .filter(|l| l.contains("counter packets"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let p = w.iter().position(|x| *x == "packets").unwrap();
+            let b = w.iter().position(|x| *x == "bytes").unwrap();
+            (w[p + 1].parse::<u64>().unwrap(), w[b + 1].parse::<u64>().unwrap())
+        })
+        .collect();
+    assert_eq!(nums.len(), 2, "two counters in:\n{text}");
+    [nums[0], nums[1]]
+}
+
+/// Segments TCP put on the wire in `ns`: new ones (OutSegs) plus
+/// retransmitted ones (RetransSegs), from the kernel's MIB.
+fn tcp_sent_segments(ns: &str) -> u64 {
+    common::traffic::snmp(ns, "Tcp", "OutSegs") + common::traffic::snmp(ns, "Tcp", "RetransSegs")
+}
+
+/// 1 MiB (4 MiB) from A to B:port with the exporter on A, checked against
+/// two independent kernel references: the TCP MIB's segment counts for
+/// packets, and netfilter's byte counts plus the headers GSO repeats in
+/// every extra segment (20 bytes IPv4 + 32 bytes TCP with timestamps,
+/// Linux's default) for octets.
+fn tcp_exact(offloads: bool, port: u16, bytes: usize) {
+    let net = NetnsPair::new();
+    if !offloads {
+        net.offloads_off();
+    }
+    nft_install(&net.a, port);
+    let exp = Exporter::start(&net.a, &net.veth_a, &["--active-timeout", "300ms"]);
+    let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
+    let (a0, b0) = (tcp_sent_segments(&net.a), tcp_sent_segments(&net.b));
+    assert_eq!(tcp_transfer(&net.a, &net.b, sa(b, port), bytes), bytes);
+    std::thread::sleep(Duration::from_millis(100));
+    let (a_segs, b_segs) = (tcp_sent_segments(&net.a) - a0, tcp_sent_segments(&net.b) - b0);
+    let recs = exp.stop();
+    let [(out_p, out_b), (in_p, in_b)] = nft_counters(&net.a);
+
+    let egress = totals(&recs, |r| is_flow(r, "egress", 6, a, b, u64::from(port)));
+    assert_eq!(egress.0, a_segs, "egress packets vs the sender's TCP MIB");
+    assert_eq!(egress.1, out_b + (a_segs - out_p) * 52, "egress octets");
+    let ingress = totals(&recs, |r| is_flow(r, "ingress", 6, b, a, 0) && r["src_port"] == port);
+    assert_eq!(ingress.0, b_segs, "ingress packets vs the receiver's TCP MIB");
+    assert_eq!(ingress.1, in_b + (b_segs - in_p) * 52, "ingress octets");
+
+    // SYN, ACK, PSH and FIN seen on the client's side; the FIN ends a flow.
+    let client = |r: &&Value| is_flow(r, "egress", 6, a, b, u64::from(port));
+    let flags = recs
+        .iter()
+        .filter(client)
+        .fold(0, |f, r| f | r["tcp_flags"].as_u64().unwrap());
+    assert_eq!(flags & 0x1b, 0x1b, "flags {flags:#x}");
+    assert!(recs.iter().filter(client).any(|r| r["end_reason"] == "end of flow"));
+}
+
+#[test]
+fn tcp_exact_with_offloads_off() {
+    if !common::privileged("tcp_exact_with_offloads_off") || !common::have_tool("tcp", "nft") {
+        return;
+    }
+    tcp_exact(false, 5003, 1 << 20);
+}
+
+#[test]
+fn tcp_exact_with_tso_super_packets() {
+    if !common::privileged("tcp_exact_with_tso_super_packets") || !common::have_tool("tcp", "nft") {
+        return;
+    }
+    tcp_exact(true, 5004, 4 << 20);
+}
