@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need on Debian 12, and mounts
+# bpffs. Idempotent; run as root.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: run as root (apt-get, mount)" >&2
+    exit 1
+fi
+
+packages=(
+    # build: clang for the BPF objects, libelf/zlib for libbpf
+    clang llvm make pkg-config libelf-dev zlib1g-dev
+    # tests: namespaces and tc, traffic and references, independent decoders
+    iproute2 iputils-ping ethtool nftables util-linux bpftool tshark nfdump python3
+    # lint
+    clang-format
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    # tshark asks whether non-root users may capture: no.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! mountpoint -q /sys/fs/bpf; then
+    mount -t bpf bpf /sys/fs/bpf
+fi
+
+if ! command -v cargo >/dev/null; then
+    echo "setup: cargo not found; install Rust (https://rustup.rs)" >&2
+    exit 1
+fi
