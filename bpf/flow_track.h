@@ -75,8 +75,8 @@ static __always_inline void ttl_raise(__u32 *slot, __u32 ttl)
 }
 
 static __always_inline void flow_value_add(struct flow_value *v,
-					   const struct pkt_meta *m,
-					   __u64 segs, __u64 octets, __u64 now)
+					   const struct pkt_meta *m, __u64 segs,
+					   __u64 octets, __u64 now)
 {
 	__sync_fetch_and_add(&v->packets, segs);
 	__sync_fetch_and_add(&v->octets, octets);

@@ -58,8 +58,8 @@ struct ipv6_ext {
 	__be16 frag_off; /* only meaningful in a fragment header */
 };
 
-static __always_inline int skb_load(struct __sk_buff *skb, __u32 off,
-				    void *to, __u32 len)
+static __always_inline int skb_load(struct __sk_buff *skb, __u32 off, void *to,
+				    __u32 len)
 {
 	return bpf_skb_load_bytes(skb, off, to, len);
 }
@@ -179,9 +179,16 @@ static __always_inline int ipv6_parse(struct __sk_buff *skb, __u32 l3_off,
 			off += (ext.hdrlen + 1) * 8;
 		}
 		nh = ext.nexthdr;
+		/*
+		 * After the fragment header of a later fragment comes payload,
+		 * not the headers the first fragment starts with: the next
+		 * header it names is the protocol (as ipv6_skip_exthdr()).
+		 */
+		if (!*has_l4)
+			break;
 	}
-	if (nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING ||
-	    nh == IPPROTO_DSTOPTS || nh == IPPROTO_FRAGMENT)
+	if (*has_l4 && (nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING ||
+			nh == IPPROTO_DSTOPTS || nh == IPPROTO_FRAGMENT))
 		return PARSE_FAILED;
 	if (off - l3_off > m->ip_len)
 		return PARSE_FAILED;
@@ -238,8 +245,7 @@ static __always_inline int l4_parse(struct __sk_buff *skb, __u32 l4_off,
 }
 
 /* Fills *m from the packet; m must be zeroed by the caller. */
-static __always_inline int pkt_parse(struct __sk_buff *skb,
-				     struct pkt_meta *m)
+static __always_inline int pkt_parse(struct __sk_buff *skb, struct pkt_meta *m)
 {
 	__u32 l3_off, l4_off;
 	int has_l4 = 0;

@@ -83,7 +83,11 @@ impl RunConfig {
             }
         }
         if a.sample_period == 0 {
-            return Err(invalid("sample-period", 0, "must be 1 (every packet) or more"));
+            return Err(invalid(
+                "sample-period",
+                0,
+                "must be 1 (every packet) or more",
+            ));
         }
         if a.output.is_none() {
             return Err(invalid(
@@ -133,7 +137,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "us" => value / 1e6,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("{s:?} has unknown unit {unit:?} (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "{s:?} has unknown unit {unit:?} (use ms, s, m or h)"
+            ))
+        }
     };
     if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
         return Err(format!("{s:?} is out of range"));
@@ -171,21 +179,32 @@ mod tests {
         assert_eq!(cfg.active_timeout, Duration::from_secs(10));
         assert_eq!(cfg.idle_timeout, Duration::from_secs(30));
         assert_eq!(cfg.directions, Direction::ALL.to_vec());
-        assert_eq!(cfg.pin_dir, PathBuf::from("/sys/fs/bpf/ipfix-flow-exporter/eth0"));
+        assert_eq!(
+            cfg.pin_dir,
+            PathBuf::from("/sys/fs/bpf/ipfix-flow-exporter/eth0")
+        );
         assert_eq!(cfg.attach, AttachMode::Auto);
     }
 
     #[test]
     fn bad_values_name_the_flag_and_the_value() {
-        let err = run_args(&["--active-timeout", "soon"]).unwrap_err().to_string();
-        assert!(err.contains("--active-timeout") && err.contains("soon"), "{err}");
-        let err = RunConfig::from_args(&run_args(&["--output", "json", "--max-flows", "3"]).unwrap())
+        let err = run_args(&["--active-timeout", "soon"])
             .unwrap_err()
             .to_string();
+        assert!(
+            err.contains("--active-timeout") && err.contains("soon"),
+            "{err}"
+        );
+        let err =
+            RunConfig::from_args(&run_args(&["--output", "json", "--max-flows", "3"]).unwrap())
+                .unwrap_err()
+                .to_string();
         assert_eq!(err, "--max-flows 3: must be between 16 and 16777216");
-        let err = RunConfig::from_args(&run_args(&["--output", "json", "--active-timeout", "1ms"]).unwrap())
-            .unwrap_err()
-            .to_string();
+        let err = RunConfig::from_args(
+            &run_args(&["--output", "json", "--active-timeout", "1ms"]).unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("--active-timeout 1ms"), "{err}");
     }
 

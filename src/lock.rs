@@ -63,7 +63,10 @@ mod tests {
     fn a_second_holder_is_refused_until_the_first_drops() {
         let dir = std::env::temp_dir().join(format!("ipfix-lock-test-{}", std::process::id()));
         let first = InstanceLock::acquire(&dir, "eth9").unwrap();
-        let err = InstanceLock::acquire(&dir, "eth9").err().unwrap().to_string();
+        let err = InstanceLock::acquire(&dir, "eth9")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("already runs for eth9"), "{err}");
         drop(first);
         let again = InstanceLock::acquire(&dir, "eth9");

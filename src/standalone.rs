@@ -16,12 +16,12 @@ use crate::daemon::{self, FailureLog, KernelMeter, StopFlag};
 use crate::datapath::abi::FlowConfig;
 use crate::datapath::attach::{self, Attachment};
 use crate::datapath::object::{self, LoadOptions, PinSet};
+use crate::datapath::pins::STANDALONE_BASE;
 use crate::datapath::rcu::RcuBarrier;
 use crate::datapath::source::KernelSource;
 use crate::flow::clock::SystemClock;
 use crate::flow::ids::IdAllocator;
 use crate::flow::meter::{Meter, MeterConfig, RecordSink};
-use crate::datapath::pins::STANDALONE_BASE;
 use crate::lock::{InstanceLock, LOCK_DIR};
 use crate::output::json::JsonLines;
 use crate::sys;
@@ -98,13 +98,15 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
             );
         }
         pins.sets.push(set);
-        maps
-            .write_config(&FlowConfig {
-                sample_period: cfg.sample_period,
-            })
-            .with_context(|| format!("configuring the {} object", dir.as_str()))?;
+        maps.write_config(&FlowConfig {
+            sample_period: cfg.sample_period,
+        })
+        .with_context(|| format!("configuring the {} object", dir.as_str()))?;
         if let Some(id) = maps.chained_prog_id()? {
-            log::info!("{}: slot 0 of the jmp table holds program id {id}", dir.as_str());
+            log::info!(
+                "{}: slot 0 of the jmp table holds program id {id}",
+                dir.as_str()
+            );
         }
         loaded.push((direction, prog, maps));
     }
@@ -129,7 +131,9 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let ids = IdAllocator::new(start_secs);
-    let max_flows = cfg.max_flows.unwrap_or(crate::datapath::abi::FLOW_MAP_MAX_ENTRIES) as usize;
+    let max_flows = cfg
+        .max_flows
+        .unwrap_or(crate::datapath::abi::FLOW_MAP_MAX_ENTRIES) as usize;
     let mut meters: Vec<KernelMeter> = loaded
         .into_iter()
         .map(|(dir, _prog, maps)| {

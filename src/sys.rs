@@ -103,7 +103,8 @@ fn clock_ns(id: ClockId) -> u64 {
     // SANITY: clock_gettime only fails for an invalid clock id, and both ids
     // used here exist on every kernel this program can load on.
     let ts = clock_gettime(id).expect("clock_gettime on a valid clock");
-    u64::try_from(ts.tv_sec()).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec()).unwrap_or(0)
+    u64::try_from(ts.tv_sec()).unwrap_or(0) * 1_000_000_000
+        + u64::try_from(ts.tv_nsec()).unwrap_or(0)
 }
 
 #[cfg(test)]

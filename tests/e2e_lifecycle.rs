@@ -34,13 +34,26 @@ fn no_packet_lost_or_doubled_across_a_hundred_intervals() {
     let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
     let sink = udp_sink(&net.b, sa(b, 5010));
     // ~12 s of steady traffic: 120 intervals of 100 ms.
-    let sent = udp_send(&net.a, sa(a, 40010), sa(b, 5010), 24_000, 64, Duration::from_micros(500));
+    let sent = udp_send(
+        &net.a,
+        sa(a, 40010),
+        sa(b, 5010),
+        24_000,
+        64,
+        Duration::from_micros(500),
+    );
     assert_eq!(sink.join().unwrap(), sent);
     let recs = exp.stop();
     let flow = |r: &Value| udp_flow(r, "egress", a, b, 5010);
-    assert_eq!(totals(&recs, flow), (sent, sent * (udp_l3_overhead(false) + 64)));
+    assert_eq!(
+        totals(&recs, flow),
+        (sent, sent * (udp_l3_overhead(false) + 64))
+    );
     let intervals = recs.iter().filter(|r| flow(r)).count();
-    assert!(intervals >= 100, "the flow was exported in {intervals} intervals");
+    assert!(
+        intervals >= 100,
+        "the flow was exported in {intervals} intervals"
+    );
     let ids: std::collections::HashSet<u64> = recs
         .iter()
         .filter(|r| flow(r))
@@ -61,7 +74,14 @@ fn sigkill_and_restart(mode: &str) {
     let first = Exporter::start_with_pins(&net.a, &net.veth_a, &pins.0, &args);
     let ns_a = net.a.clone();
     let sender = std::thread::spawn(move || {
-        udp_send(&ns_a, sa(a, 40011), sa(b, 5011), 8000, 100, Duration::from_micros(500))
+        udp_send(
+            &ns_a,
+            sa(a, 40011),
+            sa(b, 5011),
+            8000,
+            100,
+            Duration::from_micros(500),
+        )
     });
     std::thread::sleep(Duration::from_millis(1500));
     let before = first.kill();
@@ -82,7 +102,11 @@ fn sigkill_and_restart(mode: &str) {
     let (p1, o1) = totals(&before, flow);
     let (p2, o2) = totals(&after, flow);
     assert!(p1 > 0 && p2 > 0, "both runs exported part: {p1} + {p2}");
-    assert_eq!((p1 + p2, o1 + o2), (sent, sent * 128), "{mode}: {p1} + {p2} packets");
+    assert_eq!(
+        (p1 + p2, o1 + o2),
+        (sent, sent * 128),
+        "{mode}: {p1} + {p2} packets"
+    );
     // The clean stop removed every pin.
     assert!(!pins.0.exists(), "{} left behind", pins.0.display());
 }
@@ -109,7 +133,14 @@ fn second_program_sees_everything(mode: AttachMode, mode_arg: &str) {
     let exp = Exporter::start(
         &net.a,
         &net.veth_a,
-        &["--active-timeout", "200ms", "--direction", "ingress", "--attach", mode_arg],
+        &[
+            "--active-timeout",
+            "200ms",
+            "--direction",
+            "ingress",
+            "--attach",
+            mode_arg,
+        ],
     );
     let second = TestObject::load(Direction::Egress);
     let ifindex = NetnsPair::ifindex_in(&net.a, &net.veth_a);
@@ -160,10 +191,19 @@ fn second_program_sees_everything(mode: AttachMode, mode_arg: &str) {
         }
         drop(link);
     });
-    ready_rx.recv_timeout(Duration::from_secs(10)).expect("second program attached");
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("second program attached");
     let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
     let sink = udp_sink(&net.a, sa(a, 5012));
-    let sent = udp_send(&net.b, sa(b, 40012), sa(a, 5012), 500, 80, Duration::from_micros(200));
+    let sent = udp_send(
+        &net.b,
+        sa(b, 40012),
+        sa(a, 5012),
+        500,
+        80,
+        Duration::from_micros(200),
+    );
     assert_eq!(sink.join().unwrap(), sent);
     let recs = exp.stop();
     done_tx.send(()).unwrap();
@@ -230,7 +270,10 @@ fn two_cpus_hitting_one_flow_sum_exactly() {
 }
 
 fn run_fails(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().expect("running the binary");
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("running the binary");
     assert!(!out.status.success(), "{args:?} must fail");
     let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
     assert_eq!(err.lines().count(), 1, "one line: {err}");
@@ -244,18 +287,67 @@ fn startup_failures_are_one_clear_line_and_leave_nothing() {
     }
     let pins = PinDir::new();
     let p = pins.0.to_str().unwrap();
-    let err = run_fails(&["run", "--iface", "nosuchif0", "--output", "json", "--pin-path", p]);
-    assert!(err.contains("nosuchif0") && err.contains("does not exist"), "{err}");
+    let err = run_fails(&[
+        "run",
+        "--iface",
+        "nosuchif0",
+        "--output",
+        "json",
+        "--pin-path",
+        p,
+    ]);
+    assert!(
+        err.contains("nosuchif0") && err.contains("does not exist"),
+        "{err}"
+    );
     assert!(!pins.0.exists());
-    let err = run_fails(&["run", "--iface", "lo", "--output", "json", "--idle-timeout", "forever"]);
-    assert!(err.contains("--idle-timeout") && err.contains("forever"), "{err}");
-    let err = run_fails(&["run", "--iface", "lo", "--output", "json", "--max-flows", "lots"]);
+    let err = run_fails(&[
+        "run",
+        "--iface",
+        "lo",
+        "--output",
+        "json",
+        "--idle-timeout",
+        "forever",
+    ]);
+    assert!(
+        err.contains("--idle-timeout") && err.contains("forever"),
+        "{err}"
+    );
+    let err = run_fails(&[
+        "run",
+        "--iface",
+        "lo",
+        "--output",
+        "json",
+        "--max-flows",
+        "lots",
+    ]);
     assert!(err.contains("--max-flows") && err.contains("lots"), "{err}");
-    let err = run_fails(&["run", "--iface", "lo", "--output", "json", "--pin-path", "/tmp/not-bpffs"]);
+    let err = run_fails(&[
+        "run",
+        "--iface",
+        "lo",
+        "--output",
+        "json",
+        "--pin-path",
+        "/tmp/not-bpffs",
+    ]);
     assert!(err.contains("not on a bpffs mount"), "{err}");
     assert!(!std::path::Path::new("/tmp/not-bpffs").exists());
-    let err = run_fails(&["run", "--iface", "lo", "--output", "json", "--direction", "sideways"]);
-    assert!(err.contains("--direction") && err.contains("sideways"), "{err}");
+    let err = run_fails(&[
+        "run",
+        "--iface",
+        "lo",
+        "--output",
+        "json",
+        "--direction",
+        "sideways",
+    ]);
+    assert!(
+        err.contains("--direction") && err.contains("sideways"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -264,12 +356,21 @@ fn without_capabilities_startup_names_them() {
         return;
     }
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--",
+        ])
         .arg(BIN)
         .args(["run", "--iface", "lo", "--output", "json"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("missing capabilities") && err.contains("CAP_BPF"), "{err}");
+    assert!(
+        err.contains("missing capabilities") && err.contains("CAP_BPF"),
+        "{err}"
+    );
 }

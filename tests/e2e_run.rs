@@ -35,10 +35,24 @@ fn udp_v4_and_v6_both_directions_exact() {
         let (a, b) = (NetnsPair::ip(v6, true), NetnsPair::ip(v6, false));
         // A -> B leaves through veth_a: egress.
         let sink_b = udp_sink(&net.b, sa(b, 5001));
-        let sent = udp_send(&net.a, sa(a, 40001), sa(b, 5001), count, payload, Duration::ZERO);
+        let sent = udp_send(
+            &net.a,
+            sa(a, 40001),
+            sa(b, 5001),
+            count,
+            payload,
+            Duration::ZERO,
+        );
         // B -> A arrives on veth_a: ingress.
         let sink_a = udp_sink(&net.a, sa(a, 6001));
-        let back = udp_send(&net.b, sa(b, 40002), sa(a, 6001), count + 1, payload, Duration::ZERO);
+        let back = udp_send(
+            &net.b,
+            sa(b, 40002),
+            sa(a, 6001),
+            count + 1,
+            payload,
+            Duration::ZERO,
+        );
         assert_eq!(sink_b.join().unwrap(), sent);
         assert_eq!(sink_a.join().unwrap(), back);
         let each = udp_l3_overhead(v6) + payload as u64;
@@ -56,7 +70,11 @@ fn udp_v4_and_v6_both_directions_exact() {
         assert_eq!(one["ttl_min"], 64);
         assert_eq!(one["ttl_max"], 64);
         assert_eq!(one["src_port"], if dir == "egress" { 40001 } else { 40002 });
-        let (ing, eg) = if dir == "egress" { (0, ifindex) } else { (ifindex, 0) };
+        let (ing, eg) = if dir == "egress" {
+            (0, ifindex)
+        } else {
+            (ifindex, 0)
+        };
         assert_eq!(one["ingress_ifindex"], ing, "{dir}");
         assert_eq!(one["egress_ifindex"], eg, "{dir}");
         assert!(one["start_ms"].as_u64() <= one["end_ms"].as_u64());
@@ -65,7 +83,10 @@ fn udp_v4_and_v6_both_directions_exact() {
             .unwrap()
             .as_millis() as u64;
         let start = one["start_ms"].as_u64().unwrap();
-        assert!(now_ms - start < 60_000, "start_ms {start} is an absolute time");
+        assert!(
+            now_ms - start < 60_000,
+            "start_ms {start} is an absolute time"
+        );
     }
 }
 
@@ -76,8 +97,35 @@ fn icmp_and_icmpv6_echo_exact() {
     }
     let net = NetnsPair::new();
     let exp = Exporter::start(&net.a, &net.veth_a, &["--active-timeout", "300ms"]);
-    NetnsPair::exec(&net.a, &["ping", "-q", "-c", "5", "-i", "0.05", "-W", "2", "192.0.2.2"]);
-    NetnsPair::exec(&net.a, &["ping", "-6", "-q", "-c", "4", "-i", "0.05", "-W", "2", "2001:db8::2"]);
+    NetnsPair::exec(
+        &net.a,
+        &[
+            "ping",
+            "-q",
+            "-c",
+            "5",
+            "-i",
+            "0.05",
+            "-W",
+            "2",
+            "192.0.2.2",
+        ],
+    );
+    NetnsPair::exec(
+        &net.a,
+        &[
+            "ping",
+            "-6",
+            "-q",
+            "-c",
+            "4",
+            "-i",
+            "0.05",
+            "-W",
+            "2",
+            "2001:db8::2",
+        ],
+    );
     let recs = exp.stop();
     let (a4, b4) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
     let (a6, b6) = (NetnsPair::ip(true, true), NetnsPair::ip(true, false));
@@ -90,7 +138,11 @@ fn icmp_and_icmpv6_echo_exact() {
     ];
     for (dir, proto, src, dst, icmp_type, n, size) in cases {
         let flow = |r: &Value| is_flow(r, dir, proto, src, dst, 0) && r["icmp_type"] == icmp_type;
-        assert_eq!(totals(&recs, flow), (n, n * size), "{dir} icmp type {icmp_type}");
+        assert_eq!(
+            totals(&recs, flow),
+            (n, n * size),
+            "{dir} icmp type {icmp_type}"
+        );
         let one = recs.iter().find(|r| flow(r)).unwrap();
         assert_eq!(one["icmp_code"], 0);
         assert_eq!(one["src_port"], 0);
@@ -124,7 +176,10 @@ fn nft_counters(ns: &str) -> [(u64, u64); 2] {
             let w: Vec<&str> = l.split_whitespace().collect();
             let p = w.iter().position(|x| *x == "packets").unwrap();
             let b = w.iter().position(|x| *x == "bytes").unwrap();
-            (w[p + 1].parse::<u64>().unwrap(), w[b + 1].parse::<u64>().unwrap())
+            (
+                w[p + 1].parse::<u64>().unwrap(),
+                w[b + 1].parse::<u64>().unwrap(),
+            )
         })
         .collect();
     assert_eq!(nums.len(), 2, "two counters in:\n{text}");
@@ -153,15 +208,23 @@ fn tcp_exact(offloads: bool, port: u16, bytes: usize) {
     let (a0, b0) = (tcp_sent_segments(&net.a), tcp_sent_segments(&net.b));
     assert_eq!(tcp_transfer(&net.a, &net.b, sa(b, port), bytes), bytes);
     std::thread::sleep(Duration::from_millis(100));
-    let (a_segs, b_segs) = (tcp_sent_segments(&net.a) - a0, tcp_sent_segments(&net.b) - b0);
+    let (a_segs, b_segs) = (
+        tcp_sent_segments(&net.a) - a0,
+        tcp_sent_segments(&net.b) - b0,
+    );
     let recs = exp.stop();
     let [(out_p, out_b), (in_p, in_b)] = nft_counters(&net.a);
 
     let egress = totals(&recs, |r| is_flow(r, "egress", 6, a, b, u64::from(port)));
     assert_eq!(egress.0, a_segs, "egress packets vs the sender's TCP MIB");
     assert_eq!(egress.1, out_b + (a_segs - out_p) * 52, "egress octets");
-    let ingress = totals(&recs, |r| is_flow(r, "ingress", 6, b, a, 0) && r["src_port"] == port);
-    assert_eq!(ingress.0, b_segs, "ingress packets vs the receiver's TCP MIB");
+    let ingress = totals(&recs, |r| {
+        is_flow(r, "ingress", 6, b, a, 0) && r["src_port"] == port
+    });
+    assert_eq!(
+        ingress.0, b_segs,
+        "ingress packets vs the receiver's TCP MIB"
+    );
     assert_eq!(ingress.1, in_b + (b_segs - in_p) * 52, "ingress octets");
 
     // SYN, ACK, PSH and FIN seen on the client's side; the FIN ends a flow.
@@ -171,7 +234,10 @@ fn tcp_exact(offloads: bool, port: u16, bytes: usize) {
         .filter(client)
         .fold(0, |f, r| f | r["tcp_flags"].as_u64().unwrap());
     assert_eq!(flags & 0x1b, 0x1b, "flags {flags:#x}");
-    assert!(recs.iter().filter(client).any(|r| r["end_reason"] == "end of flow"));
+    assert!(recs
+        .iter()
+        .filter(client)
+        .any(|r| r["end_reason"] == "end of flow"));
 }
 
 #[test]

@@ -49,12 +49,17 @@ fn no_data_sections_and_only_tc_programs() {
         let sections = elf_sections(&bytes);
         for s in &sections {
             assert!(
-                !(s.starts_with(".rodata") || s.starts_with(".data") || s == ".kconfig" || s == ".bss"),
+                !(s.starts_with(".rodata")
+                    || s.starts_with(".data")
+                    || s == ".kconfig"
+                    || s == ".bss"),
                 "{dir:?} object has section {s}: l3afd would pin it under a dotted name"
             );
         }
         assert!(sections.iter().any(|s| s == "tc"), "{sections:?}");
-        let obj = ObjectBuilder::default().open_file(object_path(dir)).unwrap();
+        let obj = ObjectBuilder::default()
+            .open_file(object_path(dir))
+            .unwrap();
         let progs: Vec<(String, String)> = obj
             .progs()
             .map(|p| {
@@ -75,7 +80,9 @@ fn no_data_sections_and_only_tc_programs() {
 fn map_names_are_the_rust_names_and_differ_between_objects() {
     let mut all = BTreeSet::new();
     for dir in Direction::ALL {
-        let obj = ObjectBuilder::default().open_file(object_path(dir)).unwrap();
+        let obj = ObjectBuilder::default()
+            .open_file(object_path(dir))
+            .unwrap();
         let names: BTreeSet<String> = obj
             .maps()
             .map(|m| m.name().to_string_lossy().into_owned())
@@ -90,7 +97,10 @@ fn map_names_are_the_rust_names_and_differ_between_objects() {
             .find(|m| m.name().to_string_lossy() == MapRole::JmpTable.map_name(dir))
             .unwrap();
         assert_eq!(jmp.map_type(), libbpf_rs::MapType::ProgArray);
-        assert_eq!((jmp.key_size(), jmp.value_size(), jmp.max_entries()), (4, 4, 1));
+        assert_eq!(
+            (jmp.key_size(), jmp.value_size(), jmp.max_entries()),
+            (4, 4, 1)
+        );
         for role in MapRole::MONITORS {
             let m = obj
                 .maps()

@@ -233,7 +233,13 @@ impl FlowKey {
     }
 
     /// Key for a tuple, as the BPF program builds it (tests and fakes).
-    pub fn from_tuple(src: IpAddr, dst: IpAddr, protocol: u8, src_port: u16, dst_port: u16) -> Self {
+    pub fn from_tuple(
+        src: IpAddr,
+        dst: IpAddr,
+        protocol: u8,
+        src_port: u16,
+        dst_port: u16,
+    ) -> Self {
         fn raw(a: IpAddr) -> [u8; 16] {
             let mut out = [0u8; 16];
             match a {

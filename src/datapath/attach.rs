@@ -37,8 +37,13 @@ const TCX_QUERY_MAX: usize = 64;
 enum Hook {
     /// A TCX link, pinned when `pin` is set so that it (and metering) outlives
     /// a crash; the next start takes it over with a program update.
-    Tcx { link: OwnedFd, pin: Option<PathBuf> },
-    Tc { hook: TcHook },
+    Tcx {
+        link: OwnedFd,
+        pin: Option<PathBuf>,
+    },
+    Tc {
+        hook: TcHook,
+    },
 }
 
 /// One attached program; detaches on drop.
@@ -160,9 +165,8 @@ pub fn tcx_programs(ifindex: u32, dir: Direction) -> io::Result<Vec<(u32, String
     };
     opts.__bindgen_anon_1.count = TCX_QUERY_MAX as u32;
     // SAFETY: prog_ids points at TCX_QUERY_MAX u32s, as count says.
-    let ret = unsafe {
-        libbpf_sys::bpf_prog_query_opts(ifindex as i32, tcx_attach_type(dir), &mut opts)
-    };
+    let ret =
+        unsafe { libbpf_sys::bpf_prog_query_opts(ifindex as i32, tcx_attach_type(dir), &mut opts) };
     if ret != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -225,7 +229,10 @@ fn take_over_pinned_link(
         && tcx.ifindex == ifindex
         && tcx.attach_type == tcx_attach_type(dir);
     if !same_hook {
-        log::warn!("removing stale TCX link pin {} (its interface is gone)", pin.display());
+        log::warn!(
+            "removing stale TCX link pin {} (its interface is gone)",
+            pin.display()
+        );
         std::fs::remove_file(pin).with_context(|| format!("removing {}", pin.display()))?;
         return Ok(None);
     }

@@ -114,7 +114,10 @@ mod tests {
     fn directions_never_share_a_map_name() {
         for a in MapRole::ALL {
             for b in MapRole::ALL {
-                assert_ne!(a.map_name(Direction::Ingress), b.map_name(Direction::Egress));
+                assert_ne!(
+                    a.map_name(Direction::Ingress),
+                    b.map_name(Direction::Egress)
+                );
             }
         }
     }

@@ -166,7 +166,8 @@ where
         .as_fd()
         .try_clone_to_owned()
         .context("duplicating the program fd")?;
-    let prog_id = ProgramImpl::<()>::id_from_fd(prog_fd.as_fd()).context("reading the program id")?;
+    let prog_id =
+        ProgramImpl::<()>::id_from_fd(prog_fd.as_fd()).context("reading the program id")?;
 
     let object = loaded.object();
     let maps = DatapathMaps::from_roles(direction, |role| {

@@ -16,7 +16,12 @@ pub enum PinPathError {
 }
 
 fn component<'a>(what: &'static str, value: &'a str) -> Result<&'a str, PinPathError> {
-    if value.is_empty() || value == "." || value == ".." || value.contains('/') || value.contains('\0') {
+    if value.is_empty()
+        || value == "."
+        || value == ".."
+        || value.contains('/')
+        || value.contains('\0')
+    {
         return Err(PinPathError::BadComponent {
             what,
             value: value.to_owned(),

@@ -24,7 +24,9 @@ pub struct IdAllocator(Rc<Cell<u64>>);
 
 impl IdAllocator {
     pub fn new(run_start_epoch_secs: u64) -> Self {
-        IdAllocator(Rc::new(Cell::new((run_start_epoch_secs & 0xffff_ffff) << 32)))
+        IdAllocator(Rc::new(Cell::new(
+            (run_start_epoch_secs & 0xffff_ffff) << 32,
+        )))
     }
 
     fn next(&self) -> u64 {
@@ -150,7 +152,11 @@ mod tests {
             ids.assign(&key(p), u64::from(p) * SEC, u64::from(p) * SEC);
         }
         ids.expire(100 * SEC);
-        assert_eq!(ids.len(), 10, "only flows seen in the last 30 s, capped at 10");
+        assert_eq!(
+            ids.len(),
+            10,
+            "only flows seen in the last 30 s, capped at 10"
+        );
         ids.expire(1000 * SEC);
         assert!(ids.is_empty());
     }

@@ -62,7 +62,10 @@ impl<W: Write> RecordSink for JsonLines<W> {
         if let Err(e) = self.write_all(records) {
             self.write_errors += 1;
             if self.write_errors.is_power_of_two() {
-                log::warn!("writing JSON records failed ({} times): {e}", self.write_errors);
+                log::warn!(
+                    "writing JSON records failed ({} times): {e}",
+                    self.write_errors
+                );
             }
         }
     }

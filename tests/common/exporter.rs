@@ -34,12 +34,25 @@ impl Exporter {
         Self::start_with_pins(ns, iface, &pin_dir, extra)
     }
 
-    pub fn start_with_pins(ns: &str, iface: &str, pin_dir: &std::path::Path, extra: &[&str]) -> Self {
+    pub fn start_with_pins(
+        ns: &str,
+        iface: &str,
+        pin_dir: &std::path::Path,
+        extra: &[&str],
+    ) -> Self {
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net=/run/netns/{ns}"))
             .arg("--")
             .arg(BIN)
-            .args(["-v", "run", "--iface", iface, "--output", "json", "--pin-path"])
+            .args([
+                "-v",
+                "run",
+                "--iface",
+                iface,
+                "--output",
+                "json",
+                "--pin-path",
+            ])
             .arg(pin_dir)
             .args(extra)
             .stdout(Stdio::piped())
@@ -95,14 +108,23 @@ impl Exporter {
             if self.stderr.lock().unwrap().matches("attached ").count() >= hooks {
                 return;
             }
-            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
             if let Some(st) = exited {
                 std::thread::sleep(Duration::from_millis(100));
-                panic!("exporter exited ({st}) during startup:\n{}", self.stderr.lock().unwrap());
+                panic!(
+                    "exporter exited ({st}) during startup:\n{}",
+                    self.stderr.lock().unwrap()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("exporter did not attach within 10 s:\n{}", self.stderr.lock().unwrap());
+        panic!(
+            "exporter did not attach within 10 s:\n{}",
+            self.stderr.lock().unwrap()
+        );
     }
 
     /// Sends `sig`, waits for exit within [`STOP_DEADLINE`], returns every
@@ -190,10 +212,13 @@ impl Drop for PinDir {
 
 /// Sums packets and octets of the records matching `pred`.
 pub fn totals(records: &[Value], pred: impl Fn(&Value) -> bool) -> (u64, u64) {
-    records.iter().filter(|r| pred(r)).fold((0, 0), |(p, o), r| {
-        (
-            p + r["packets"].as_u64().unwrap_or(0),
-            o + r["octets"].as_u64().unwrap_or(0),
-        )
-    })
+    records
+        .iter()
+        .filter(|r| pred(r))
+        .fold((0, 0), |(p, o), r| {
+            (
+                p + r["packets"].as_u64().unwrap_or(0),
+                o + r["octets"].as_u64().unwrap_or(0),
+            )
+        })
 }

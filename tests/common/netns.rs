@@ -51,18 +51,40 @@ impl NetnsPair {
         sh(
             "ip",
             &[
-                "link", "add", &pair.veth_a, "netns", &pair.a, "type", "veth", "peer", "name",
-                &pair.veth_b, "netns", &pair.b,
+                "link",
+                "add",
+                &pair.veth_a,
+                "netns",
+                &pair.a,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &pair.veth_b,
+                "netns",
+                &pair.b,
             ],
         );
         for (ns, dev, v4, v6) in [
             (&pair.a, &pair.veth_a, A_V4, A_V6),
             (&pair.b, &pair.veth_b, B_V4, B_V6),
         ] {
-            sh("ip", &["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev]);
             sh(
                 "ip",
-                &["-n", ns, "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"],
+                &["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev],
+            );
+            sh(
+                "ip",
+                &[
+                    "-n",
+                    ns,
+                    "addr",
+                    "add",
+                    &format!("{v6}/64"),
+                    "dev",
+                    dev,
+                    "nodad",
+                ],
             );
             sh("ip", &["-n", ns, "link", "set", dev, "up"]);
             sh("ip", &["-n", ns, "link", "set", "lo", "up"]);
@@ -76,7 +98,10 @@ impl NetnsPair {
         for (ns, dev) in [(&self.a, &self.veth_a), (&self.b, &self.veth_b)] {
             sh(
                 "ip",
-                &["netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off"],
+                &[
+                    "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro",
+                    "off",
+                ],
             );
         }
     }
@@ -120,7 +145,9 @@ impl NetnsPair {
 
     pub fn ifindex_in(ns: &str, dev: &str) -> u32 {
         let dev = dev.to_owned();
-        Self::run_in(ns, move || nix::net::if_::if_nametoindex(dev.as_str()).expect("ifindex"))
+        Self::run_in(ns, move || {
+            nix::net::if_::if_nametoindex(dev.as_str()).expect("ifindex")
+        })
     }
 
     pub fn ip(v6: bool, side_a: bool) -> IpAddr {

@@ -23,7 +23,8 @@ pub fn udp_sink(ns: &str, addr: SocketAddr) -> std::thread::JoinHandle<u64> {
     let (tx, rx) = std::sync::mpsc::channel();
     let h = NetnsPair::spawn_in(ns, move || {
         let sock = UdpSocket::bind(addr).expect("binding the UDP sink");
-        sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         tx.send(()).unwrap();
         let mut buf = [0u8; 65536];
         let mut n = 0u64;
@@ -37,7 +38,8 @@ pub fn udp_sink(ns: &str, addr: SocketAddr) -> std::thread::JoinHandle<u64> {
         }
         n
     });
-    rx.recv_timeout(Duration::from_secs(5)).expect("UDP sink bound");
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("UDP sink bound");
     h
 }
 
@@ -87,9 +89,11 @@ pub fn tcp_transfer(ns_client: &str, ns_server: &str, server: SocketAddr, bytes:
         }
         total
     });
-    rx.recv_timeout(Duration::from_secs(5)).expect("listener bound");
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("listener bound");
     NetnsPair::run_in(ns_client, move || {
-        let mut s = TcpStream::connect_timeout(&server, Duration::from_secs(5)).expect("connecting");
+        let mut s =
+            TcpStream::connect_timeout(&server, Duration::from_secs(5)).expect("connecting");
         let chunk = vec![0x5au8; 16384];
         let mut left = bytes;
         while left > 0 {
@@ -116,8 +120,16 @@ pub fn snmp(ns: &str, proto: &str, field: &str) -> u64 {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let prefix = format!("{proto}:");
     let mut rows = text.lines().filter(|l| l.starts_with(&prefix));
-    let names: Vec<&str> = rows.next().expect("snmp header").split_whitespace().collect();
-    let values: Vec<&str> = rows.next().expect("snmp values").split_whitespace().collect();
+    let names: Vec<&str> = rows
+        .next()
+        .expect("snmp header")
+        .split_whitespace()
+        .collect();
+    let values: Vec<&str> = rows
+        .next()
+        .expect("snmp values")
+        .split_whitespace()
+        .collect();
     let i = names.iter().position(|n| *n == field).expect("snmp field");
     values[i].parse().expect("snmp number")
 }
