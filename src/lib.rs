@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod datapath;
+pub mod export;
 pub mod flow;
 pub mod ipfix;
 pub mod lock;

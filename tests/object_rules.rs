@@ -14,7 +14,7 @@ use ipfix_flow_exporter::datapath::BPF_OBJ_DIR;
 use ipfix_flow_exporter::flow::Direction;
 use libbpf_rs::btf::types::Struct;
 use libbpf_rs::btf::{Btf, HasSize};
-use libbpf_rs::{MapCore, ObjectBuilder};
+use libbpf_rs::ObjectBuilder;
 
 fn object_path(dir: Direction) -> PathBuf {
     PathBuf::from(BPF_OBJ_DIR).join(object_file(dir))

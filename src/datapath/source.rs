@@ -4,17 +4,17 @@ use std::rc::Rc;
 
 use anyhow::{Context, Result};
 
-use super::abi::{FlowKey, FlowStats, FlowValue};
+use super::abi::FlowStats;
 use super::batch::Drain;
 use super::maps::DatapathMaps;
 use super::rcu::RcuBarrier;
-use crate::flow::source::FlowSource;
+use crate::flow::source::{FlowEntry, FlowSource};
 
 pub struct KernelSource {
     pub maps: DatapathMaps,
     rcu: Rc<RcuBarrier>,
     retired: Option<usize>,
-    buf: Vec<(FlowKey, FlowValue)>,
+    buf: Vec<FlowEntry>,
 }
 
 impl KernelSource {
@@ -45,7 +45,7 @@ impl FlowSource for KernelSource {
     fn drain_retired(
         &mut self,
         chunk: usize,
-        sink: &mut dyn FnMut(&[(FlowKey, FlowValue)]),
+        sink: &mut dyn FnMut(&[FlowEntry]),
     ) -> Result<u64> {
         let Some(idx) = self.retired.take() else {
             return Ok(0);

@@ -4,6 +4,9 @@ use anyhow::Result;
 
 use crate::datapath::abi::{FlowKey, FlowStats, FlowValue};
 
+/// One kernel flow entry.
+pub type FlowEntry = (FlowKey, FlowValue);
+
 /// One retired-and-drained flow map at a time.
 pub trait FlowSource {
     /// Retires the active flow map: makes the other one active and returns
@@ -20,7 +23,7 @@ pub trait FlowSource {
     fn drain_retired(
         &mut self,
         chunk: usize,
-        sink: &mut dyn FnMut(&[(FlowKey, FlowValue)]),
+        sink: &mut dyn FnMut(&[FlowEntry]),
     ) -> Result<u64>;
 
     /// Statistics totals since the maps were created.

@@ -1,1 +1,48 @@
-//! IPFIX (RFC 7011) wire format: encoder and decoder. Pure, no I\/O.
+//! IPFIX (RFC 7011) wire format: encoder and decoder. Pure, no I/O.
+//!
+//! Wire units, each a checked buffer view plus a value type with `parse`,
+//! `buffer_len` and `emit`: [`header`] (message header, §3.1), [`set`] (set
+//! header and padding, §3.3), [`field`] (field specifier, §3.2),
+//! [`template`] (template, options template and withdrawal records, §3.4,
+//! §8.1), [`varlen`] (variable-length prefix, §7), [`record`] (data records,
+//! §3.4.3) with [`value`] (typed values, §6). [`ie`] is the one table of
+//! Information Elements.
+//!
+//! Exporting: a [`Session`] per collector and observation domain owns the
+//! sequence number; its [`MessageBuilder`] packs templates and records into
+//! MTU-bounded messages ([`encoder`] adds our templates, flow records and
+//! options records; the template IDs are documented in [`templates`]).
+//!
+//! Collecting: [`Decoder`] with its [`TemplateCache`] per (exporter,
+//! observation domain); [`DataRecord::to_flow_record`] turns our records
+//! back into [`crate::flow::FlowRecord`]s.
+
+pub mod builder;
+mod bytes;
+pub mod decoder;
+pub mod encoder;
+pub mod error;
+pub mod field;
+pub mod flow_record;
+pub mod header;
+pub mod ie;
+pub mod record;
+pub mod set;
+pub mod template;
+pub mod template_cache;
+pub mod templates;
+pub mod value;
+pub mod varlen;
+
+#[cfg(test)]
+mod tests;
+
+pub use builder::{Message, MessageBuilder, Mtu, Session};
+pub use decoder::{message_length, DecodedMessage, Decoder, DecoderConfig, Event};
+pub use error::{DecodeError, EncodeError, FlowRecordError, WireError};
+pub use ie::{AbstractType, ElementId, FieldLength, InfoElement};
+pub use record::{DataRecord, DecodedField, TypedTemplate};
+pub use template::Template;
+pub use template_cache::{DomainKey, TemplateCache};
+pub use templates::{ExportStatistics, FlowTemplate};
+pub use value::Value;

@@ -1,0 +1,141 @@
+//! `--collector [udp://|tcp://]HOST[:PORT]`: where IPFIX goes.
+
+use std::fmt;
+
+use thiserror::Error;
+
+/// IANA port for IPFIX over UDP, TCP and SCTP (RFC 7011 §10).
+pub const IPFIX_PORT: u16 = 4739;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Udp,
+    Tcp,
+}
+
+/// A collector as given on the command line; resolved (and re-resolved)
+/// by the transport, so a name that does not resolve yet is not fatal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CollectorSpec {
+    pub protocol: Protocol,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CollectorError {
+    #[error("unknown scheme {0:?} (use udp:// or tcp://)")]
+    Scheme(String),
+    #[error("empty host")]
+    EmptyHost,
+    #[error("port {0:?} is not a number from 1 to 65535")]
+    Port(String),
+    #[error("unterminated IPv6 address (missing ']')")]
+    Bracket,
+}
+
+impl CollectorSpec {
+    /// Parses `udp://192.0.2.1:4739`, `tcp://[2001:db8::1]`, `collector.example`,
+    /// `[::1]:9995`, `2001:db8::5` (a bare IPv6 address takes the default port).
+    pub fn parse(s: &str) -> Result<Self, CollectorError> {
+        let (protocol, rest) = match s.split_once("://") {
+            Some(("udp", r)) => (Protocol::Udp, r),
+            Some(("tcp", r)) => (Protocol::Tcp, r),
+            Some((scheme, _)) => return Err(CollectorError::Scheme(scheme.to_owned())),
+            None => (Protocol::Udp, s),
+        };
+        let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
+            let (host, after) = inner.split_once(']').ok_or(CollectorError::Bracket)?;
+            match after.strip_prefix(':') {
+                Some(p) => (host, Some(p)),
+                None if after.is_empty() => (host, None),
+                None => return Err(CollectorError::Port(after.to_owned())),
+            }
+        } else if rest.matches(':').count() > 1 {
+            (rest, None) // a bare IPv6 address
+        } else {
+            match rest.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(CollectorError::EmptyHost);
+        }
+        let port = match port {
+            None => IPFIX_PORT,
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(CollectorError::Port(p.to_owned())),
+            },
+        };
+        Ok(CollectorSpec {
+            protocol,
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for CollectorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match self.protocol {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+        };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(p: Protocol, host: &str, port: u16) -> CollectorSpec {
+        CollectorSpec {
+            protocol: p,
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn forms_operators_write() {
+        use Protocol::*;
+        let cases = [
+            ("127.0.0.1:4739", spec(Udp, "127.0.0.1", 4739)),
+            ("192.0.2.9", spec(Udp, "192.0.2.9", 4739)),
+            ("udp://192.0.2.9:2055", spec(Udp, "192.0.2.9", 2055)),
+            ("tcp://collector.example", spec(Tcp, "collector.example", 4739)),
+            ("tcp://[2001:db8::1]:9995", spec(Tcp, "2001:db8::1", 9995)),
+            ("[::1]", spec(Udp, "::1", 4739)),
+            ("2001:db8::5", spec(Udp, "2001:db8::5", 4739)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(CollectorSpec::parse(text), Ok(want.clone()), "{text}");
+            assert_eq!(CollectorSpec::parse(&want.to_string()), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        assert_eq!(
+            CollectorSpec::parse("sctp://x"),
+            Err(CollectorError::Scheme("sctp".into()))
+        );
+        assert_eq!(
+            CollectorSpec::parse("x:0"),
+            Err(CollectorError::Port("0".into()))
+        );
+        assert_eq!(
+            CollectorSpec::parse("x:http"),
+            Err(CollectorError::Port("http".into()))
+        );
+        assert_eq!(CollectorSpec::parse("udp://:4739"), Err(CollectorError::EmptyHost));
+        assert_eq!(CollectorSpec::parse("[::1"), Err(CollectorError::Bracket));
+    }
+}
