@@ -42,11 +42,7 @@ impl FlowSource for KernelSource {
         Ok(())
     }
 
-    fn drain_retired(
-        &mut self,
-        chunk: usize,
-        sink: &mut dyn FnMut(&[FlowEntry]),
-    ) -> Result<u64> {
+    fn drain_retired(&mut self, chunk: usize, sink: &mut dyn FnMut(&[FlowEntry])) -> Result<u64> {
         let Some(idx) = self.retired.take() else {
             return Ok(0);
         };

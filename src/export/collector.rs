@@ -110,7 +110,10 @@ mod tests {
             ("127.0.0.1:4739", spec(Udp, "127.0.0.1", 4739)),
             ("192.0.2.9", spec(Udp, "192.0.2.9", 4739)),
             ("udp://192.0.2.9:2055", spec(Udp, "192.0.2.9", 2055)),
-            ("tcp://collector.example", spec(Tcp, "collector.example", 4739)),
+            (
+                "tcp://collector.example",
+                spec(Tcp, "collector.example", 4739),
+            ),
             ("tcp://[2001:db8::1]:9995", spec(Tcp, "2001:db8::1", 9995)),
             ("[::1]", spec(Udp, "::1", 4739)),
             ("2001:db8::5", spec(Udp, "2001:db8::5", 4739)),
@@ -135,7 +138,10 @@ mod tests {
             CollectorSpec::parse("x:http"),
             Err(CollectorError::Port("http".into()))
         );
-        assert_eq!(CollectorSpec::parse("udp://:4739"), Err(CollectorError::EmptyHost));
+        assert_eq!(
+            CollectorSpec::parse("udp://:4739"),
+            Err(CollectorError::EmptyHost)
+        );
         assert_eq!(CollectorSpec::parse("[::1"), Err(CollectorError::Bracket));
     }
 }

@@ -46,7 +46,9 @@ impl Resolver {
                 Ok(Ok(_)) => self.fail(now, "no addresses".to_owned()),
                 Ok(Err(e)) => self.fail(now, e.to_string()),
                 Err(TryRecvError::Empty) => return None,
-                Err(TryRecvError::Disconnected) => self.fail(now, "resolver thread died".to_owned()),
+                Err(TryRecvError::Disconnected) => {
+                    self.fail(now, "resolver thread died".to_owned())
+                }
             }
             return None;
         }

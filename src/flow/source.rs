@@ -20,11 +20,7 @@ pub trait FlowSource {
     /// Reads and deletes every entry of the retired map, `chunk` entries at
     /// a time, handing each chunk to `sink` before the next is deleted.
     /// Returns the number of entries drained.
-    fn drain_retired(
-        &mut self,
-        chunk: usize,
-        sink: &mut dyn FnMut(&[FlowEntry]),
-    ) -> Result<u64>;
+    fn drain_retired(&mut self, chunk: usize, sink: &mut dyn FnMut(&[FlowEntry])) -> Result<u64>;
 
     /// Statistics totals since the maps were created.
     fn stats(&mut self) -> Result<FlowStats>;
