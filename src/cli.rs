@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::parse_duration;
+use crate::export::collector::CollectorSpec;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,6 +26,30 @@ pub struct Cli {
 pub enum Command {
     /// Load, attach and export flows of one interface until stopped.
     Run(RunArgs),
+    /// Receive IPFIX from any exporter and print the flows.
+    Collect(CollectArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// A readable table, one flow per line.
+    Table,
+    /// One JSON object per record, one per line.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Where to listen: udp://ADDR:PORT or tcp://ADDR:PORT (repeatable).
+    #[arg(long, value_name = "URL", default_value = "udp://127.0.0.1:4739", value_parser = parse_collector)]
+    pub listen: Vec<CollectorSpec>,
+    /// How to print what arrives.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+}
+
+fn parse_collector(s: &str) -> Result<CollectorSpec, String> {
+    CollectorSpec::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -77,6 +102,19 @@ pub struct RunArgs {
     /// Print exported flow records on stdout.
     #[arg(long, value_enum)]
     pub output: Option<OutputArg>,
+    /// IPFIX collector, [udp://|tcp://]HOST[:PORT] (port 4739 when omitted);
+    /// repeat for several collectors.
+    #[arg(long, value_name = "URL", value_parser = parse_collector)]
+    pub collector: Vec<CollectorSpec>,
+    /// Largest IPFIX message in bytes (header included).
+    #[arg(long, value_name = "BYTES", default_value_t = 1400)]
+    pub mtu: usize,
+    /// Resend templates over UDP this often.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub template_refresh: std::time::Duration,
+    /// IPFIX observation domain ID [default: the interface's ifindex].
+    #[arg(long, value_name = "ID")]
+    pub observation_domain_id: Option<u32>,
     /// Replace pinned maps in the pin directory that do not match this build
     /// (left by an older version) instead of refusing to start.
     #[arg(long)]

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::cli::{AttachArg, DirectionArg, OutputArg, RunArgs};
+use crate::cli::{AttachArg, CollectArgs, DirectionArg, FormatArg, OutputArg, RunArgs};
+use crate::export::collector::{CollectorSpec, Protocol};
+use crate::ipfix::Mtu;
 use crate::datapath::attach::AttachMode;
 use crate::datapath::pins::{standalone_dir, PinPathError, STANDALONE_BASE};
 use crate::flow::Direction;
@@ -54,7 +56,15 @@ pub struct RunConfig {
     pub output: Option<OutputFormat>,
     pub replace_pins: bool,
     pub sample_period: u32,
+    pub collectors: Vec<CollectorSpec>,
+    pub mtu: Mtu,
+    pub template_refresh: Duration,
+    /// `None`: the observed interface's ifindex.
+    pub observation_domain_id: Option<u32>,
 }
+
+/// Shortest template refresh accepted.
+pub const MIN_TEMPLATE_REFRESH: Duration = Duration::from_secs(1);
 
 impl RunConfig {
     pub fn from_args(a: &RunArgs) -> Result<Self, ConfigError> {
@@ -89,11 +99,19 @@ impl RunConfig {
                 "must be 1 (every packet) or more",
             ));
         }
-        if a.output.is_none() {
+        if a.output.is_none() && a.collector.is_empty() {
             return Err(invalid(
-                "output",
+                "collector",
                 "(none)",
-                "nothing to export to: give --output json",
+                "nothing to export to: give --collector HOST:PORT or --output json",
+            ));
+        }
+        let mtu = Mtu::new(a.mtu).map_err(|e| invalid("mtu", a.mtu, e))?;
+        if a.template_refresh < MIN_TEMPLATE_REFRESH {
+            return Err(invalid(
+                "template-refresh",
+                format!("{:?}", a.template_refresh),
+                format!("must be at least {MIN_TEMPLATE_REFRESH:?}"),
             ));
         }
         let pin_dir = match &a.pin_path {
@@ -117,6 +135,43 @@ impl RunConfig {
             }),
             replace_pins: a.replace_pins,
             sample_period: a.sample_period,
+            collectors: a.collector.clone(),
+            mtu,
+            template_refresh: a.template_refresh,
+            observation_domain_id: a.observation_domain_id,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectConfig {
+    pub listen: Vec<CollectorSpec>,
+    pub format: CollectFormat,
+}
+
+impl CollectConfig {
+    pub fn from_args(a: &CollectArgs) -> Result<Self, ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        for l in &a.listen {
+            if !seen.insert((l.protocol, l.host.clone(), l.port)) {
+                return Err(invalid("listen", l, "given twice"));
+            }
+            if l.protocol == Protocol::Udp && l.port == 0 {
+                return Err(invalid("listen", l, "needs a port"));
+            }
+        }
+        Ok(CollectConfig {
+            listen: a.listen.clone(),
+            format: match a.format {
+                FormatArg::Table => CollectFormat::Table,
+                FormatArg::Json => CollectFormat::Json,
+            },
         })
     }
 }
@@ -159,6 +214,7 @@ mod tests {
         argv.extend_from_slice(extra);
         crate::cli::Cli::try_parse_from(argv).map(|c| match c.command {
             crate::cli::Command::Run(r) => r,
+            crate::cli::Command::Collect(_) => unreachable!("run was parsed"),
         })
     }
 
@@ -206,6 +262,24 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.starts_with("--active-timeout 1ms"), "{err}");
+    }
+
+    #[test]
+    fn collectors_are_repeatable_and_need_no_output_flag() {
+        let a = run_args(&["--collector", "127.0.0.1", "--collector", "tcp://[2001:db8::9]:9995"]).unwrap();
+        let cfg = RunConfig::from_args(&a).unwrap();
+        assert_eq!(cfg.collectors.len(), 2);
+        assert_eq!(cfg.collectors[1].protocol, Protocol::Tcp);
+        assert_eq!(cfg.mtu, Mtu::DEFAULT);
+        assert_eq!(cfg.template_refresh, Duration::from_secs(60));
+        let err = RunConfig::from_args(&run_args(&[]).unwrap()).unwrap_err().to_string();
+        assert!(err.starts_with("--collector"), "{err}");
+        let err = run_args(&["--collector", "sctp://x"]).unwrap_err().to_string();
+        assert!(err.contains("--collector") && err.contains("sctp"), "{err}");
+        let err = RunConfig::from_args(&run_args(&["--collector", "x", "--mtu", "10"]).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--mtu 10"), "{err}");
     }
 
     #[test]

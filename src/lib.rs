@@ -2,6 +2,7 @@
 //! exports IP flow records as IPFIX (RFC 7011). See README.md.
 
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod daemon;
 pub mod datapath;

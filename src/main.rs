@@ -2,7 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ipfix_flow_exporter::cli::{Cli, Command};
-use ipfix_flow_exporter::config::RunConfig;
+use ipfix_flow_exporter::collect;
+use ipfix_flow_exporter::config::{CollectConfig, RunConfig};
 use ipfix_flow_exporter::standalone;
 
 fn main() -> ExitCode {
@@ -31,6 +32,9 @@ fn main() -> ExitCode {
         Command::Run(args) => RunConfig::from_args(args)
             .map_err(anyhow::Error::from)
             .and_then(|cfg| standalone::run(&cfg)),
+        Command::Collect(args) => CollectConfig::from_args(args)
+            .map_err(anyhow::Error::from)
+            .and_then(|cfg| collect::run(&cfg)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
