@@ -6,11 +6,11 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::cli::{AttachArg, CollectArgs, DirectionArg, FormatArg, OutputArg, RunArgs};
-use crate::export::collector::{CollectorSpec, Protocol};
-use crate::ipfix::Mtu;
 use crate::datapath::attach::AttachMode;
 use crate::datapath::pins::{standalone_dir, PinPathError, STANDALONE_BASE};
+use crate::export::collector::{CollectorSpec, Protocol};
 use crate::flow::Direction;
+use crate::ipfix::Mtu;
 
 /// Shortest export interval accepted: below it the flip/drain cycle would
 /// dominate a CPU.
@@ -44,23 +44,31 @@ pub enum OutputFormat {
     Json,
 }
 
+/// How flows are exported, whoever loaded the datapath (standalone `run`
+/// or the l3afd modes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunConfig {
-    pub iface: String,
-    pub directions: Vec<Direction>,
+pub struct ExportConfig {
+    /// The export interval.
     pub active_timeout: Duration,
     pub idle_timeout: Duration,
-    pub max_flows: Option<u32>,
-    pub attach: AttachMode,
-    pub pin_dir: PathBuf,
     pub output: Option<OutputFormat>,
-    pub replace_pins: bool,
-    pub sample_period: u32,
     pub collectors: Vec<CollectorSpec>,
     pub mtu: Mtu,
     pub template_refresh: Duration,
     /// `None`: the observed interface's ifindex.
     pub observation_domain_id: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunConfig {
+    pub iface: String,
+    pub directions: Vec<Direction>,
+    pub max_flows: Option<u32>,
+    pub attach: AttachMode,
+    pub pin_dir: PathBuf,
+    pub replace_pins: bool,
+    pub sample_period: u32,
+    pub export: ExportConfig,
 }
 
 /// Shortest template refresh accepted.
@@ -121,8 +129,6 @@ impl RunConfig {
         Ok(RunConfig {
             iface: a.iface.clone(),
             directions,
-            active_timeout: a.active_timeout,
-            idle_timeout: a.idle_timeout,
             max_flows: a.max_flows,
             attach: match a.attach {
                 AttachArg::Auto => AttachMode::Auto,
@@ -130,15 +136,19 @@ impl RunConfig {
                 AttachArg::Tc => AttachMode::Tc,
             },
             pin_dir,
-            output: a.output.map(|o| match o {
-                OutputArg::Json => OutputFormat::Json,
-            }),
             replace_pins: a.replace_pins,
             sample_period: a.sample_period,
-            collectors: a.collector.clone(),
-            mtu,
-            template_refresh: a.template_refresh,
-            observation_domain_id: a.observation_domain_id,
+            export: ExportConfig {
+                active_timeout: a.active_timeout,
+                idle_timeout: a.idle_timeout,
+                output: a.output.map(|o| match o {
+                    OutputArg::Json => OutputFormat::Json,
+                }),
+                collectors: a.collector.clone(),
+                mtu,
+                template_refresh: a.template_refresh,
+                observation_domain_id: a.observation_domain_id,
+            },
         })
     }
 }
@@ -232,8 +242,8 @@ mod tests {
     #[test]
     fn defaults_match_the_c_package() {
         let cfg = RunConfig::from_args(&run_args(&["--output", "json"]).unwrap()).unwrap();
-        assert_eq!(cfg.active_timeout, Duration::from_secs(10));
-        assert_eq!(cfg.idle_timeout, Duration::from_secs(30));
+        assert_eq!(cfg.export.active_timeout, Duration::from_secs(10));
+        assert_eq!(cfg.export.idle_timeout, Duration::from_secs(30));
         assert_eq!(cfg.directions, Direction::ALL.to_vec());
         assert_eq!(
             cfg.pin_dir,
@@ -266,15 +276,25 @@ mod tests {
 
     #[test]
     fn collectors_are_repeatable_and_need_no_output_flag() {
-        let a = run_args(&["--collector", "127.0.0.1", "--collector", "tcp://[2001:db8::9]:9995"]).unwrap();
+        let a = run_args(&[
+            "--collector",
+            "127.0.0.1",
+            "--collector",
+            "tcp://[2001:db8::9]:9995",
+        ])
+        .unwrap();
         let cfg = RunConfig::from_args(&a).unwrap();
-        assert_eq!(cfg.collectors.len(), 2);
-        assert_eq!(cfg.collectors[1].protocol, Protocol::Tcp);
-        assert_eq!(cfg.mtu, Mtu::DEFAULT);
-        assert_eq!(cfg.template_refresh, Duration::from_secs(60));
-        let err = RunConfig::from_args(&run_args(&[]).unwrap()).unwrap_err().to_string();
+        assert_eq!(cfg.export.collectors.len(), 2);
+        assert_eq!(cfg.export.collectors[1].protocol, Protocol::Tcp);
+        assert_eq!(cfg.export.mtu, Mtu::DEFAULT);
+        assert_eq!(cfg.export.template_refresh, Duration::from_secs(60));
+        let err = RunConfig::from_args(&run_args(&[]).unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("--collector"), "{err}");
-        let err = run_args(&["--collector", "sctp://x"]).unwrap_err().to_string();
+        let err = run_args(&["--collector", "sctp://x"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--collector") && err.contains("sctp"), "{err}");
         let err = RunConfig::from_args(&run_args(&["--collector", "x", "--mtu", "10"]).unwrap())
             .unwrap_err()

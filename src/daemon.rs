@@ -10,10 +10,20 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config::{ExportConfig, OutputFormat};
 use crate::datapath::maps::DatapathMaps;
+use crate::datapath::rcu::RcuBarrier;
 use crate::datapath::source::KernelSource;
+use crate::export::sink::IpfixSink;
 use crate::flow::clock::Clock;
-use crate::flow::meter::{Meter, RecordSink};
+use crate::flow::ids::IdAllocator;
+use crate::flow::meter::{Meter, MeterConfig};
+use crate::flow::sink::{Fanout, RecordSink};
+use crate::ipfix::{FlowTemplate, Mtu};
+use crate::output::json::JsonLines;
 
 /// Granularity of the wait between intervals: how fast a signal is noticed.
 const SIGNAL_POLL: Duration = Duration::from_millis(20);
@@ -53,6 +63,69 @@ impl FailureLog {
 
 pub type KernelMeter = Meter<KernelSource>;
 
+/// Meters over the maps of each direction, sharing one flowId space.
+pub fn meters(
+    maps: Vec<DatapathMaps>,
+    rcu: &Rc<RcuBarrier>,
+    cfg: &ExportConfig,
+    max_flows: usize,
+) -> Vec<KernelMeter> {
+    let start_secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let ids = IdAllocator::new(start_secs);
+    let chunk = records_per_message(cfg.mtu);
+    maps.into_iter()
+        .map(|m| {
+            let direction = m.direction;
+            Meter::new(
+                KernelSource::new(m, Rc::clone(rcu)),
+                &MeterConfig {
+                    direction,
+                    idle_timeout: cfg.idle_timeout,
+                    ids: ids.clone(),
+                    max_known_flows: 4 * max_flows,
+                    chunk,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Flow records that surely fit one message at `mtu`, whatever their
+/// templates: the drain chunk, so that a crash loses at most what one
+/// message carries.
+pub fn records_per_message(mtu: Mtu) -> usize {
+    let largest = FlowTemplate::all()
+        .map(FlowTemplate::record_len)
+        .max()
+        .unwrap_or(1);
+    (mtu.bytes().saturating_sub(MESSAGE_OVERHEAD) / largest).max(1)
+}
+
+/// Message header (16) and a set header (4) for each of the 8 data
+/// templates a message may mix.
+const MESSAGE_OVERHEAD: usize = 16 + 8 * 4;
+
+/// The sinks `cfg` asks for: JSON on stdout and/or IPFIX collectors.
+pub fn sinks(cfg: &ExportConfig, ifindex: u32, boot_epoch_ms: u64) -> Fanout {
+    let mut out: Vec<Box<dyn RecordSink>> = Vec::new();
+    if let Some(OutputFormat::Json) = cfg.output {
+        out.push(Box::new(JsonLines::new(std::io::stdout())));
+    }
+    if !cfg.collectors.is_empty() {
+        out.push(Box::new(IpfixSink::new(
+            &cfg.collectors,
+            cfg.observation_domain_id.unwrap_or(ifindex),
+            cfg.mtu,
+            cfg.template_refresh,
+            boot_epoch_ms,
+        )));
+    }
+    Fanout(out)
+}
+
 fn maps(m: &mut KernelMeter) -> &DatapathMaps {
     &m.source_mut().maps
 }
@@ -78,6 +151,7 @@ pub fn run_interval(
         }
         publish_monitors(m, failures);
     }
+    sink.end_of_interval();
 }
 
 fn publish_monitors(m: &mut KernelMeter, failures: &mut FailureLog) {
@@ -114,6 +188,7 @@ pub fn run_until_stopped(
         let now = Instant::now();
         if now < next {
             std::thread::sleep((next - now).min(SIGNAL_POLL));
+            sink.poll();
             continue;
         }
         run_interval(meters, clock, false, sink, failures);
@@ -125,15 +200,22 @@ pub fn run_until_stopped(
     }
 }
 
-/// Exports both flow maps of every meter as "forced end": two flips, so that
-/// even packets metered during the first drain are exported.
+/// How long the final flush may wait for slow collectors: SIGTERM must end
+/// the process within 2 s.
+pub const FLUSH_DEADLINE: Duration = Duration::from_millis(1200);
+
+/// Exports both flow maps of every meter as "forced end" (two flips, so that
+/// even packets metered during the first drain are exported), then gives
+/// the sinks until the deadline to write it out.
 pub fn final_flush(
     meters: &mut [KernelMeter],
     clock: &dyn Clock,
     sink: &mut dyn RecordSink,
     failures: &mut FailureLog,
+    started: Instant,
 ) {
     for _ in 0..2 {
         run_interval(meters, clock, true, sink, failures);
     }
+    sink.flush(started + FLUSH_DEADLINE);
 }

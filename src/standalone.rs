@@ -7,27 +7,20 @@
 
 use std::path::Path;
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::config::{OutputFormat, RunConfig};
-use crate::daemon::{self, FailureLog, KernelMeter, StopFlag};
-use crate::datapath::abi::FlowConfig;
+use crate::config::RunConfig;
+use crate::daemon::{self, FailureLog, StopFlag};
+use crate::datapath::abi::{FlowConfig, FLOW_MAP_MAX_ENTRIES};
 use crate::datapath::attach::{self, Attachment};
 use crate::datapath::object::{self, LoadOptions, PinSet};
 use crate::datapath::pins::STANDALONE_BASE;
 use crate::datapath::rcu::RcuBarrier;
-use crate::datapath::source::KernelSource;
-use crate::flow::clock::SystemClock;
-use crate::flow::ids::IdAllocator;
-use crate::flow::meter::{Meter, MeterConfig, RecordSink};
+use crate::flow::clock::{SystemClock, TimeBase};
 use crate::lock::{InstanceLock, LOCK_DIR};
-use crate::output::json::JsonLines;
 use crate::sys;
-
-/// Flow entries drained and exported per step.
-const DRAIN_CHUNK: usize = 256;
 
 /// Removes the pins a failed startup created; disarmed once running.
 struct PinGuard {
@@ -126,43 +119,26 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
     }
     pins.armed = false;
 
-    let start_secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let ids = IdAllocator::new(start_secs);
-    let max_flows = cfg
-        .max_flows
-        .unwrap_or(crate::datapath::abi::FLOW_MAP_MAX_ENTRIES) as usize;
-    let mut meters: Vec<KernelMeter> = loaded
-        .into_iter()
-        .map(|(dir, _prog, maps)| {
-            Meter::new(
-                KernelSource::new(maps, Rc::clone(&rcu)),
-                &MeterConfig {
-                    direction: dir,
-                    idle_timeout: cfg.idle_timeout,
-                    ids: ids.clone(),
-                    max_known_flows: 4 * max_flows,
-                    chunk: DRAIN_CHUNK,
-                },
-            )
-        })
-        .collect();
-
-    let mut sink: Box<dyn RecordSink> = match cfg.output {
-        Some(OutputFormat::Json) | None => Box::new(JsonLines::new(std::io::stdout().lock())),
-    };
+    let max_flows = cfg.max_flows.unwrap_or(FLOW_MAP_MAX_ENTRIES) as usize;
     let clock = SystemClock;
+    let mut meters = daemon::meters(
+        loaded.into_iter().map(|(_, _, maps)| maps).collect(),
+        &rcu,
+        &cfg.export,
+        max_flows,
+    );
+    let boot_epoch_ms = TimeBase::sample(&clock).boot_epoch_ms();
+    let mut sink = daemon::sinks(&cfg.export, ifindex, boot_epoch_ms);
     let mut failures = FailureLog::default();
     daemon::run_until_stopped(
         &mut meters,
         &clock,
-        cfg.active_timeout,
+        cfg.export.active_timeout,
         &stop,
-        sink.as_mut(),
+        &mut sink,
         &mut failures,
     );
+    let stopping = Instant::now();
 
     log::info!("stopping: detaching, then exporting every open flow");
     for a in attachments {
@@ -171,7 +147,7 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
         }
     }
     rcu.wait()?;
-    daemon::final_flush(&mut meters, &clock, sink.as_mut(), &mut failures);
+    daemon::final_flush(&mut meters, &clock, &mut sink, &mut failures, stopping);
     drop(meters);
     for set in &pins.sets {
         set.unpin_files()?;

@@ -3,3 +3,7 @@
 pub mod backoff;
 pub mod collector;
 pub mod resolve;
+pub mod session;
+pub mod sink;
+pub mod tcp;
+pub mod udp;

@@ -9,16 +9,9 @@ use super::clock::{Clock, TimeBase};
 use super::expiry::{end_reason, IntervalFacts};
 use super::ids::{FlowIds, IdAllocator};
 use super::record::{Direction, FlowEndReason, FlowRecord};
+use super::sink::RecordSink;
 use super::source::FlowSource;
-use crate::datapath::abi::{FlowKey, FlowStats, FlowValue};
-
-/// Receives what the meter exports. Implementations count and log their own
-/// failures: a sink never stops the meter.
-pub trait RecordSink {
-    fn records(&mut self, records: &[FlowRecord]);
-    /// Called once per interval with the datapath totals.
-    fn stats(&mut self, _direction: Direction, _stats: &FlowStats, _system_init_ms: u64) {}
-}
+use crate::datapath::abi::{FlowKey, FlowValue};
 
 /// What one interval did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -5,6 +5,7 @@ pub mod expiry;
 pub mod ids;
 pub mod meter;
 pub mod record;
+pub mod sink;
 pub mod source;
 
 pub use record::{Direction, FlowEndReason, FlowRecord};

@@ -5,6 +5,7 @@ pub mod bpfobj;
 pub mod exporter;
 pub mod frames;
 pub mod netns;
+pub mod process;
 pub mod traffic;
 
 /// True when the test may touch the kernel (root). Otherwise prints

@@ -133,3 +133,217 @@ pub fn snmp(ns: &str, proto: &str, field: &str) -> u64 {
     let i = names.iter().position(|n| *n == field).expect("snmp field");
     values[i].parse().expect("snmp number")
 }
+
+/// IP protocol 253, "use for experimentation and testing" (RFC 3692): the
+/// "any other protocol" case, a flow with ports 0.
+pub const PROTO_EXPERIMENT: i32 = 253;
+
+/// Sends `count` raw IP datagrams of protocol 253 with `payload` bytes from
+/// namespace `ns` to `dst`. Returns the number sent.
+pub fn raw_send(ns: &str, dst: IpAddr, count: u64, payload: usize) -> u64 {
+    NetnsPair::run_in(ns, move || {
+        use nix::libc;
+        let family = if dst.is_ipv6() {
+            libc::AF_INET6
+        } else {
+            libc::AF_INET
+        };
+        // SAFETY: plain socket(2) call; the fd is closed below.
+        let fd = unsafe { libc::socket(family, libc::SOCK_RAW, PROTO_EXPERIMENT) };
+        assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+        let buf = vec![0x3cu8; payload];
+        let mut sent = 0;
+        for _ in 0..count {
+            let n = match dst {
+                IpAddr::V4(v4) => {
+                    let sa = libc::sockaddr_in {
+                        sin_family: libc::AF_INET as u16,
+                        sin_port: 0,
+                        sin_addr: libc::in_addr {
+                            s_addr: u32::from_ne_bytes(v4.octets()),
+                        },
+                        sin_zero: [0; 8],
+                    };
+                    // SAFETY: buf and sa are valid for the lengths given.
+                    unsafe {
+                        libc::sendto(
+                            fd,
+                            buf.as_ptr().cast(),
+                            buf.len(),
+                            0,
+                            (&sa as *const libc::sockaddr_in).cast(),
+                            std::mem::size_of::<libc::sockaddr_in>() as u32,
+                        )
+                    }
+                }
+                IpAddr::V6(v6) => {
+                    let sa = libc::sockaddr_in6 {
+                        sin6_family: libc::AF_INET6 as u16,
+                        sin6_port: 0,
+                        sin6_flowinfo: 0,
+                        sin6_addr: libc::in6_addr {
+                            s6_addr: v6.octets(),
+                        },
+                        sin6_scope_id: 0,
+                    };
+                    // SAFETY: buf and sa are valid for the lengths given.
+                    unsafe {
+                        libc::sendto(
+                            fd,
+                            buf.as_ptr().cast(),
+                            buf.len(),
+                            0,
+                            (&sa as *const libc::sockaddr_in6).cast(),
+                            std::mem::size_of::<libc::sockaddr_in6>() as u32,
+                        )
+                    }
+                }
+            };
+            if n == payload as isize {
+                sent += 1;
+            }
+        }
+        // SAFETY: fd came from socket() above.
+        unsafe { libc::close(fd) };
+        sent
+    })
+}
+
+/// A flow the mixed traffic created, with the counts it must have.
+#[derive(Debug, Clone)]
+pub struct ExpectedFlow {
+    pub direction: &'static str,
+    pub protocol: u64,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// Destination port, or ICMP type for ICMP/ICMPv6.
+    pub port_or_type: u64,
+    pub packets: u64,
+    pub octets: u64,
+}
+
+impl ExpectedFlow {
+    pub fn matches(&self, r: &serde_json::Value) -> bool {
+        let icmp = self.protocol == 1 || self.protocol == 58;
+        r["direction"] == self.direction
+            && r["protocol"] == self.protocol
+            && r["src_addr"] == self.src.to_string()
+            && r["dst_addr"] == self.dst.to_string()
+            && if icmp {
+                r["icmp_type"] == self.port_or_type
+            } else {
+                r["dst_port"] == self.port_or_type
+            }
+    }
+}
+
+/// UDP, ICMP, ICMPv6, protocol 253 over IPv4 and IPv6, in both directions
+/// of A's veth, plus a small TCP exchange (exact TCP counts are covered in
+/// e2e_run.rs). Returns the flows whose exact counts are known.
+pub fn mixed_traffic(net: &NetnsPair) -> Vec<ExpectedFlow> {
+    let mut out = Vec::new();
+    for v6 in [false, true] {
+        let (a, b) = (NetnsPair::ip(v6, true), NetnsPair::ip(v6, false));
+        let oh = udp_l3_overhead(v6);
+        let sink = udp_sink(&net.b, sa(b, 7001));
+        let n = udp_send(&net.a, sa(a, 47001), sa(b, 7001), 17, 100, Duration::ZERO);
+        assert_eq!(sink.join().unwrap(), n);
+        out.push(ExpectedFlow {
+            direction: "egress",
+            protocol: 17,
+            src: a,
+            dst: b,
+            port_or_type: 7001,
+            packets: n,
+            octets: n * (oh + 100),
+        });
+        let sink = udp_sink(&net.a, sa(a, 7002));
+        let n = udp_send(&net.b, sa(b, 47002), sa(a, 7002), 13, 200, Duration::ZERO);
+        assert_eq!(sink.join().unwrap(), n);
+        out.push(ExpectedFlow {
+            direction: "ingress",
+            protocol: 17,
+            src: b,
+            dst: a,
+            port_or_type: 7002,
+            packets: n,
+            octets: n * (oh + 200),
+        });
+        let ping: Vec<&str> = if v6 {
+            vec![
+                "ping",
+                "-6",
+                "-q",
+                "-c",
+                "3",
+                "-i",
+                "0.05",
+                "-W",
+                "2",
+                "2001:db8::2",
+            ]
+        } else {
+            vec![
+                "ping",
+                "-q",
+                "-c",
+                "3",
+                "-i",
+                "0.05",
+                "-W",
+                "2",
+                "192.0.2.2",
+            ]
+        };
+        NetnsPair::exec(&net.a, &ping);
+        let (proto, req, rep, size) = if v6 {
+            (58, 128, 129, 104)
+        } else {
+            (1, 8, 0, 84)
+        };
+        for (dir, src, dst, t) in [("egress", a, b, req), ("ingress", b, a, rep)] {
+            out.push(ExpectedFlow {
+                direction: dir,
+                protocol: proto,
+                src,
+                dst,
+                port_or_type: t,
+                packets: 3,
+                octets: 3 * size,
+            });
+        }
+        let l3 = if v6 { 40 } else { 20 };
+        let n = raw_send(&net.a, b, 4, 50);
+        out.push(ExpectedFlow {
+            direction: "egress",
+            protocol: PROTO_EXPERIMENT as u64,
+            src: a,
+            dst: b,
+            port_or_type: 0,
+            packets: n,
+            octets: n * (l3 + 50),
+        });
+        let n = raw_send(&net.b, a, 3, 30);
+        out.push(ExpectedFlow {
+            direction: "ingress",
+            protocol: PROTO_EXPERIMENT as u64,
+            src: b,
+            dst: a,
+            port_or_type: 0,
+            packets: n,
+            octets: n * (l3 + 30),
+        });
+    }
+    let b = NetnsPair::ip(false, false);
+    assert_eq!(tcp_transfer(&net.a, &net.b, sa(b, 7003), 20_000), 20_000);
+    out
+}
+
+/// Checks that the exporter's own JSON records carry exactly the expected
+/// counts for every expected flow.
+pub fn assert_expected(records: &[serde_json::Value], expected: &[ExpectedFlow]) {
+    for e in expected {
+        let got = super::exporter::totals(records, |r| e.matches(r));
+        assert_eq!(got, (e.packets, e.octets), "{e:?}");
+    }
+}

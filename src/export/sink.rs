@@ -1,0 +1,134 @@
+//! The IPFIX exporting process as a [`RecordSink`]: every collector gets
+//! every record, each in its own transport session; one failing collector
+//! never holds up the others.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::collector::CollectorSpec;
+use super::session::{CollectorSession, Context};
+use crate::datapath::abi::FlowStats;
+use crate::flow::sink::RecordSink;
+use crate::flow::{Direction, FlowRecord};
+use crate::ipfix::Mtu;
+
+/// Uptime beyond which the SysUpTime anchor leaves the boot time: a u32 of
+/// milliseconds covers 49.7 days after the anchor.
+const MAX_ANCHOR_AGE_MS: u64 = 45 * 86_400_000;
+const DAY_MS: u64 = 86_400_000;
+
+/// systemInitTimeMilliseconds for SysUpTime elements: the boot time while
+/// that keeps them in 32 bits, then the start of yesterday (UTC), so that
+/// records of the last day still fit and the anchor changes once a day.
+pub fn sysuptime_anchor_ms(boot_epoch_ms: u64, now_ms: u64) -> u64 {
+    if now_ms.saturating_sub(boot_epoch_ms) < MAX_ANCHOR_AGE_MS {
+        boot_epoch_ms
+    } else {
+        (now_ms / DAY_MS).saturating_sub(1) * DAY_MS
+    }
+}
+
+pub struct IpfixSink {
+    pub sessions: Vec<CollectorSession>,
+    boot_epoch_ms: u64,
+    stats: [FlowStats; 2],
+}
+
+impl IpfixSink {
+    pub fn new(
+        collectors: &[CollectorSpec],
+        observation_domain_id: u32,
+        mtu: Mtu,
+        template_refresh: Duration,
+        boot_epoch_ms: u64,
+    ) -> Self {
+        IpfixSink {
+            sessions: collectors
+                .iter()
+                .map(|c| {
+                    CollectorSession::new(c.clone(), observation_domain_id, mtu, template_refresh)
+                })
+                .collect(),
+            boot_epoch_ms,
+            stats: [FlowStats::default(); 2],
+        }
+    }
+
+    fn context(&self) -> Context {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let ignored = |f: fn(&FlowStats) -> u64| self.stats.iter().map(f).sum();
+        Context {
+            now: Instant::now(),
+            export_time_secs: u32::try_from(now_ms / 1000).unwrap_or(u32::MAX),
+            system_init_ms: sysuptime_anchor_ms(self.boot_epoch_ms, now_ms),
+            ignored_packets: ignored(|s| s.table_full_packets),
+            ignored_octets: ignored(|s| s.table_full_octets),
+        }
+    }
+
+    /// Waits (bounded by `deadline`) until every TCP session has written its
+    /// queue; what is left is counted as not sent.
+    fn drain(&mut self, deadline: Instant) {
+        while Instant::now() < deadline && self.sessions.iter().any(|s| !s.is_drained()) {
+            self.poll();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for s in &mut self.sessions {
+            let left = s.queued();
+            if left > 0 {
+                s.stats.not_sent += left as u64;
+                log::warn!("collector {}: {left} records not sent at shutdown", s.spec);
+            }
+        }
+    }
+}
+
+impl RecordSink for IpfixSink {
+    fn records(&mut self, records: &[FlowRecord]) {
+        let cx = self.context();
+        for s in &mut self.sessions {
+            s.export(records, &cx);
+        }
+    }
+
+    fn stats(&mut self, direction: Direction, stats: &FlowStats, boot_epoch_ms: u64) {
+        self.stats[direction as usize] = *stats;
+        self.boot_epoch_ms = boot_epoch_ms;
+    }
+
+    fn end_of_interval(&mut self) {
+        let cx = self.context();
+        for s in &mut self.sessions {
+            s.export_options(&cx);
+        }
+    }
+
+    fn poll(&mut self) {
+        let cx = self.context();
+        for s in &mut self.sessions {
+            s.poll(&cx);
+        }
+    }
+
+    fn flush(&mut self, deadline: Instant) {
+        self.drain(deadline);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_anchor_is_boot_time_until_sysuptime_would_overflow() {
+        let boot = 1_700_000_000_000;
+        assert_eq!(sysuptime_anchor_ms(boot, boot + 10 * DAY_MS), boot);
+        let now = boot + 60 * DAY_MS + 12_345;
+        let anchor = sysuptime_anchor_ms(boot, now);
+        assert!(anchor > boot && now - anchor < 2 * DAY_MS);
+        assert_eq!(anchor % DAY_MS, 0, "changes once a day");
+        assert!(now - anchor < u64::from(u32::MAX));
+    }
+}

@@ -1,0 +1,169 @@
+//! TCP transport: connect in the background, write without blocking,
+//! reconnect with capped backoff. Each connection is a new transport
+//! session: the caller resets sequence numbers and resends templates.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use super::backoff::Backoff;
+use super::resolve::{Resolved, Resolver};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+enum State {
+    Idle { next_try: Instant },
+    Resolving,
+    Connecting(Receiver<io::Result<TcpStream>>),
+    Connected(TcpStream),
+}
+
+/// What `poll` observed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TcpEvent {
+    Nothing,
+    /// A new connection: start a new transport session on it.
+    Connected(SocketAddr),
+    /// The connection (or an attempt) failed; `lost_records` were encoded
+    /// but not fully written.
+    Down {
+        error: String,
+        lost_records: u64,
+    },
+}
+
+pub struct TcpLink {
+    resolver: Resolver,
+    state: State,
+    backoff: Backoff,
+    /// Encoded bytes not yet accepted by the socket, and the data records
+    /// they carry (counted as not sent if the connection drops).
+    out: Vec<u8>,
+    out_records: u64,
+    out_pos: usize,
+}
+
+impl TcpLink {
+    pub fn new(host: &str, port: u16) -> Self {
+        TcpLink {
+            resolver: Resolver::new(host, port),
+            state: State::Idle {
+                next_try: Instant::now(),
+            },
+            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
+            out: Vec::new(),
+            out_records: 0,
+            out_pos: 0,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        matches!(self.state, State::Connected(_))
+    }
+
+    /// True when everything handed over has been written to the socket.
+    pub fn is_idle(&self) -> bool {
+        self.out_pos >= self.out.len()
+    }
+
+    /// Queues a message behind what is pending; only call when connected.
+    pub fn push(&mut self, msg: &[u8], records: u64) {
+        if self.is_idle() {
+            self.out.clear();
+            self.out_pos = 0;
+            self.out_records = 0;
+        }
+        self.out.extend_from_slice(msg);
+        self.out_records += records;
+    }
+
+    /// Progresses connecting and writing.
+    pub fn poll(&mut self, now: Instant) -> TcpEvent {
+        match &mut self.state {
+            State::Idle { next_try } => {
+                if now >= *next_try {
+                    self.state = State::Resolving;
+                    return self.poll(now);
+                }
+                TcpEvent::Nothing
+            }
+            State::Resolving => match self.resolver.poll(now) {
+                Resolved::Ready(addr) => {
+                    let (tx, rx) = mpsc::channel();
+                    std::thread::spawn(move || {
+                        let _ = tx.send(TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT));
+                    });
+                    self.state = State::Connecting(rx);
+                    TcpEvent::Nothing
+                }
+                Resolved::Pending => TcpEvent::Nothing,
+                Resolved::Failed(why) => self.down(now, format!("resolving: {why}")),
+            },
+            State::Connecting(rx) => match rx.try_recv() {
+                Ok(Ok(stream)) => {
+                    let peer = stream.peer_addr();
+                    let setup = stream
+                        .set_nonblocking(true)
+                        .and_then(|()| stream.set_nodelay(true));
+                    match (setup, peer) {
+                        (Ok(()), Ok(peer)) => {
+                            self.state = State::Connected(stream);
+                            self.backoff.reset();
+                            self.out.clear();
+                            self.out_pos = 0;
+                            self.out_records = 0;
+                            TcpEvent::Connected(peer)
+                        }
+                        (Err(e), _) | (_, Err(e)) => self.down(now, e.to_string()),
+                    }
+                }
+                Ok(Err(e)) => self.down(now, e.to_string()),
+                Err(TryRecvError::Empty) => TcpEvent::Nothing,
+                Err(TryRecvError::Disconnected) => self.down(now, "connect thread died".into()),
+            },
+            State::Connected(_) => self.flush(now),
+        }
+    }
+
+    fn flush(&mut self, now: Instant) -> TcpEvent {
+        let State::Connected(stream) = &mut self.state else {
+            return TcpEvent::Nothing;
+        };
+        // A collector never sends; EOF or an error here means it is gone.
+        let mut probe = [0u8; 512];
+        match stream.read(&mut probe) {
+            Ok(0) => return self.down(now, "collector closed the connection".into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return self.down(now, e.to_string()),
+        }
+        while self.out_pos < self.out.len() {
+            match stream.write(&self.out[self.out_pos..]) {
+                Ok(0) => return self.down(now, "socket accepted 0 bytes".into()),
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.down(now, e.to_string()),
+            }
+        }
+        if self.is_idle() {
+            self.out_records = 0;
+        }
+        TcpEvent::Nothing
+    }
+
+    fn down(&mut self, now: Instant, error: String) -> TcpEvent {
+        let lost_records = if self.is_idle() { 0 } else { self.out_records };
+        self.out.clear();
+        self.out_pos = 0;
+        self.out_records = 0;
+        self.state = State::Idle {
+            next_try: now + self.backoff.next_delay(),
+        };
+        TcpEvent::Down {
+            error,
+            lost_records,
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Where exported records go: the JSON output, the IPFIX exporter, or both.
+
+use std::time::Instant;
+
+use super::record::{Direction, FlowRecord};
+use crate::datapath::abi::FlowStats;
+
+/// Receives what the meter exports. Implementations count and log their own
+/// failures: a sink never stops the meter.
+pub trait RecordSink {
+    fn records(&mut self, records: &[FlowRecord]);
+    /// Called once per interval and direction with the datapath totals and
+    /// the boot time (ms since the epoch).
+    fn stats(&mut self, _direction: Direction, _stats: &FlowStats, _boot_epoch_ms: u64) {}
+    /// Called after every direction exported its interval.
+    fn end_of_interval(&mut self) {}
+    /// Called often between intervals: progress connections and queues.
+    fn poll(&mut self) {}
+    /// At shutdown, after the last records: finish writing, until `deadline`.
+    fn flush(&mut self, _deadline: Instant) {}
+}
+
+/// Hands everything to several sinks in turn.
+#[derive(Default)]
+pub struct Fanout(pub Vec<Box<dyn RecordSink>>);
+
+impl RecordSink for Fanout {
+    fn records(&mut self, records: &[FlowRecord]) {
+        for s in &mut self.0 {
+            s.records(records);
+        }
+    }
+
+    fn stats(&mut self, direction: Direction, stats: &FlowStats, boot_epoch_ms: u64) {
+        for s in &mut self.0 {
+            s.stats(direction, stats, boot_epoch_ms);
+        }
+    }
+
+    fn end_of_interval(&mut self) {
+        for s in &mut self.0 {
+            s.end_of_interval();
+        }
+    }
+
+    fn poll(&mut self) {
+        for s in &mut self.0 {
+            s.poll();
+        }
+    }
+
+    fn flush(&mut self, deadline: Instant) {
+        for s in &mut self.0 {
+            s.flush(deadline);
+        }
+    }
+}
