@@ -18,7 +18,7 @@ use crate::datapath::maps::DatapathMaps;
 use crate::datapath::rcu::RcuBarrier;
 use crate::datapath::source::KernelSource;
 use crate::export::sink::IpfixSink;
-use crate::flow::clock::Clock;
+use crate::flow::clock::{Clock, SystemClock, TimeBase};
 use crate::flow::ids::IdAllocator;
 use crate::flow::meter::{Meter, MeterConfig};
 use crate::flow::sink::{Fanout, RecordSink};
@@ -218,4 +218,36 @@ pub fn final_flush(
         run_interval(meters, clock, true, sink, failures);
     }
     sink.flush(started + FLUSH_DEADLINE);
+}
+
+/// The export side of every mode: meters over `maps`, the sinks `cfg`
+/// asks for, intervals until a signal, then `before_flush` (standalone
+/// detaches there) and the final flush.
+pub fn serve(
+    maps: Vec<DatapathMaps>,
+    rcu: &Rc<RcuBarrier>,
+    cfg: &ExportConfig,
+    ifindex: u32,
+    max_flows: usize,
+    stop: &StopFlag,
+    before_flush: impl FnOnce(),
+) -> anyhow::Result<()> {
+    let clock = SystemClock;
+    let mut meters = meters(maps, rcu, cfg, max_flows);
+    let boot_epoch_ms = TimeBase::sample(&clock).boot_epoch_ms();
+    let mut sink = sinks(cfg, ifindex, boot_epoch_ms);
+    let mut failures = FailureLog::default();
+    run_until_stopped(
+        &mut meters,
+        &clock,
+        cfg.active_timeout,
+        stop,
+        &mut sink,
+        &mut failures,
+    );
+    let stopping = Instant::now();
+    before_flush();
+    rcu.wait()?;
+    final_flush(&mut meters, &clock, &mut sink, &mut failures, stopping);
+    Ok(())
 }

@@ -2,11 +2,24 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ipfix_flow_exporter::cli::{Cli, Command};
-use ipfix_flow_exporter::collect;
 use ipfix_flow_exporter::config::{CollectConfig, RunConfig};
-use ipfix_flow_exporter::standalone;
+use ipfix_flow_exporter::{collect, l3afd, logging, standalone};
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let argv0 = argv.first().cloned().unwrap_or_default();
+    // Copied into the l3afd artifact as bpf_ipfix_ingress / bpf_ipfix_egress:
+    // l3afd's --key=value arguments, its log directory, its pins.
+    if l3afd::is_l3afd_invocation(&argv0) {
+        return match l3afd::main(&argv0, &argv[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -21,12 +34,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let level = match cli.verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    logging::to_stderr(match cli.verbose {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        _ => log::LevelFilter::Debug,
+    });
 
     let result = match &cli.command {
         Command::Run(args) => RunConfig::from_args(args)

@@ -7,18 +7,16 @@
 
 use std::path::Path;
 use std::rc::Rc;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 
 use crate::config::RunConfig;
-use crate::daemon::{self, FailureLog, StopFlag};
+use crate::daemon::{self, StopFlag};
 use crate::datapath::abi::{FlowConfig, FLOW_MAP_MAX_ENTRIES};
 use crate::datapath::attach::{self, Attachment};
 use crate::datapath::object::{self, LoadOptions, PinSet};
 use crate::datapath::pins::STANDALONE_BASE;
 use crate::datapath::rcu::RcuBarrier;
-use crate::flow::clock::{SystemClock, TimeBase};
 use crate::lock::{InstanceLock, LOCK_DIR};
 use crate::sys;
 
@@ -120,35 +118,22 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
     pins.armed = false;
 
     let max_flows = cfg.max_flows.unwrap_or(FLOW_MAP_MAX_ENTRIES) as usize;
-    let clock = SystemClock;
-    let mut meters = daemon::meters(
+    daemon::serve(
         loaded.into_iter().map(|(_, _, maps)| maps).collect(),
         &rcu,
         &cfg.export,
+        ifindex,
         max_flows,
-    );
-    let boot_epoch_ms = TimeBase::sample(&clock).boot_epoch_ms();
-    let mut sink = daemon::sinks(&cfg.export, ifindex, boot_epoch_ms);
-    let mut failures = FailureLog::default();
-    daemon::run_until_stopped(
-        &mut meters,
-        &clock,
-        cfg.export.active_timeout,
         &stop,
-        &mut sink,
-        &mut failures,
-    );
-    let stopping = Instant::now();
-
-    log::info!("stopping: detaching, then exporting every open flow");
-    for a in attachments {
-        if let Err(e) = a.detach() {
-            log::error!("{e:#}");
-        }
-    }
-    rcu.wait()?;
-    daemon::final_flush(&mut meters, &clock, &mut sink, &mut failures, stopping);
-    drop(meters);
+        || {
+            log::info!("stopping: detaching, then exporting every open flow");
+            for a in attachments {
+                if let Err(e) = a.detach() {
+                    log::error!("{e:#}");
+                }
+            }
+        },
+    )?;
     for set in &pins.sets {
         set.unpin_files()?;
     }

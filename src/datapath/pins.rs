@@ -6,8 +6,9 @@ use thiserror::Error;
 
 /// Standalone default: `/sys/fs/bpf/ipfix-flow-exporter/<iface>/`.
 pub const STANDALONE_BASE: &str = "/sys/fs/bpf/ipfix-flow-exporter";
-/// l3afd pins tc programs' maps under `/sys/fs/bpf/tc/globals/<iface>/<name>/<version>/`.
-pub const L3AFD_BASE: &str = "/sys/fs/bpf/tc/globals";
+/// l3afd pins tc programs' maps under `<root>/tc/globals/<iface>/<name>/<version>/`
+/// (root: its BpfMapDefaultPath, `/sys/fs/bpf`).
+pub const L3AFD_TC_DIR: &str = "tc/globals";
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PinPathError {
@@ -35,9 +36,15 @@ pub fn standalone_dir(base: &Path, iface: &str) -> Result<PathBuf, PinPathError>
     Ok(base.join(component("interface", iface)?))
 }
 
-/// `/sys/fs/bpf/tc/globals/<iface>/<name>/<version>`.
-pub fn l3afd_dir(iface: &str, name: &str, version: &str) -> Result<PathBuf, PinPathError> {
-    Ok(Path::new(L3AFD_BASE)
+/// `<root>/tc/globals/<iface>/<name>/<version>`.
+pub fn l3afd_dir(
+    root: &Path,
+    iface: &str,
+    name: &str,
+    version: &str,
+) -> Result<PathBuf, PinPathError> {
+    Ok(root
+        .join(L3AFD_TC_DIR)
         .join(component("interface", iface)?)
         .join(component("program name", name)?)
         .join(component("version", version)?))
@@ -58,7 +65,13 @@ mod tests {
     #[test]
     fn l3afd_dir_follows_l3afd() {
         assert_eq!(
-            l3afd_dir("enp0s3", "ipfix-flow-exporter", "latest").unwrap(),
+            l3afd_dir(
+                Path::new("/sys/fs/bpf"),
+                "enp0s3",
+                "ipfix-flow-exporter",
+                "latest"
+            )
+            .unwrap(),
             PathBuf::from("/sys/fs/bpf/tc/globals/enp0s3/ipfix-flow-exporter/latest")
         );
     }
@@ -69,7 +82,7 @@ mod tests {
             assert!(standalone_dir(Path::new("/x"), bad).is_err(), "{bad:?}");
         }
         assert_eq!(
-            l3afd_dir("eth0", "..", "1").unwrap_err(),
+            l3afd_dir(Path::new("/sys/fs/bpf"), "eth0", "..", "1").unwrap_err(),
             PinPathError::BadComponent {
                 what: "program name",
                 value: "..".into()

@@ -1,0 +1,254 @@
+//! Running under l3afd: the binary copied into the artifact as
+//! `bpf_ipfix_ingress` / `bpf_ipfix_egress`, started with l3afd's
+//! `--key=value` arguments.
+//!
+//! - **native** (no `--map-name`): l3afd loaded our object with cilium/ebpf,
+//!   pinned every map under `<root>/tc/globals/<iface>/<name>/<version>/`
+//!   and chained the program. We open those pins and export; we never load,
+//!   attach, pin, unpin or touch a prog array, and maps that already hold
+//!   data (graceful restart) are exported once.
+//! - **legacy** (`--map-name=<pinned prog array of the previous program>`):
+//!   we load the object ourselves, pin its maps at the l3afd path, put the
+//!   program into slot 0 of that prog array, and undo both on exit.
+
+pub mod args;
+pub mod chain;
+pub mod identity;
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::config::ExportConfig;
+use crate::daemon::{self, StopFlag};
+use crate::datapath::abi::FLOW_MAP_MAX_ENTRIES;
+use crate::datapath::maps::DatapathMaps;
+use crate::datapath::object::{self, LoadOptions};
+use crate::datapath::pins::l3afd_dir;
+use crate::datapath::rcu::RcuBarrier;
+use crate::flow::Direction;
+use crate::ipfix::Mtu;
+use crate::{logging, sys};
+use args::L3afdArgs;
+use chain::ChainSlot;
+use identity::{direction_from_binary, name_from_exe, DEFAULT_NAME};
+
+/// How long native mode waits for l3afd's pins to appear.
+const PIN_WAIT: Duration = Duration::from_secs(10);
+
+/// True when the binary was started under one of the artifact's names.
+pub fn is_l3afd_invocation(argv0: &str) -> bool {
+    direction_from_binary(argv0).is_some()
+}
+
+/// Everything `run` needs, validated.
+pub struct L3afdConfig {
+    pub direction: Direction,
+    pub args: L3afdArgs,
+    pub name: String,
+    pub pin_dir: PathBuf,
+    pub export: ExportConfig,
+}
+
+impl L3afdConfig {
+    pub fn new(argv0: &str, argv: &[String]) -> Result<Self> {
+        let direction = direction_from_binary(argv0).with_context(|| {
+            format!("started as {argv0:?}, not as bpf_ipfix_ingress or bpf_ipfix_egress")
+        })?;
+        let args = L3afdArgs::parse(argv)?;
+        let exe = if Path::new(argv0).is_absolute() {
+            PathBuf::from(argv0)
+        } else {
+            std::env::current_exe().unwrap_or_else(|_| PathBuf::from(argv0))
+        };
+        let name = args
+            .name
+            .clone()
+            .or_else(|| name_from_exe(&exe))
+            .unwrap_or_else(|| DEFAULT_NAME.to_owned());
+        let pin_dir = l3afd_dir(&args.bpf_root, &args.iface, &name, &args.version)?;
+        if args.collectors.is_empty() {
+            bail!(
+                "no collector: give --collector_ip=HOST (and --collector_port) or --collector=URL"
+            );
+        }
+        let mtu = match args.mtu {
+            Some(n) => Mtu::new(n).map_err(|e| anyhow::anyhow!("--mtu={n}: {e}"))?,
+            None => Mtu::DEFAULT,
+        };
+        let export = ExportConfig {
+            active_timeout: args.active_timeout.max(crate::config::MIN_ACTIVE_TIMEOUT),
+            idle_timeout: args.idle_timeout.max(Duration::from_millis(1)),
+            output: None,
+            collectors: args.collectors.clone(),
+            mtu,
+            template_refresh: args.template_refresh.unwrap_or(Duration::from_secs(60)),
+            observation_domain_id: args.observation_domain_id,
+        };
+        Ok(L3afdConfig {
+            direction,
+            args,
+            name,
+            pin_dir,
+            export,
+        })
+    }
+}
+
+/// Sets up logging (`--log-dir`, `--verbose`), then serves until a signal.
+pub fn main(argv0: &str, argv: &[String]) -> Result<()> {
+    let cfg = L3afdConfig::new(argv0, argv)?;
+    let level = logging::level_from_verbose(cfg.args.verbose);
+    match &cfg.args.log_dir {
+        Some(dir) => {
+            let file = format!(
+                "{}.log",
+                crate::datapath::names::artifact_binary(cfg.direction)
+            );
+            logging::to_file(dir, &file, level)?;
+        }
+        None => logging::to_stderr(level),
+    }
+    log::info!(
+        "{} {} starting on {} ({} mode), maps in {}",
+        cfg.name,
+        cfg.direction.as_str(),
+        cfg.args.iface,
+        if cfg.args.map_name.is_some() {
+            "legacy"
+        } else {
+            "native"
+        },
+        cfg.pin_dir.display()
+    );
+    for u in &cfg.args.unknown {
+        log::warn!("ignoring unknown argument {u}");
+    }
+    if let Some(d) = &cfg.args.direction {
+        if d != cfg.direction.as_str() {
+            log::warn!(
+                "--direction={d} ignored: started as {}, so metering {}",
+                crate::datapath::names::artifact_binary(cfg.direction),
+                cfg.direction.as_str()
+            );
+        }
+    }
+    let result = run(&cfg);
+    if let Err(e) = &result {
+        log::error!("{e:#}");
+    }
+    result
+}
+
+fn run(cfg: &L3afdConfig) -> Result<()> {
+    let ifindex = sys::ifindex(&cfg.args.iface)?;
+    sys::require_caps()?;
+    sys::require_bpffs(&cfg.args.bpf_root)?;
+    let stop = StopFlag::install()?;
+    let rcu = Rc::new(RcuBarrier::new()?);
+    match &cfg.args.map_name {
+        None => {
+            let maps = wait_for_pins(cfg, &stop)?;
+            daemon::serve(
+                vec![maps],
+                &rcu,
+                &cfg.export,
+                ifindex,
+                FLOW_MAP_MAX_ENTRIES as usize,
+                &stop,
+                || {
+                    log::info!("stopping: exporting what the maps hold; l3afd keeps the pins");
+                },
+            )
+        }
+        Some(map_name) => legacy(cfg, map_name, ifindex, &rcu, &stop),
+    }
+}
+
+/// Native mode: l3afd pins the maps before it starts us; give it a moment
+/// anyway (bounded), then open them.
+fn wait_for_pins(cfg: &L3afdConfig, stop: &StopFlag) -> Result<DatapathMaps> {
+    let deadline = Instant::now() + PIN_WAIT;
+    loop {
+        match DatapathMaps::open_pinned(cfg.direction, &cfg.pin_dir) {
+            Ok(m) => return Ok(m),
+            Err(e) if Instant::now() >= deadline || stop.is_set() => {
+                return Err(e).context(format!(
+                    "l3afd native mode: the maps are not pinned in {} (is the program loaded?)",
+                    cfg.pin_dir.display()
+                ))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// `--map-name` relative to l3afd's tc pin root, or absolute.
+fn prog_array_path(cfg: &L3afdConfig, map_name: &str) -> PathBuf {
+    let p = Path::new(map_name);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        cfg.args
+            .bpf_root
+            .join(crate::datapath::pins::L3AFD_TC_DIR)
+            .join(&cfg.args.iface)
+            .join(p)
+    }
+}
+
+fn legacy(
+    cfg: &L3afdConfig,
+    map_name: &str,
+    ifindex: u32,
+    rcu: &Rc<RcuBarrier>,
+    stop: &StopFlag,
+) -> Result<()> {
+    let obj = object::load(
+        cfg.direction,
+        &LoadOptions {
+            pin_dir: &cfg.pin_dir,
+            max_flows: None,
+            replace_stale_pins: false,
+        },
+    )?;
+    let pins = obj.pins;
+    let unpin = scopeguard(|| {
+        pins.unpin_created();
+        pins.remove_created_dirs();
+    });
+    let slot = ChainSlot::insert(
+        &prog_array_path(cfg, map_name),
+        std::os::fd::AsFd::as_fd(&obj.prog),
+        obj.prog_id,
+    )?;
+    let result = daemon::serve(
+        vec![obj.maps],
+        rcu,
+        &cfg.export,
+        ifindex,
+        FLOW_MAP_MAX_ENTRIES as usize,
+        stop,
+        move || {
+            log::info!("stopping: leaving the chain, then exporting every open flow");
+            drop(slot);
+        },
+    );
+    drop(unpin);
+    result
+}
+
+/// Runs `f` on drop.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}
