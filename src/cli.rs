@@ -41,11 +41,15 @@ pub enum FormatArg {
 #[derive(Debug, Args)]
 pub struct CollectArgs {
     /// Where to listen: udp://ADDR:PORT or tcp://ADDR:PORT (repeatable).
-    #[arg(long, value_name = "URL", default_value = "udp://127.0.0.1:4739", value_parser = parse_collector)]
+    #[arg(long, value_name = "URL", default_value = "udp://127.0.0.1:4739", value_parser = parse_listen)]
     pub listen: Vec<CollectorSpec>,
     /// How to print what arrives.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
+}
+
+fn parse_listen(s: &str) -> Result<CollectorSpec, String> {
+    CollectorSpec::parse_listen(s).map_err(|e| e.to_string())
 }
 
 fn parse_collector(s: &str) -> Result<CollectorSpec, String> {

@@ -8,7 +8,7 @@ use thiserror::Error;
 use crate::cli::{AttachArg, CollectArgs, DirectionArg, FormatArg, OutputArg, RunArgs};
 use crate::datapath::attach::AttachMode;
 use crate::datapath::pins::{standalone_dir, PinPathError, STANDALONE_BASE};
-use crate::export::collector::{CollectorSpec, Protocol};
+use crate::export::collector::CollectorSpec;
 use crate::flow::Direction;
 use crate::ipfix::Mtu;
 
@@ -172,9 +172,6 @@ impl CollectConfig {
             if !seen.insert((l.protocol, l.host.clone(), l.port)) {
                 return Err(invalid("listen", l, "given twice"));
             }
-            if l.protocol == Protocol::Udp && l.port == 0 {
-                return Err(invalid("listen", l, "needs a port"));
-            }
         }
         Ok(CollectConfig {
             listen: a.listen.clone(),
@@ -273,6 +270,8 @@ mod tests {
         .to_string();
         assert!(err.starts_with("--active-timeout 1ms"), "{err}");
     }
+
+    use crate::export::collector::Protocol;
 
     #[test]
     fn collectors_are_repeatable_and_need_no_output_flag() {

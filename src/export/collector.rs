@@ -38,6 +38,16 @@ impl CollectorSpec {
     /// Parses `udp://192.0.2.1:4739`, `tcp://[2001:db8::1]`, `collector.example`,
     /// `[::1]:9995`, `2001:db8::5` (a bare IPv6 address takes the default port).
     pub fn parse(s: &str) -> Result<Self, CollectorError> {
+        Self::parse_inner(s, false)
+    }
+
+    /// As [`Self::parse`], but port 0 is allowed: a listener that lets the
+    /// kernel pick (and prints what it got).
+    pub fn parse_listen(s: &str) -> Result<Self, CollectorError> {
+        Self::parse_inner(s, true)
+    }
+
+    fn parse_inner(s: &str, port_zero: bool) -> Result<Self, CollectorError> {
         let (protocol, rest) = match s.split_once("://") {
             Some(("udp", r)) => (Protocol::Udp, r),
             Some(("tcp", r)) => (Protocol::Tcp, r),
@@ -65,7 +75,7 @@ impl CollectorSpec {
         let port = match port {
             None => IPFIX_PORT,
             Some(p) => match p.parse::<u16>() {
-                Ok(n) if n > 0 => n,
+                Ok(n) if n > 0 || port_zero => n,
                 _ => return Err(CollectorError::Port(p.to_owned())),
             },
         };
@@ -122,6 +132,17 @@ mod tests {
             assert_eq!(CollectorSpec::parse(text), Ok(want.clone()), "{text}");
             assert_eq!(CollectorSpec::parse(&want.to_string()), Ok(want), "{text}");
         }
+    }
+
+    #[test]
+    fn listeners_may_ask_for_any_port() {
+        assert_eq!(
+            CollectorSpec::parse_listen("udp://127.0.0.1:0")
+                .unwrap()
+                .port,
+            0
+        );
+        assert!(CollectorSpec::parse("udp://127.0.0.1:0").is_err());
     }
 
     #[test]

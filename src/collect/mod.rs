@@ -1,0 +1,123 @@
+//! `collect`: receive IPFIX over UDP and TCP, decode, print.
+//!
+//! Shape: every listener is bound before anything else happens (a bind
+//! failure is the one startup error, naming the listener); then one thread
+//! per listener and per TCP connection receives and frames ([`net`]), and
+//! hands `(exporter, message)` to this thread over a bounded channel, where
+//! the single [`CollectingProcess`] decodes, reports and prints
+//! ([`process`], with the [`json`] and [`table`] formats). SIGINT and
+//! SIGTERM end it cleanly: every blocking call in every thread times out
+//! within [`net::POLL`], so the process exits well within a second.
+//!
+//! stdout carries records only (flushed after each message); stderr carries
+//! `listening on udp://ADDR:PORT` lines at startup (the bound port, also for
+//! port 0) and one line per problem.
+
+pub mod fields;
+pub mod json;
+pub mod net;
+pub mod process;
+pub mod table;
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use crate::config::CollectConfig;
+pub use process::{CollectingProcess, Input};
+
+/// Messages queued between the receiving threads and the decoder; when
+/// full, UDP threads wait (and the kernel's socket buffer takes the
+/// overflow), TCP threads stop reading (back-pressure to the exporter).
+const CHANNEL_CAPACITY: usize = 1024;
+/// After a stop, how long queued messages are still printed and threads
+/// waited for.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+pub fn run(cfg: &CollectConfig) -> Result<()> {
+    anyhow::ensure!(
+        !cfg.listen.is_empty(),
+        "nothing to listen on: give --listen"
+    );
+    let listeners = cfg
+        .listen
+        .iter()
+        .map(net::bind)
+        .collect::<Result<Vec<_>>>()?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        // A second signal while stopping exits at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
+            .with_context(|| format!("installing a handler for signal {sig}"))?;
+    }
+
+    let mut stderr = io::stderr();
+    for l in &listeners {
+        let url = l.url().context("reading a listener's bound address")?;
+        let _ = writeln!(stderr, "listening on {url}");
+    }
+
+    let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
+    let mut threads = Vec::with_capacity(listeners.len());
+    for l in listeners {
+        match l.spawn(tx.clone(), Arc::clone(&stop)) {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+    }
+    // The threads hold the only senders: the channel disconnects once they
+    // have all ended.
+    drop(tx);
+
+    let out = io::BufWriter::new(io::stdout().lock());
+    let mut process = CollectingProcess::new(cfg.format, out, io::stderr());
+    let result = loop {
+        if stop.load(Ordering::Relaxed) {
+            break Ok(());
+        }
+        match rx.recv_timeout(net::POLL) {
+            Ok(input) => {
+                if let Err(e) = process.handle(input, Instant::now()) {
+                    break Err(e);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => process.expire(Instant::now()),
+            Err(RecvTimeoutError::Disconnected) => break Ok(()),
+        }
+    };
+
+    // Stop the threads; print what is still queued while they finish (a
+    // thread blocked on a full channel needs us to keep receiving).
+    stop.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    let mut printing = result.is_ok();
+    let all_ended = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(input) if printing => printing = process.handle(input, Instant::now()).is_ok(),
+            Ok(_) => {}
+            Err(RecvTimeoutError::Disconnected) => break true,
+            Err(RecvTimeoutError::Timeout) => break false,
+        }
+    };
+    if all_ended {
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+    match result {
+        // `collect | head`: the reader is gone, nothing left to do.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing records to stdout"),
+    }
+}

@@ -1,0 +1,665 @@
+//! The Collecting Process (RFC 7011 §2): every received message is decoded
+//! here, in one place, whichever listener it came from; records go to the
+//! output, problems to the diagnostics stream, one line each, and nothing
+//! stops the collector except a failing output.
+//!
+//! Two [`Decoder`]s, one per transport, both owned here: RFC 7011 §8.1
+//! forbids template withdrawals over UDP (the UDP decoder reports and ignores
+//! them, the TCP one applies them), and a UDP and a TCP exporter on the same
+//! address and port are different transport sessions. Within a transport
+//! the decoder keys templates by (exporter address and port, observation
+//! domain).
+//!
+//! Template lifetime: a closed TCP connection forgets its exporter's
+//! templates (§8); a UDP exporter silent for [`UDP_EXPORTER_IDLE`] is
+//! forgotten too (§8.4 asks for a template lifetime over UDP), which also
+//! keeps exporters that restart on new source ports from filling the
+//! decoder's bounded domain table.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::json::{flow_json, record_fields_json};
+use super::table::{record_line, Table};
+use crate::config::CollectFormat;
+use crate::export::collector::Protocol;
+use crate::ipfix::header::MessageHeader;
+use crate::ipfix::{DataRecord, DecodedMessage, Decoder, DecoderConfig, DomainKey, Event};
+
+/// A UDP exporter that sent nothing for this long has its templates and
+/// sequence state forgotten.
+pub const UDP_EXPORTER_IDLE: Duration = Duration::from_secs(30 * 60);
+/// How often idle UDP exporters are looked for.
+const EXPIRY_CHECK: Duration = Duration::from_secs(60);
+
+/// What the network threads hand the collecting process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// One IPFIX message: a UDP datagram, or a message framed out of a TCP
+    /// stream.
+    Message {
+        transport: Protocol,
+        exporter: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// A TCP exporter connected.
+    Connected { exporter: SocketAddr },
+    /// A TCP connection ended; `error` says why when it was not a clean
+    /// close (garbage in the stream, a read error).
+    Closed {
+        exporter: SocketAddr,
+        error: Option<String>,
+    },
+    /// A line for the diagnostics stream (e.g. a listener's socket error).
+    Notice(String),
+}
+
+enum Output {
+    Json,
+    Table(Table),
+}
+
+/// The decoders, the printing, and what is remembered for reporting.
+pub struct CollectingProcess<W: Write, E: Write> {
+    udp: Decoder,
+    tcp: Decoder,
+    output: Output,
+    out: W,
+    diag: E,
+    /// Unknown templates already reported, until they become known.
+    unknown_reported: HashSet<(Protocol, DomainKey, u16)>,
+    /// Domains whose last message had data sets of unknown templates.
+    skipped_last: HashSet<(Protocol, DomainKey)>,
+    udp_last_seen: HashMap<SocketAddr, Instant>,
+    last_expiry_check: Option<Instant>,
+}
+
+fn transport_name(t: Protocol) -> &'static str {
+    match t {
+        Protocol::Udp => "udp",
+        Protocol::Tcp => "tcp",
+    }
+}
+
+impl<W: Write, E: Write> CollectingProcess<W, E> {
+    /// Records go to `out`, flushed after each message; problems to `diag`.
+    pub fn new(format: CollectFormat, out: W, diag: E) -> Self {
+        CollectingProcess {
+            udp: Decoder::new(DecoderConfig {
+                honour_withdrawals: false,
+                ..DecoderConfig::default()
+            }),
+            tcp: Decoder::default(),
+            output: match format {
+                CollectFormat::Json => Output::Json,
+                CollectFormat::Table => Output::Table(Table::default()),
+            },
+            out,
+            diag,
+            unknown_reported: HashSet::new(),
+            skipped_last: HashSet::new(),
+            udp_last_seen: HashMap::new(),
+            last_expiry_check: None,
+        }
+    }
+
+    /// Handles one input. Only a failure to write the records is an error;
+    /// diagnostics that cannot be written are dropped.
+    pub fn handle(&mut self, input: Input, now: Instant) -> io::Result<()> {
+        match input {
+            Input::Message {
+                transport,
+                exporter,
+                bytes,
+            } => {
+                if transport == Protocol::Udp {
+                    self.udp_last_seen.insert(exporter, now);
+                }
+                self.message(transport, exporter, &bytes)?;
+            }
+            Input::Connected { exporter } => self.note(format_args!("tcp {exporter}: connected")),
+            Input::Closed { exporter, error } => {
+                self.tcp.forget_exporter(exporter);
+                self.forget(Protocol::Tcp, exporter);
+                match error {
+                    None => self.note(format_args!("tcp {exporter}: connection closed")),
+                    Some(e) => self.note(format_args!("tcp {exporter}: closing connection: {e}")),
+                }
+            }
+            Input::Notice(line) => self.note(format_args!("{line}")),
+        }
+        self.expire(now);
+        Ok(())
+    }
+
+    /// Forgets UDP exporters idle for [`UDP_EXPORTER_IDLE`]; cheap to call
+    /// often (looks at most every [`EXPIRY_CHECK`]).
+    pub fn expire(&mut self, now: Instant) {
+        let due = self
+            .last_expiry_check
+            .is_none_or(|last| now.saturating_duration_since(last) >= EXPIRY_CHECK);
+        if !due {
+            return;
+        }
+        self.last_expiry_check = Some(now);
+        let idle: Vec<SocketAddr> = self
+            .udp_last_seen
+            .iter()
+            .filter(|(_, &seen)| now.saturating_duration_since(seen) >= UDP_EXPORTER_IDLE)
+            .map(|(&a, _)| a)
+            .collect();
+        for exporter in idle {
+            self.udp_last_seen.remove(&exporter);
+            self.udp.forget_exporter(exporter);
+            self.forget(Protocol::Udp, exporter);
+            self.note(format_args!(
+                "udp {exporter}: silent for {} minutes, its templates are forgotten",
+                UDP_EXPORTER_IDLE.as_secs() / 60
+            ));
+        }
+    }
+
+    fn forget(&mut self, transport: Protocol, exporter: SocketAddr) {
+        self.unknown_reported
+            .retain(|(t, k, _)| (*t, k.exporter) != (transport, exporter));
+        self.skipped_last
+            .retain(|(t, k)| (*t, k.exporter) != (transport, exporter));
+    }
+
+    fn note(&mut self, line: std::fmt::Arguments<'_>) {
+        let _ = writeln!(self.diag, "{line}");
+    }
+
+    fn message(&mut self, t: Protocol, exporter: SocketAddr, bytes: &[u8]) -> io::Result<()> {
+        let name = transport_name(t);
+        let decoder = match t {
+            Protocol::Udp => &mut self.udp,
+            Protocol::Tcp => &mut self.tcp,
+        };
+        let m = match decoder.decode(exporter, bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.note(format_args!("{name} {exporter}: message dropped: {e}"));
+                return Ok(());
+            }
+        };
+        if bytes.len() > m.message_len() {
+            self.note(format_args!(
+                "{name} {exporter}: {} octets after the {}-octet message ignored",
+                bytes.len() - m.message_len(),
+                m.message_len()
+            ));
+        }
+        let lines = self.events(t, exporter, &m);
+        for line in lines {
+            self.out.write_all(line.as_bytes())?;
+            self.out.write_all(b"\n")?;
+        }
+        self.out.flush()
+    }
+
+    /// Reports the message's problems; returns its output lines.
+    fn events(&mut self, t: Protocol, exporter: SocketAddr, m: &DecodedMessage) -> Vec<String> {
+        let domain = m.header.observation_domain_id;
+        let key = DomainKey {
+            exporter,
+            observation_domain_id: domain,
+        };
+        let prefix = format!("{} {exporter} domain {domain}", transport_name(t));
+        let skipped_before = self.skipped_last.remove(&(t, key));
+        let mut lines = Vec::new();
+        for event in &m.events {
+            match event {
+                Event::Record(r) => self.record(exporter, &m.header, r, &mut lines),
+                Event::Template { template, .. } => {
+                    self.unknown_reported.remove(&(t, key, template.id()));
+                }
+                Event::TemplateWithdrawn { .. } | Event::AllTemplatesWithdrawn { .. } => {}
+                Event::WithdrawalIgnored { template_id } => self.note(format_args!(
+                    "{prefix}: withdrawal of template {template_id} ignored \
+                     (not allowed over UDP, RFC 7011 §8.1)"
+                )),
+                Event::UnknownTemplate {
+                    template_id,
+                    set_length,
+                } => {
+                    self.skipped_last.insert((t, key));
+                    if self.unknown_reported.insert((t, key, *template_id)) {
+                        self.note(format_args!(
+                            "{prefix}: data set of unknown template {template_id} skipped \
+                             ({set_length} octets); skipping its sets silently until the \
+                             template arrives"
+                        ));
+                    }
+                }
+                Event::ReservedSet { set_id, set_length } => self.note(format_args!(
+                    "{prefix}: set with reserved ID {set_id} skipped ({set_length} octets)"
+                )),
+                Event::SequenceMismatch { expected, received } => {
+                    // After skipped data sets the decoder could not count
+                    // their records: being ahead is expected, and the skip
+                    // was reported.
+                    let ahead = sequence_gap(*expected, *received) > 0;
+                    if !(skipped_before && ahead) {
+                        let text = sequence_text(*expected, *received);
+                        self.note(format_args!("{prefix}: {text}"));
+                    }
+                }
+            }
+        }
+        lines
+    }
+
+    fn record(
+        &mut self,
+        exporter: SocketAddr,
+        header: &MessageHeader,
+        r: &DataRecord,
+        lines: &mut Vec<String>,
+    ) {
+        let domain = header.observation_domain_id;
+        // Options records are never flows; other exporters' data records
+        // that do not carry our elements print as fields.
+        let flow = if r.is_options() {
+            None
+        } else {
+            r.to_flow_record().ok()
+        };
+        match (&mut self.output, flow) {
+            (Output::Json, Some(f)) => {
+                lines.push(flow_json(exporter, header, r.template_id, &f).to_string())
+            }
+            (Output::Json, None) => lines.push(record_fields_json(exporter, domain, r).to_string()),
+            (Output::Table(t), Some(f)) => lines.extend(t.flow_lines(exporter, &f)),
+            (Output::Table(_), None) => lines.push(record_line(exporter, domain, r)),
+        }
+    }
+}
+
+/// `received - expected` as a signed distance mod 2^32 (RFC 1982 style):
+/// positive when records are missing, negative when repeated.
+fn sequence_gap(expected: u32, received: u32) -> i64 {
+    let ahead = received.wrapping_sub(expected);
+    if ahead < 1 << 31 {
+        i64::from(ahead)
+    } else {
+        -i64::from(expected.wrapping_sub(received))
+    }
+}
+
+/// The sequence warning: lost (or still to come out of order) records
+/// when the number jumped ahead, duplicated or reordered ones when it went
+/// back.
+pub fn sequence_text(expected: u32, received: u32) -> String {
+    let gap = sequence_gap(expected, received);
+    if gap > 0 {
+        format!("{gap} data records lost (sequence number {received}, expected {expected})")
+    } else {
+        format!(
+            "{} data records duplicated or reordered (sequence number {received}, expected {expected})",
+            -gap
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{Direction, FlowEndReason, FlowRecord};
+    use crate::ipfix::ie::{self, AbstractType, FieldLength, InfoElement};
+    use crate::ipfix::{ExportStatistics, Mtu, Session, TypedTemplate, Value};
+    use serde_json::Value as Json;
+
+    const A: &str = "192.0.2.1:40000";
+    const B: &str = "192.0.2.1:40001";
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn flow(flow_id: u64) -> FlowRecord {
+        FlowRecord {
+            src_addr: "198.51.100.1".parse().unwrap(),
+            dst_addr: "198.51.100.2".parse().unwrap(),
+            src_port: 1234,
+            dst_port: 80,
+            protocol: 6,
+            icmp_type: 0,
+            icmp_code: 0,
+            direction: Direction::Ingress,
+            ingress_ifindex: 2,
+            egress_ifindex: 0,
+            packets: 3,
+            octets: 180,
+            tcp_flags: 0x02,
+            ttl_min: 64,
+            ttl_max: 64,
+            tos: 0,
+            start_ms: 1_700_000_000_000,
+            end_ms: 1_700_000_000_500,
+            end_reason: FlowEndReason::ActiveTimeout,
+            flow_id,
+        }
+    }
+
+    /// One message per call, from `session`.
+    fn message(
+        session: &mut Session,
+        templates: bool,
+        flows: &[FlowRecord],
+        extra: impl FnOnce(&mut crate::ipfix::MessageBuilder<'_>),
+    ) -> Vec<u8> {
+        let mut b = session.builder(1_700_000_100, Mtu::DEFAULT);
+        if templates {
+            b.add_flow_templates().unwrap();
+        }
+        b.add_flow_records(flows, 1_700_000_000_000).unwrap();
+        extra(&mut b);
+        let mut messages = b.finish().unwrap();
+        assert_eq!(messages.len(), 1);
+        messages.remove(0).bytes
+    }
+
+    struct Harness {
+        p: CollectingProcess<Vec<u8>, Vec<u8>>,
+        now: Instant,
+    }
+
+    impl Harness {
+        fn new(format: CollectFormat) -> Self {
+            Harness {
+                p: CollectingProcess::new(format, Vec::new(), Vec::new()),
+                now: Instant::now(),
+            }
+        }
+
+        fn send(&mut self, t: Protocol, exporter: &str, bytes: Vec<u8>) {
+            let input = Input::Message {
+                transport: t,
+                exporter: addr(exporter),
+                bytes,
+            };
+            self.p.handle(input, self.now).unwrap();
+        }
+
+        fn take_out(&mut self) -> Vec<String> {
+            let text = String::from_utf8(std::mem::take(&mut self.p.out)).unwrap();
+            text.lines().map(str::to_owned).collect()
+        }
+
+        fn take_json(&mut self) -> Vec<Json> {
+            self.take_out()
+                .iter()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        }
+
+        fn take_diag(&mut self) -> Vec<String> {
+            let text = String::from_utf8(std::mem::take(&mut self.p.diag)).unwrap();
+            text.lines().map(str::to_owned).collect()
+        }
+    }
+
+    #[test]
+    fn flows_and_options_records_as_json() {
+        let mut h = Harness::new(CollectFormat::Json);
+        let mut s = Session::new(7);
+        let bytes = message(&mut s, true, &[flow(1)], |b| {
+            b.add_system_init_time(1_700_000_000_000).unwrap();
+            b.add_statistics(&ExportStatistics {
+                exported_message_total: 9,
+                ..ExportStatistics::default()
+            })
+            .unwrap();
+        });
+        h.send(Protocol::Udp, A, bytes);
+        let v = h.take_json();
+        assert_eq!(v.len(), 3, "{v:#?}");
+        assert_eq!(v[0]["flow_id"], 1);
+        assert_eq!(v[0]["exporter"], A);
+        assert_eq!(v[0]["observation_domain_id"], 7);
+        assert_eq!(v[0]["template_id"], 256);
+        assert_eq!(v[0]["sequence_number"], 0);
+        assert_eq!(v[0]["export_time"], 1_700_000_100);
+        assert_eq!(v[1]["template_id"], 264);
+        assert_eq!(v[1]["options"], true);
+        assert_eq!(
+            v[1]["fields"]["systemInitTimeMilliseconds"],
+            1_700_000_000_000u64
+        );
+        assert_eq!(v[2]["fields"]["exportedMessageTotalCount"], 9);
+        assert_eq!(v[2]["fields"]["observationDomainId"], 7);
+        assert!(h.take_diag().is_empty());
+    }
+
+    #[test]
+    fn table_rows_and_options_lines() {
+        let mut h = Harness::new(CollectFormat::Table);
+        let mut s = Session::new(4);
+        let bytes = message(&mut s, true, &[flow(1), flow(2)], |b| {
+            b.add_statistics(&ExportStatistics::default()).unwrap();
+        });
+        h.send(Protocol::Tcp, A, bytes);
+        let out = h.take_out();
+        assert_eq!(out.len(), 4, "{out:#?}");
+        assert!(out[0].starts_with("exporter "));
+        assert!(out[1].starts_with("192.0.2.1:40000  "));
+        assert!(out[1].contains("198.51.100.1:1234"));
+        assert!(out[3].starts_with(
+            "options 265 from 192.0.2.1:40000 domain 4: observationDomainId=4 \
+             exportedMessageTotalCount=0 "
+        ));
+    }
+
+    #[test]
+    fn unknown_templates_reported_once_until_known() {
+        let mut h = Harness::new(CollectFormat::Json);
+        let mut s = Session::new(1);
+        let data = message(&mut s, false, &[flow(1)], |_| {});
+        h.send(Protocol::Udp, A, data.clone());
+        h.send(Protocol::Udp, A, data.clone());
+        assert!(h.take_out().is_empty());
+        let diag = h.take_diag();
+        assert_eq!(diag.len(), 1, "{diag:#?}");
+        assert!(
+            diag[0].starts_with(
+                "udp 192.0.2.1:40000 domain 1: data set of unknown template 256 skipped"
+            ),
+            "{}",
+            diag[0]
+        );
+        // Another exporter's unknown template is its own report.
+        h.send(Protocol::Udp, B, data.clone());
+        assert_eq!(h.take_diag().len(), 1);
+        // The template arrives (with records ahead of the expected sequence
+        // number: not a loss warning, the skip was reported).
+        let with_templates = message(&mut s, true, &[flow(2)], |_| {});
+        h.send(Protocol::Udp, A, with_templates);
+        assert_eq!(h.take_json()[0]["flow_id"], 2);
+        assert_eq!(h.take_diag(), Vec::<String>::new());
+        h.send(Protocol::Udp, A, data);
+        assert_eq!(h.take_json()[0]["flow_id"], 1);
+        // ... but a sequence number going back is reported.
+        assert_eq!(
+            h.take_diag(),
+            [
+                "udp 192.0.2.1:40000 domain 1: 2 data records duplicated or reordered \
+              (sequence number 0, expected 2)"
+            ]
+        );
+    }
+
+    #[test]
+    fn lost_records_and_decode_errors() {
+        let mut h = Harness::new(CollectFormat::Json);
+        let mut s = Session::new(1);
+        let first = message(&mut s, true, &[flow(1), flow(2)], |_| {});
+        let _lost = message(&mut s, false, &[flow(3)], |_| {});
+        let third = message(&mut s, false, &[flow(4)], |_| {});
+        h.send(Protocol::Udp, A, first.clone());
+        h.send(Protocol::Udp, A, third);
+        assert_eq!(
+            h.take_diag(),
+            ["udp 192.0.2.1:40000 domain 1: 1 data records lost (sequence number 3, expected 2)"]
+        );
+        let mut bad = first.clone();
+        bad[1] = 9;
+        h.send(Protocol::Udp, A, bad);
+        h.send(Protocol::Udp, A, first[..10].to_vec());
+        let mut trailing = first;
+        trailing.extend_from_slice(&[0; 3]);
+        h.send(Protocol::Udp, B, trailing);
+        assert_eq!(
+            h.take_diag(),
+            [
+                "udp 192.0.2.1:40000: message dropped: IPFIX version number 9, expected 10",
+                "udp 192.0.2.1:40000: message dropped: message header truncated: needs 16 octets, 10 available",
+                "udp 192.0.2.1:40001: 3 octets after the 894-octet message ignored",
+            ]
+        );
+    }
+
+    #[test]
+    fn closing_a_tcp_connection_forgets_its_templates() {
+        let mut h = Harness::new(CollectFormat::Json);
+        let mut s = Session::new(1);
+        h.p.handle(Input::Connected { exporter: addr(A) }, h.now)
+            .unwrap();
+        h.send(Protocol::Tcp, A, message(&mut s, true, &[flow(1)], |_| {}));
+        assert_eq!(h.take_json().len(), 1);
+        let closed = Input::Closed {
+            exporter: addr(A),
+            error: Some("IPFIX version number 0, expected 10".into()),
+        };
+        h.p.handle(closed, h.now).unwrap();
+        // A new connection from the same port must resend its templates.
+        let mut s = Session::new(1);
+        h.send(Protocol::Tcp, A, message(&mut s, false, &[flow(2)], |_| {}));
+        assert!(h.take_out().is_empty());
+        let diag = h.take_diag();
+        assert_eq!(diag[0], "tcp 192.0.2.1:40000: connected");
+        assert_eq!(
+            diag[1],
+            "tcp 192.0.2.1:40000: closing connection: IPFIX version number 0, expected 10"
+        );
+        assert!(diag[2].contains("unknown template 256"), "{diag:#?}");
+    }
+
+    #[test]
+    fn udp_and_tcp_templates_are_separate() {
+        let mut h = Harness::new(CollectFormat::Json);
+        let mut s = Session::new(1);
+        h.send(Protocol::Udp, A, message(&mut s, true, &[], |_| {}));
+        h.send(Protocol::Tcp, A, message(&mut s, false, &[flow(1)], |_| {}));
+        assert!(h.take_out().is_empty());
+        assert!(h.take_diag()[0].starts_with("tcp 192.0.2.1:40000 domain 1: data set of unknown"));
+    }
+
+    #[test]
+    fn idle_udp_exporters_are_forgotten() {
+        let mut h = Harness::new(CollectFormat::Json);
+        let mut s = Session::new(1);
+        let t0 = h.now;
+        h.send(Protocol::Udp, A, message(&mut s, true, &[], |_| {}));
+        h.now = t0 + UDP_EXPORTER_IDLE - Duration::from_secs(30);
+        h.send(
+            Protocol::Udp,
+            B,
+            message(&mut Session::new(1), true, &[], |_| {}),
+        );
+        assert!(h.take_diag().is_empty());
+        // A has been silent for the idle time, B not.
+        h.now = t0 + UDP_EXPORTER_IDLE + Duration::from_secs(30);
+        h.p.expire(h.now);
+        assert_eq!(
+            h.take_diag(),
+            ["udp 192.0.2.1:40000: silent for 30 minutes, its templates are forgotten"]
+        );
+        h.send(Protocol::Udp, A, message(&mut s, false, &[flow(2)], |_| {}));
+        assert!(h.take_out().is_empty());
+        assert!(h.take_diag()[0].contains("unknown template 256"));
+        h.now += UDP_EXPORTER_IDLE;
+        h.p.expire(h.now);
+        assert_eq!(h.take_diag().len(), 2);
+    }
+
+    #[test]
+    fn custom_and_enterprise_fields() {
+        let mut h = Harness::new(CollectFormat::Json);
+        let label = InfoElement::enterprise(32473, 1, "label", AbstractType::String).unwrap();
+        let custom = TypedTemplate::new(
+            300,
+            vec![
+                (ie::SOURCE_IPV4_ADDRESS, FieldLength::Fixed(4)),
+                (ie::PACKET_DELTA_COUNT, FieldLength::Fixed(2)),
+                (label, FieldLength::Variable),
+            ],
+        )
+        .unwrap();
+        let mut s = Session::new(3);
+        let mut b = s.builder(5, Mtu::DEFAULT);
+        b.add_template(custom.template()).unwrap();
+        b.add_custom_record(
+            &custom,
+            &[
+                Value::Ipv4("198.51.100.7".parse().unwrap()),
+                Value::Unsigned(513),
+                Value::String("eth0".into()),
+            ],
+        )
+        .unwrap();
+        let bytes = b.finish().unwrap().remove(0).bytes;
+        h.send(Protocol::Udp, A, bytes);
+        let v = h.take_json();
+        assert_eq!(
+            v,
+            [serde_json::json!({
+                "exporter": A,
+                "observation_domain_id": 3,
+                "template_id": 300,
+                "options": false,
+                "fields": {
+                    "sourceIPv4Address": "198.51.100.7",
+                    "packetDeltaCount": 513,
+                    "32473:1": "65746830",
+                },
+            })]
+        );
+    }
+
+    #[test]
+    fn sequence_texts() {
+        assert_eq!(sequence_gap(10, 13), 3);
+        assert_eq!(sequence_gap(10, 7), -3);
+        assert_eq!(sequence_gap(u32::MAX, 1), 2);
+        assert_eq!(sequence_gap(1, u32::MAX), -2);
+        assert_eq!(
+            sequence_text(u32::MAX, 1),
+            "2 data records lost (sequence number 1, expected 4294967295)"
+        );
+    }
+
+    #[test]
+    fn a_failing_output_is_an_error() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut p = CollectingProcess::new(CollectFormat::Json, Broken, Vec::new());
+        let mut s = Session::new(1);
+        let input = Input::Message {
+            transport: Protocol::Udp,
+            exporter: addr(A),
+            bytes: message(&mut s, true, &[flow(1)], |_| {}),
+        };
+        let err = p.handle(input, Instant::now()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+}
