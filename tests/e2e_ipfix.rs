@@ -490,3 +490,199 @@ fn tcp_flags_from_nfdump(s: &str) -> u64 {
         .map(|(i, _)| 1u64 << i)
         .sum()
 }
+
+/// Starts `collect --format json` in namespace `ns` on `listen` (port 0
+/// allowed); returns it and the address it reports.
+fn start_collect(ns: &str, listen: &str) -> (Background, std::net::SocketAddr) {
+    let mut c = Background::start_in(
+        ns,
+        "collect",
+        &[
+            common::exporter::BIN,
+            "collect",
+            "--format",
+            "json",
+            "--listen",
+            listen,
+        ],
+    );
+    c.wait_stderr("listening on", Duration::from_secs(10));
+    let line = c
+        .stderr
+        .lock()
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("listening on"))
+        .unwrap()
+        .to_owned();
+    let addr = line.rsplit("://").next().unwrap().parse().unwrap();
+    (c, addr)
+}
+
+/// Flow records a collector printed, without the fields that say where they
+/// came from: exactly the shape of the exporter's `--output json`.
+fn collected_flows(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v.get("flow_id").is_some())
+        .map(|mut v| {
+            let o = v.as_object_mut().unwrap();
+            for k in [
+                "exporter",
+                "observation_domain_id",
+                "template_id",
+                "sequence_number",
+                "export_time",
+            ] {
+                o.remove(k);
+            }
+            v
+        })
+        .collect()
+}
+
+fn sorted_json(mut v: Vec<Value>) -> Vec<String> {
+    let mut s: Vec<String> = v.drain(..).map(|x| x.to_string()).collect();
+    s.sort();
+    s
+}
+
+#[test]
+fn collect_decodes_every_record_exactly_over_udp_and_tcp() {
+    if !common::privileged("collect_decodes_every_record") {
+        return;
+    }
+    let net = NetnsPair::new();
+    let (mut udp, udp_addr) = start_collect(&net.a, "udp://127.0.0.1:0");
+    let (mut tcp, tcp_addr) = start_collect(&net.a, "tcp://127.0.0.1:0");
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &[
+            "--active-timeout",
+            "300ms",
+            "--collector",
+            &format!("udp://{udp_addr}"),
+            "--collector",
+            &format!("tcp://{tcp_addr}"),
+        ],
+    );
+    let expected = mixed_traffic(&net);
+    std::thread::sleep(Duration::from_millis(200));
+    let recs = exp.stop();
+    assert_expected(&recs, &expected);
+    std::thread::sleep(Duration::from_millis(300));
+    let (u, t) = (udp.stop(), tcp.stop());
+    for (name, out, log) in [("udp", u, &udp.stderr), ("tcp", t, &tcp.stderr)] {
+        let log = log.lock().unwrap().clone();
+        assert!(!log.contains("unknown template"), "{name}: {log}");
+        assert!(!log.contains("lost"), "{name}: {log}");
+        assert_eq!(
+            sorted_json(collected_flows(&out)),
+            sorted_json(recs.clone()),
+            "{name} collector"
+        );
+        // The statistics options record arrived too.
+        assert!(out.contains("exportedFlowRecordTotalCount"), "{name}");
+    }
+}
+
+#[test]
+fn a_udp_collector_started_late_decodes_within_one_template_refresh() {
+    if !common::privileged("udp_collector_started_late") {
+        return;
+    }
+    let net = NetnsPair::new();
+    // No collector yet: every datagram gets an ICMP port unreachable.
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &[
+            "--active-timeout",
+            "200ms",
+            "--template-refresh",
+            "2s",
+            "--collector",
+            "127.0.0.1:4739",
+        ],
+    );
+    let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
+    let ns_a = net.a.clone();
+    let sender = std::thread::spawn(move || {
+        common::traffic::udp_send(
+            &ns_a,
+            sa(a, 47100),
+            sa(b, 7100),
+            1500,
+            64,
+            Duration::from_millis(4),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let (mut late, _) = start_collect(&net.a, "udp://127.0.0.1:4739");
+    let started = std::time::Instant::now();
+    let decoded = late.wait_stdout_lines(Duration::from_secs(3), 1, |l| {
+        l.contains("\"dst_port\":7100")
+    });
+    let waited = started.elapsed();
+    sender.join().unwrap();
+    exp.stop();
+    late.stop();
+    assert!(
+        decoded,
+        "no flow decoded within 3 s of starting (refresh is 2 s)"
+    );
+    assert!(waited <= Duration::from_millis(2600), "took {waited:?}");
+    let log = late.stderr.lock().unwrap().clone();
+    // Data that arrived before the first refresh is reported, not guessed.
+    assert!(!log.contains("error"), "{log}");
+}
+
+#[test]
+fn a_restarted_tcp_collector_gets_templates_again() {
+    if !common::privileged("tcp_collector_restarted") {
+        return;
+    }
+    let net = NetnsPair::new();
+    let (mut first, addr) = start_collect(&net.a, "tcp://127.0.0.1:4740");
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &[
+            "--active-timeout",
+            "200ms",
+            "--collector",
+            &format!("tcp://{addr}"),
+        ],
+    );
+    let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
+    let sink = udp_sink(&net.b, sa(b, 7201));
+    let n1 = common::traffic::udp_send(&net.a, sa(a, 47201), sa(b, 7201), 40, 64, Duration::ZERO);
+    assert_eq!(sink.join().unwrap(), n1);
+    assert!(first.wait_stdout_lines(Duration::from_secs(5), 1, |l| l
+        .contains("\"dst_port\":7201")));
+    first.stop();
+    let (mut second, _) = start_collect(&net.a, "tcp://127.0.0.1:4740");
+    let sink = udp_sink(&net.b, sa(b, 7202));
+    let n2 = common::traffic::udp_send(&net.a, sa(a, 47202), sa(b, 7202), 30, 64, Duration::ZERO);
+    assert_eq!(sink.join().unwrap(), n2);
+    std::thread::sleep(Duration::from_millis(1500));
+    let recs = exp.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = second.stop();
+    let log = second.stderr.lock().unwrap().clone();
+    assert!(
+        !log.contains("unknown template"),
+        "templates came first: {log}"
+    );
+    let flows = collected_flows(&out);
+    let is_7202 = |r: &Value| r["dst_port"] == 7202 && r["protocol"] == 17;
+    let got = common::exporter::totals(&flows, is_7202);
+    assert_eq!(
+        got,
+        (n2, n2 * 92),
+        "the restarted collector decodes the rest"
+    );
+    assert_eq!(got, common::exporter::totals(&recs, is_7202));
+}
