@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: two namespaces joined by a veth, the exporter on one end, a little
-# TCP, UDP, ICMP and IPv6 traffic, the flows it exported. Removes everything
+# The demo: two namespaces joined by a veth, the exporter on one end sending
+# IPFIX to `collect` (our decoder) on loopback, a little TCP, UDP, ICMP and
+# IPv6 traffic, the flows as the collector decoded them. Removes everything
 # it created, also on Ctrl-C or failure. Run as root after `make release`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,10 +11,12 @@ NS_A=ipfix-demo-a
 NS_B=ipfix-demo-b
 OUT=$(mktemp -d /tmp/ipfix-demo.XXXXXX)
 EXPORTER_PID=
+COLLECTOR_PID=
 
 cleanup() {
     set +e
     [ -n "$EXPORTER_PID" ] && kill -TERM "$EXPORTER_PID" 2>/dev/null && wait "$EXPORTER_PID" 2>/dev/null
+    [ -n "$COLLECTOR_PID" ] && kill -TERM "$COLLECTOR_PID" 2>/dev/null && wait "$COLLECTOR_PID" 2>/dev/null
     ip netns del "$NS_A" 2>/dev/null
     ip netns del "$NS_B" 2>/dev/null
     rm -rf "$OUT"
@@ -34,9 +37,13 @@ for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
 ip -n "$NS_A" link set demo0 up
 ip -n "$NS_B" link set demo1 up
 
+echo "== starting the collector on udp://127.0.0.1:4739"
+nsenter --net=/run/netns/$NS_A -- "$BIN" collect --listen udp://127.0.0.1:4739 --format table \
+    >"$OUT/flows.txt" 2>"$OUT/collector.log" &
+COLLECTOR_PID=$!
 echo "== starting the exporter on demo0 (ingress + egress, 2 s export interval)"
 nsenter --net=/run/netns/$NS_A -- "$BIN" -v run --iface demo0 --active-timeout 2s \
-    --output json >"$OUT/flows.json" 2>"$OUT/exporter.log" &
+    --collector udp://127.0.0.1:4739 >/dev/null 2>"$OUT/exporter.log" &
 EXPORTER_PID=$!
 for _ in $(seq 50); do
     grep -q "attached egress" "$OUT/exporter.log" 2>/dev/null && break
@@ -73,17 +80,9 @@ sleep 0.5
 kill -TERM "$EXPORTER_PID"
 wait "$EXPORTER_PID" || true
 EXPORTER_PID=
-echo "== exported flow records"
-printf '%-7s %-5s %-26s %-26s %7s %8s  %s\n' DIR PROTO SOURCE DESTINATION PACKETS OCTETS "END REASON"
-python3 - "$OUT/flows.json" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    def ep(a, p):
-        return f"[{a}]:{p}" if ":" in a else f"{a}:{p}"
-    proto = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmp6"}.get(r["protocol"], str(r["protocol"]))
-    src, dst = ep(r["src_addr"], r["src_port"]), ep(r["dst_addr"], r["dst_port"])
-    if r["protocol"] in (1, 58):
-        dst += f" type {r['icmp_type']}/{r['icmp_code']}"
-    print(f"{r['direction']:<7} {proto:<5} {src:<26} {dst:<26} {r['packets']:>7} {r['octets']:>8}  {r['end_reason']}")
-PY
+sleep 0.5
+kill -TERM "$COLLECTOR_PID"
+wait "$COLLECTOR_PID" || true
+COLLECTOR_PID=
+echo "== flows as the collector decoded them (IPFIX over UDP)"
+cat "$OUT/flows.txt"
