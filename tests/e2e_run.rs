@@ -59,6 +59,25 @@ fn udp_v4_and_v6_both_directions_exact() {
         expected.push(("egress", a, b, 5001, sent, sent * each));
         expected.push(("ingress", b, a, 6001, back, back * each));
     }
+    // The one-counter monitor maps l3afd reads hold the datapath totals.
+    std::thread::sleep(Duration::from_millis(700));
+    for (dir, at_least) in [
+        ("egress", expected[0].4 + expected[2].4),
+        ("ingress", expected[1].4 + expected[3].4),
+    ] {
+        let read = |what: &str| {
+            let path = exp.pin_dir.join(format!("ipfix_{dir}_{what}"));
+            let map = libbpf_rs::MapHandle::from_pinned_path(&path).unwrap();
+            let v = libbpf_rs::MapCore::lookup(&map, &0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY)
+                .unwrap()
+                .unwrap();
+            u64::from_ne_bytes(v.try_into().unwrap())
+        };
+        assert!(read("packets") >= at_least, "{dir} packets monitor");
+        assert_eq!(read("parse_err"), 0, "{dir}");
+        assert!(read("non_ip") >= 1, "{dir}: ARP is counted, not metered");
+        assert_eq!((read("full_pkts"), read("full_bytes")), (0, 0), "{dir}");
+    }
     let recs = exp.stop();
     for (dir, src, dst, port, packets, octets) in expected {
         let got = totals(&recs, |r| is_flow(r, dir, 17, src, dst, port));
