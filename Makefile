@@ -36,3 +36,35 @@ demo: setup release
 
 clean:
 	$(CARGO) clean
+
+# --- L3AF artifact (l3af/README.md) ------------------------------------------
+# `make package` builds the libc-only binary (feature `static`; libelf.a and
+# libz.a found through .cargo/config.toml) and writes $(L3AF_TARBALL).
+# `make check-artifact` checks that tarball against DESIGN §3.
+PKG_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+L3AF_OUT ?= $(PKG_TARGET_DIR)/l3af
+L3AF_PKG := l3af_bpf_ipfix
+L3AF_TARBALL := $(L3AF_OUT)/$(L3AF_PKG).tar.gz
+L3AF_BPF_DIR := $(PKG_TARGET_DIR)/release/bpf
+L3AF_FILES := bpf_ipfix_ingress bpf_ipfix_egress bpf_ipfix_ingress.bpf.o bpf_ipfix_egress.bpf.o
+# Owner 0:0 and this mtime on every entry: the same inputs give the same bytes.
+L3AF_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: package check-artifact
+
+package:
+	$(CARGO) build --release --locked --features static --target-dir $(PKG_TARGET_DIR)
+	rm -rf $(L3AF_OUT)/$(L3AF_PKG) $(L3AF_OUT)/$(L3AF_PKG).tar $(L3AF_TARBALL)
+	install -d -m 0755 $(L3AF_OUT)/$(L3AF_PKG)
+	install -m 0755 $(PKG_TARGET_DIR)/release/ipfix-flow-exporter $(L3AF_OUT)/$(L3AF_PKG)/bpf_ipfix_ingress
+	install -m 0755 $(PKG_TARGET_DIR)/release/ipfix-flow-exporter $(L3AF_OUT)/$(L3AF_PKG)/bpf_ipfix_egress
+	install -m 0644 $(L3AF_BPF_DIR)/bpf_ipfix_ingress.bpf.o $(L3AF_BPF_DIR)/bpf_ipfix_egress.bpf.o $(L3AF_OUT)/$(L3AF_PKG)/
+	tar -C $(L3AF_OUT) -cf $(L3AF_OUT)/$(L3AF_PKG).tar --format=ustar --no-recursion \
+		--owner=0 --group=0 --numeric-owner --mtime=@$(L3AF_EPOCH) \
+		$(L3AF_PKG) $(addprefix $(L3AF_PKG)/,$(L3AF_FILES))
+	gzip -9 -n $(L3AF_OUT)/$(L3AF_PKG).tar
+	ldd $(L3AF_OUT)/$(L3AF_PKG)/bpf_ipfix_ingress
+	@echo "wrote $(L3AF_TARBALL); publish it under <repo>/ipfix-flow-exporter/<version>/$$(lsb_release -cs 2>/dev/null || echo '<codename>')/"
+
+check-artifact:
+	l3af/check-artifact --bpf-dir $(L3AF_BPF_DIR) $(L3AF_TARBALL)

@@ -8,14 +8,15 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use log::LevelFilter;
 
-/// The C package's `--verbose` 0–5 as log levels.
+/// The C package's `--verbose` 0–5 (its log.h: 0 off, 1 debug, 2 info,
+/// 3 warn, 4 error, 5 critical only) as log levels.
 pub fn level_from_verbose(verbose: u8) -> LevelFilter {
     match verbose {
-        0 => LevelFilter::Error,
-        1 => LevelFilter::Warn,
+        0 => LevelFilter::Off,
+        1 => LevelFilter::Debug,
         2 => LevelFilter::Info,
-        3 => LevelFilter::Debug,
-        _ => LevelFilter::Trace,
+        3 => LevelFilter::Warn,
+        _ => LevelFilter::Error,
     }
 }
 
@@ -56,8 +57,10 @@ mod tests {
 
     #[test]
     fn verbose_levels_follow_the_c_package() {
-        assert_eq!(level_from_verbose(0), LevelFilter::Error);
+        assert_eq!(level_from_verbose(0), LevelFilter::Off);
+        assert_eq!(level_from_verbose(1), LevelFilter::Debug);
         assert_eq!(level_from_verbose(2), LevelFilter::Info);
-        assert_eq!(level_from_verbose(5), LevelFilter::Trace);
+        assert_eq!(level_from_verbose(3), LevelFilter::Warn);
+        assert_eq!(level_from_verbose(5), LevelFilter::Error);
     }
 }

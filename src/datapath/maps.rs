@@ -21,6 +21,10 @@ pub struct DatapathMaps {
     pub jmp_table: MapHandle,
     /// In the order of [`MapRole::MONITORS`].
     pub monitors: [MapHandle; 5],
+    /// The statistics when these handles were opened: before our program
+    /// is attached (standalone, legacy), or whatever a running datapath had
+    /// counted (native). Overflow detection counts from here.
+    pub initial_stats: FlowStats,
 }
 
 const KEY0: [u8; 4] = 0u32.to_ne_bytes();
@@ -31,7 +35,8 @@ impl DatapathMaps {
         direction: Direction,
         mut get: impl FnMut(MapRole) -> Result<MapHandle>,
     ) -> Result<Self> {
-        let maps = DatapathMaps {
+        let mut maps = DatapathMaps {
+            initial_stats: FlowStats::default(),
             direction,
             flows: [get(MapRole::Flows0)?, get(MapRole::Flows1)?],
             selector: get(MapRole::Selector)?,
@@ -49,6 +54,7 @@ impl DatapathMaps {
         for m in &maps.flows {
             check_flow_map(m).context("checking a flow map against this build's ABI")?;
         }
+        maps.initial_stats = maps.stats()?;
         Ok(maps)
     }
 

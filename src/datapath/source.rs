@@ -65,4 +65,8 @@ impl FlowSource for KernelSource {
     fn stats(&mut self) -> Result<FlowStats> {
         self.maps.stats()
     }
+
+    fn initial_stats(&self) -> FlowStats {
+        self.maps.initial_stats
+    }
 }

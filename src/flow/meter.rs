@@ -11,7 +11,7 @@ use super::ids::{FlowIds, IdAllocator};
 use super::record::{Direction, FlowEndReason, FlowRecord};
 use super::sink::RecordSink;
 use super::source::FlowSource;
-use crate::datapath::abi::{FlowKey, FlowValue};
+use crate::datapath::abi::{FlowKey, FlowStats, FlowValue};
 
 /// What one interval did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,7 +29,10 @@ pub struct Meter<S> {
     /// Entries drained per chunk: about one IPFIX message worth, so that a
     /// crash can lose at most the chunk being exported.
     chunk: usize,
-    last_table_full: Option<u64>,
+    last_table_full: u64,
+    /// Packets refused since the last table-full warning, and when it was.
+    unwarned_refused: u64,
+    last_full_warning: Option<std::time::Instant>,
     records: Vec<FlowRecord>,
 }
 
@@ -47,12 +50,14 @@ impl<S: FlowSource> Meter<S> {
     pub fn new(source: S, cfg: &MeterConfig) -> Self {
         let idle_ns = u64::try_from(cfg.idle_timeout.as_nanos()).unwrap_or(u64::MAX);
         Meter {
+            last_table_full: source.initial_stats().table_full_packets,
             source,
             direction: cfg.direction,
             idle_timeout: cfg.idle_timeout,
             ids: FlowIds::new(cfg.ids.clone(), idle_ns, cfg.max_known_flows),
             chunk: cfg.chunk.max(1),
-            last_table_full: None,
+            unwarned_refused: 0,
+            last_full_warning: None,
             records: Vec::new(),
         }
     }
@@ -74,7 +79,7 @@ impl<S: FlowSource> Meter<S> {
         sink: &mut dyn RecordSink,
     ) -> Result<IntervalReport> {
         self.source.retire_active()?;
-        self.export_retired(clock, shutting_down, sink)
+        self.export_retired(clock, shutting_down, true, sink)
     }
 
     /// At startup: exports what a predecessor left in the inactive map.
@@ -84,20 +89,31 @@ impl<S: FlowSource> Meter<S> {
         sink: &mut dyn RecordSink,
     ) -> Result<IntervalReport> {
         self.source.adopt_inactive()?;
-        self.export_retired(clock, false, sink)
+        self.export_retired(clock, false, false, sink)
     }
 
+    /// Exports the retired map. `was_active`: it is the map just retired,
+    /// so packets refused since the last retirement were refused while it
+    /// was the active one (counted from the totals when the maps were
+    /// opened; pinned maps may hold a predecessor's). The inactive map
+    /// drained at startup is not: its overflow, if any, is unknown.
     fn export_retired(
         &mut self,
         clock: &dyn Clock,
         shutting_down: bool,
+        was_active: bool,
         sink: &mut dyn RecordSink,
     ) -> Result<IntervalReport> {
         let stats = self.source.stats()?;
-        let overflowed = self
-            .last_table_full
-            .is_some_and(|prev| stats.table_full_packets > prev);
-        self.last_table_full = Some(stats.table_full_packets);
+        let mut overflowed = false;
+        if was_active {
+            let refused = stats.table_full_packets.wrapping_sub(self.last_table_full);
+            overflowed = refused > 0;
+            self.last_table_full = stats.table_full_packets;
+            if overflowed {
+                self.warn_table_full(refused, &stats);
+            }
+        }
 
         let time = TimeBase::sample(clock);
         let facts = IntervalFacts {
@@ -141,6 +157,33 @@ impl<S: FlowSource> Meter<S> {
     }
 }
 
+impl<S> Meter<S> {
+    /// A flow table overflow is never silent, but a sustained one logs once
+    /// a minute with what accumulated since.
+    fn warn_table_full(&mut self, refused: u64, stats: &FlowStats) {
+        self.unwarned_refused += refused;
+        let due = self
+            .last_full_warning
+            .is_none_or(|t| t.elapsed() >= TABLE_FULL_WARN_EVERY);
+        if due {
+            log::warn!(
+                "{}: flow table full: {} packets not metered since the last warning \
+                 ({} packets, {} octets in total); they pass untouched and are exported \
+                 as ignoredPacketTotalCount — raise --max-flows or shorten --active-timeout",
+                self.direction.as_str(),
+                self.unwarned_refused,
+                stats.table_full_packets,
+                stats.table_full_octets
+            );
+            self.unwarned_refused = 0;
+            self.last_full_warning = Some(std::time::Instant::now());
+        }
+    }
+}
+
+/// How often a sustained table overflow is logged.
+const TABLE_FULL_WARN_EVERY: Duration = Duration::from_secs(60);
+
 /// Kernel entry to record. `None` only for a key with an unknown IP version,
 /// which the program never writes.
 pub fn to_record(
@@ -177,4 +220,185 @@ pub fn to_record(
         end_reason,
         flow_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::clock::fake::FakeClock;
+    use crate::flow::source::FlowEntry;
+
+    const SEC: u64 = 1_000_000_000;
+
+    /// Two maps and a selector, as the kernel has them.
+    #[derive(Default)]
+    struct FakeSource {
+        maps: [Vec<FlowEntry>; 2],
+        active: usize,
+        retired: Option<usize>,
+        stats: FlowStats,
+    }
+
+    impl FlowSource for FakeSource {
+        fn retire_active(&mut self) -> Result<()> {
+            self.retired = Some(self.active);
+            self.active ^= 1;
+            Ok(())
+        }
+
+        fn adopt_inactive(&mut self) -> Result<()> {
+            self.retired = Some(self.active ^ 1);
+            Ok(())
+        }
+
+        fn drain_retired(
+            &mut self,
+            chunk: usize,
+            sink: &mut dyn FnMut(&[FlowEntry]),
+        ) -> Result<u64> {
+            let Some(i) = self.retired.take() else {
+                return Ok(0);
+            };
+            let all = std::mem::take(&mut self.maps[i]);
+            for c in all.chunks(chunk) {
+                sink(c);
+            }
+            Ok(all.len() as u64)
+        }
+
+        fn stats(&mut self) -> Result<FlowStats> {
+            Ok(self.stats)
+        }
+
+        fn initial_stats(&self) -> FlowStats {
+            self.stats
+        }
+    }
+
+    #[derive(Default)]
+    struct Collect {
+        calls: usize,
+        records: Vec<FlowRecord>,
+    }
+
+    impl RecordSink for Collect {
+        fn records(&mut self, records: &[FlowRecord]) {
+            self.calls += 1;
+            self.records.extend_from_slice(records);
+        }
+    }
+
+    fn entry(port: u16, packets: u64, first: u64, last: u64, flags: u16) -> FlowEntry {
+        let key = FlowKey::from_tuple(
+            "192.0.2.1".parse().unwrap(),
+            "198.51.100.1".parse().unwrap(),
+            17,
+            port,
+            53,
+        );
+        let value = FlowValue {
+            packets,
+            octets: packets * 100,
+            first_seen_ns: first,
+            last_seen_ns: last,
+            tcp_flags: u32::from(flags),
+            ttl_min: 60,
+            ttl_max: 64,
+            ..FlowValue::default()
+        };
+        (key, value)
+    }
+
+    fn meter(chunk: usize) -> Meter<FakeSource> {
+        meter_over(FakeSource::default(), chunk)
+    }
+
+    fn meter_over(source: FakeSource, chunk: usize) -> Meter<FakeSource> {
+        Meter::new(
+            source,
+            &MeterConfig {
+                direction: Direction::Egress,
+                idle_timeout: Duration::from_secs(30),
+                ids: IdAllocator::new(7),
+                max_known_flows: 100,
+                chunk,
+            },
+        )
+    }
+
+    #[test]
+    fn each_interval_exports_the_retired_map_whole_in_chunks() {
+        let clock = FakeClock::new(1_700_000_000 * SEC);
+        clock.advance_ns(10 * SEC);
+        let mut m = meter(2);
+        m.source_mut().maps[0] = (1..=5).map(|p| entry(p, 3, 9 * SEC, 10 * SEC, 0)).collect();
+        m.source_mut().maps[1] = vec![entry(9, 1, 9 * SEC, 10 * SEC, 0)];
+        let mut sink = Collect::default();
+        let r = m.interval(&clock, false, &mut sink).unwrap();
+        assert_eq!((r.records, r.packets, r.octets), (5, 15, 1500));
+        assert_eq!(sink.calls, 3, "chunks of 2");
+        assert!(m.source_mut().maps[0].is_empty());
+        assert_eq!(
+            m.source_mut().maps[1].len(),
+            1,
+            "the active map is untouched"
+        );
+        let rec = &sink.records[0];
+        assert_eq!(rec.start_ms, 1_700_000_009_000);
+        assert_eq!(rec.end_ms, 1_700_000_010_000);
+        assert_eq!(rec.egress_ifindex, 0);
+        assert_eq!(rec.end_reason, FlowEndReason::ActiveTimeout);
+    }
+
+    #[test]
+    fn a_flow_keeps_its_id_across_intervals_until_it_ends() {
+        let clock = FakeClock::new(0);
+        let mut m = meter(64);
+        let mut sink = Collect::default();
+        clock.advance_ns(2 * SEC);
+        m.source_mut().maps[0] = vec![entry(1, 1, SEC, 2 * SEC, 0x02)];
+        m.interval(&clock, false, &mut sink).unwrap();
+        clock.advance_ns(2 * SEC);
+        m.source_mut().maps[1] = vec![entry(1, 1, 3 * SEC, 4 * SEC, 0x11)];
+        m.interval(&clock, false, &mut sink).unwrap();
+        clock.advance_ns(2 * SEC);
+        m.source_mut().maps[0] = vec![entry(1, 1, 5 * SEC, 6 * SEC, 0x02)];
+        m.interval(&clock, false, &mut sink).unwrap();
+        let ids: Vec<u64> = sink.records.iter().map(|r| r.flow_id).collect();
+        assert_eq!(ids[0], ids[1], "same flow, next interval");
+        assert_eq!(sink.records[1].end_reason, FlowEndReason::EndOfFlow);
+        assert_ne!(ids[1], ids[2], "after FIN a new flow starts");
+        assert_eq!(ids[0] >> 32, 7, "run start in the high bits");
+    }
+
+    #[test]
+    fn table_overflow_marks_the_interval_counting_from_the_opening_totals() {
+        let clock = FakeClock::new(0);
+        let mut source = FakeSource::default();
+        source.stats.table_full_packets = 500; // a predecessor's total
+        let mut m = meter_over(source, 64);
+        let mut sink = Collect::default();
+        m.drain_leftovers(&clock, &mut sink).unwrap();
+        let active = m.source_mut().active;
+        m.source_mut().maps[active] = vec![entry(1, 1, 0, 0, 0)];
+        m.interval(&clock, false, &mut sink).unwrap();
+        assert_eq!(sink.records[0].end_reason, FlowEndReason::ActiveTimeout);
+        m.source_mut().stats.table_full_packets = 504;
+        // Refusals seen at the startup drain belong to the active map.
+        m.drain_leftovers(&clock, &mut sink).unwrap();
+        let active = m.source_mut().active;
+        m.source_mut().maps[active] = vec![entry(2, 1, 0, 0, 0)];
+        m.interval(&clock, false, &mut sink).unwrap();
+        assert_eq!(sink.records[1].end_reason, FlowEndReason::LackOfResources);
+    }
+
+    #[test]
+    fn shutdown_forces_the_end() {
+        let clock = FakeClock::new(0);
+        let mut m = meter(64);
+        let mut sink = Collect::default();
+        m.source_mut().maps[0] = vec![entry(1, 1, 0, 0, 0)];
+        m.interval(&clock, true, &mut sink).unwrap();
+        assert_eq!(sink.records[0].end_reason, FlowEndReason::ForcedEnd);
+    }
 }

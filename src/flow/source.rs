@@ -24,4 +24,8 @@ pub trait FlowSource {
 
     /// Statistics totals since the maps were created.
     fn stats(&mut self) -> Result<FlowStats>;
+
+    /// The totals when the source was opened, the baseline of the first
+    /// interval.
+    fn initial_stats(&self) -> FlowStats;
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::config::parse_duration;
-use crate::export::collector::{CollectorError, CollectorSpec, Protocol, IPFIX_PORT};
+use crate::export::collector::{CollectorError, CollectorSpec, Protocol};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ArgError {
@@ -43,7 +43,7 @@ pub struct L3afdArgs {
     /// Version with dots already replaced by underscores (l3afd does that).
     pub version: String,
     pub collectors: Vec<CollectorSpec>,
-    /// 0–5, as the C package: 0 errors only … 5 everything.
+    /// 0–5, as the C package: 0 off, 1 debug, 2 info, 3 warn, 4 error, 5 critical.
     pub verbose: u8,
     /// Idle timeout (`--flow-timeout`, seconds, as the C package).
     pub idle_timeout: Duration,
@@ -66,6 +66,9 @@ pub const DEFAULT_VERBOSE: u8 = 2;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_ACTIVE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BPF_ROOT: &str = "/sys/fs/bpf";
+/// `--collector_port` when only `--collector_ip` is given: the C package's
+/// default (bpf_ipfix_user.c), not IANA's 4739 (which `--collector` uses).
+pub const C_PACKAGE_COLLECTOR_PORT: u16 = 49279;
 
 /// Splits `--key=value`, `--key =value` (two argv words or one) and a bare
 /// `--flag` into (normalised key, value).
@@ -178,7 +181,7 @@ impl L3afdArgs {
                 CollectorSpec {
                     protocol,
                     host,
-                    port: collector_port.unwrap_or(IPFIX_PORT),
+                    port: collector_port.unwrap_or(C_PACKAGE_COLLECTOR_PORT),
                 },
             );
         }

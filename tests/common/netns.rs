@@ -106,6 +106,24 @@ impl NetnsPair {
         }
     }
 
+    /// No IPv6 on either end: no neighbour discovery or MLD packets, so the
+    /// only IP traffic is what the test sends.
+    pub fn ipv6_off(&self) {
+        for ns in [&self.a, &self.b] {
+            sh(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    ns,
+                    "sh",
+                    "-c",
+                    "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6",
+                ],
+            );
+        }
+    }
+
     pub fn ns_path(ns: &str) -> String {
         format!("/run/netns/{ns}")
     }

@@ -1,0 +1,117 @@
+//! Faults and bad input end to end: a full flow table, a flood of new
+//! flows. Every packet the program saw is exported exactly once or counted
+//! as not exported.
+
+mod common;
+
+use std::time::Duration;
+
+use common::exporter::{totals, Exporter};
+use common::netns::NetnsPair;
+use common::process::Background;
+use common::traffic::{sa, udp_send, udp_sink};
+use serde_json::Value;
+
+fn read_monitor(exp: &Exporter, name: &str) -> u64 {
+    let path = exp.pin_dir.join(name);
+    let map = libbpf_rs::MapHandle::from_pinned_path(&path).unwrap();
+    let v = libbpf_rs::MapCore::lookup(&map, &0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY)
+        .unwrap()
+        .unwrap();
+    u64::from_ne_bytes(v.try_into().unwrap())
+}
+
+/// The last statistics options record (template 265) a collector printed.
+fn last_statistics(stdout: &str) -> Value {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .rfind(|v| v["template_id"] == 265)
+        .expect("a statistics options record")["fields"]
+        .clone()
+}
+
+#[test]
+fn a_full_flow_table_passes_every_packet_and_counts_the_unmetered_exactly() {
+    if !common::privileged("table_full") {
+        return;
+    }
+    let net = NetnsPair::new();
+    net.ipv6_off();
+    let mut collect = Background::start_in(
+        &net.a,
+        "collect",
+        &[
+            common::exporter::BIN,
+            "collect",
+            "--format",
+            "json",
+            "--listen",
+            "udp://127.0.0.1:4739",
+        ],
+    );
+    collect.wait_stderr("listening on", Duration::from_secs(10));
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &[
+            "--max-flows",
+            "16",
+            "--active-timeout",
+            "1s",
+            "--collector",
+            "127.0.0.1:4739",
+        ],
+    );
+    let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
+    // 40 flows of 5 packets within one interval into a table of 16.
+    let sink = udp_sink(&net.b, sa(b, 7300));
+    let mut sent = 0;
+    for p in 0..40u16 {
+        sent += udp_send(&net.a, sa(a, 42000 + p), sa(b, 7300), 5, 50, Duration::ZERO);
+    }
+    assert_eq!(sink.join().unwrap(), sent, "every packet passed");
+    assert_eq!(sent, 200);
+    // Two intervals later the table has room again.
+    std::thread::sleep(Duration::from_millis(2500));
+    let sink = udp_sink(&net.b, sa(b, 7301));
+    let late = udp_send(&net.a, sa(a, 43000), sa(b, 7301), 3, 50, Duration::ZERO);
+    assert_eq!(sink.join().unwrap(), late);
+    std::thread::sleep(Duration::from_millis(2500));
+    let (full_pkts, full_bytes) = (
+        read_monitor(&exp, "ipfix_egress_full_pkts"),
+        read_monitor(&exp, "ipfix_egress_full_bytes"),
+    );
+    let recs = exp.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = collect.stop();
+
+    let burst = |r: &Value| r["direction"] == "egress" && r["dst_port"] == 7300;
+    let (metered, metered_octets) = totals(&recs, burst);
+    assert!(
+        metered > 0 && full_pkts > 0,
+        "metered {metered}, refused {full_pkts}"
+    );
+    assert_eq!(metered + full_pkts, sent, "metered + refused = sent");
+    assert_eq!(metered_octets + full_bytes, sent * 78, "octets too");
+    let stats = last_statistics(&out);
+    assert_eq!(stats["ignoredPacketTotalCount"], full_pkts);
+    assert_eq!(stats["ignoredOctetTotalCount"], full_bytes);
+    assert!(
+        recs.iter()
+            .filter(|r| burst(r))
+            .any(|r| r["end_reason"] == "lack of resources"),
+        "flows of the overflowing interval end for lack of resources: {:?}",
+        recs.iter()
+            .filter(|r| burst(r))
+            .map(|r| format!("{} {} {}", r["src_port"], r["packets"], r["end_reason"]))
+            .collect::<Vec<_>>()
+    );
+    // The table recovered: the late flow is metered whole.
+    let late_flow = |r: &Value| r["direction"] == "egress" && r["dst_port"] == 7301;
+    assert_eq!(totals(&recs, late_flow), (late, late * 78));
+    assert!(recs
+        .iter()
+        .filter(|r| late_flow(r))
+        .all(|r| r["end_reason"] != "lack of resources"));
+}
