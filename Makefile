@@ -17,9 +17,10 @@ release:
 	$(CARGO) build --release
 
 # Everything CI runs. Needs root (BPF, tc, namespaces); IPFIX_TESTS_STRICT
-# turns any test that would skip into a failure.
-test: setup
-	IPFIX_TESTS_STRICT=1 $(CARGO) test --all-targets
+# turns any test that would skip into a failure. The emulated-l3afd tests
+# deploy the real artifact, so it is built and checked first.
+test: setup package check-artifact
+	IPFIX_TESTS_STRICT=1 IPFIX_ARTIFACT=$(abspath $(L3AF_TARBALL)) $(CARGO) test --all-targets
 	$(MAKE) lint
 
 lint:
@@ -41,8 +42,9 @@ clean:
 # `make package` builds the libc-only binary (feature `static`; libelf.a and
 # libz.a found through .cargo/config.toml) and writes $(L3AF_TARBALL).
 # `make check-artifact` checks that tarball against DESIGN §3.
-PKG_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
-L3AF_OUT ?= $(PKG_TARGET_DIR)/l3af
+# Its own target directory: the static build does not evict `make release`.
+PKG_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)/package
+L3AF_OUT ?= $(or $(CARGO_TARGET_DIR),target)/l3af
 L3AF_PKG := l3af_bpf_ipfix
 L3AF_TARBALL := $(L3AF_OUT)/$(L3AF_PKG).tar.gz
 L3AF_BPF_DIR := $(PKG_TARGET_DIR)/release/bpf
