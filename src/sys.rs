@@ -89,6 +89,57 @@ pub fn require_caps() -> Result<()> {
     Ok(())
 }
 
+/// Keeps only the capabilities in `keep` (effective and permitted; nothing
+/// inheritable, no ambient), so a compromised exporter cannot load programs
+/// or attach anything once it is running. Called after load and attach.
+pub fn drop_capabilities(keep: &[u32]) -> Result<()> {
+    use nix::libc;
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut data = [Data::default(); 2];
+    for &cap in keep {
+        let (word, bit) = ((cap / 32) as usize, 1u32 << (cap % 32));
+        if word < 2 {
+            data[word].effective |= bit;
+            data[word].permitted |= bit;
+        }
+    }
+    let mut header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    // SAFETY: capset(2) with a v3 header and two data words, both alive for
+    // the call; pid 0 is this thread. Threads started before this call keep
+    // their sets, so it runs before any export thread exists.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut Header,
+            data.as_ptr(),
+        )
+    };
+    if ret != 0 {
+        return Err(std::io::Error::last_os_error()).context("dropping capabilities (capset)");
+    }
+    // SAFETY: prctl with integer arguments only.
+    unsafe {
+        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    }
+    Ok(())
+}
+
 /// CLOCK_BOOTTIME in nanoseconds: the clock of bpf_ktime_get_boot_ns().
 pub fn boottime_ns() -> u64 {
     clock_ns(ClockId::CLOCK_BOOTTIME)

@@ -151,6 +151,8 @@ fn run(cfg: &L3afdConfig) -> Result<()> {
     match &cfg.args.map_name {
         None => {
             let maps = wait_for_pins(cfg, &stop)?;
+            // Everything from here on goes through the fds we hold.
+            sys::drop_capabilities(&[])?;
             daemon::serve(
                 vec![maps],
                 &rcu,
@@ -215,15 +217,38 @@ fn legacy(
         },
     )?;
     let pins = obj.pins;
+    let exited_cleanly = std::cell::Cell::new(false);
     let unpin = scopeguard(|| {
-        pins.unpin_created();
+        if !exited_cleanly.get() {
+            // A failed start: remove only what this start created; pins
+            // adopted from a crashed predecessor keep what it metered.
+            pins.unpin_created();
+            pins.remove_created_dirs();
+            return;
+        }
+        // Out of the chain and everything exported. l3afd pins nothing
+        // here in legacy mode and its Stop waits for our jmp table pin to
+        // vanish, so every pin goes — also those adopted from a predecessor
+        // that crashed (l3afd's monitor restarts it over them).
+        if let Err(e) = pins.unpin_files() {
+            log::error!("{e:#}");
+        }
         pins.remove_created_dirs();
+        // <name>/<version> (and <name>) of a predecessor, when now empty.
+        for dir in [Some(pins.dir.as_path()), pins.dir.parent()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(dir);
+        }
     });
     let slot = ChainSlot::insert(
         &prog_array_path(cfg, map_name),
         std::os::fd::AsFd::as_fd(&obj.prog),
         obj.prog_id,
     )?;
+    // Leaving the chain and unpinning go through fds and owned files.
+    sys::drop_capabilities(&[])?;
     let result = daemon::serve(
         vec![obj.maps],
         rcu,
@@ -236,6 +261,7 @@ fn legacy(
             drop(slot);
         },
     );
+    exited_cleanly.set(result.is_ok());
     drop(unpin);
     result
 }

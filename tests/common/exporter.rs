@@ -97,7 +97,12 @@ impl Exporter {
         exp
     }
 
-    fn pid(&self) -> Pid {
+    /// The exporter's pid (nsenter execs it in place).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn nix_pid(&self) -> Pid {
         Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
     }
 
@@ -130,7 +135,7 @@ impl Exporter {
     /// Sends `sig`, waits for exit within [`STOP_DEADLINE`], returns every
     /// record printed and the exit status code.
     pub fn stop_with(mut self, sig: Signal) -> (Vec<Value>, Option<i32>) {
-        kill(self.pid(), sig).expect("signalling the exporter");
+        kill(self.nix_pid(), sig).expect("signalling the exporter");
         let mut child = self.child.take().expect("running");
         let deadline = Instant::now() + STOP_DEADLINE;
         let status = loop {
