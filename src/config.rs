@@ -57,6 +57,8 @@ pub struct ExportConfig {
     pub template_refresh: Duration,
     /// `None`: the observed interface's ifindex.
     pub observation_domain_id: Option<u32>,
+    /// Records a TCP collector session holds while the collector is slow.
+    pub tcp_queue_records: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +117,9 @@ impl RunConfig {
             ));
         }
         let mtu = Mtu::new(a.mtu).map_err(|e| invalid("mtu", a.mtu, e))?;
+        if a.tcp_queue_records == 0 {
+            return Err(invalid("tcp-queue-records", 0, "must be at least 1"));
+        }
         if a.template_refresh < MIN_TEMPLATE_REFRESH {
             return Err(invalid(
                 "template-refresh",
@@ -148,6 +153,7 @@ impl RunConfig {
                 mtu,
                 template_refresh: a.template_refresh,
                 observation_domain_id: a.observation_domain_id,
+                tcp_queue_records: a.tcp_queue_records,
             },
         })
     }

@@ -120,6 +120,7 @@ pub fn sinks(cfg: &ExportConfig, ifindex: u32, boot_epoch_ms: u64) -> Fanout {
             cfg.observation_domain_id.unwrap_or(ifindex),
             cfg.mtu,
             cfg.template_refresh,
+            cfg.tcp_queue_records,
             boot_epoch_ms,
         )));
     }
@@ -202,7 +203,7 @@ pub fn run_until_stopped(
 
 /// How long the final flush may wait for slow collectors: SIGTERM must end
 /// the process within 2 s.
-pub const FLUSH_DEADLINE: Duration = Duration::from_millis(1200);
+pub const FLUSH_DEADLINE: Duration = Duration::from_millis(1000);
 
 /// Exports both flow maps of every meter as "forced end" (two flips, so that
 /// even packets metered during the first drain are exported), then gives
@@ -247,7 +248,12 @@ pub fn serve(
     );
     let stopping = Instant::now();
     before_flush();
+    log::debug!("detached after {} ms", stopping.elapsed().as_millis());
     rcu.wait()?;
     final_flush(&mut meters, &clock, &mut sink, &mut failures, stopping);
+    log::info!(
+        "final export done {} ms after the signal",
+        stopping.elapsed().as_millis()
+    );
     Ok(())
 }

@@ -16,9 +16,10 @@ use crate::ipfix::{EncodeError, ExportStatistics, Message, Mtu, Session};
 pub const UDP_TEMPLATE_COPIES: usize = 3;
 /// Over UDP, templates also go out every this many messages.
 pub const UDP_TEMPLATE_EVERY_MESSAGES: u64 = 1000;
-/// Flow records a TCP session holds while its collector is away or slow;
-/// beyond it the oldest are dropped and counted as not sent. At about 100
-/// bytes a record this bounds the queue near 6.5 MB per collector.
+/// Flow records a TCP session holds while its collector is away or slow
+/// (`--tcp-queue-records`); beyond it the oldest are dropped and counted as
+/// not sent. At about 100 bytes a record this bounds the queue near 6.5 MB
+/// per collector.
 pub const TCP_QUEUE_RECORDS: usize = 65_536;
 /// Records encoded per step while draining the TCP queue.
 const TCP_ENCODE_BATCH: usize = 512;
@@ -30,9 +31,20 @@ pub struct SessionStats {
     /// Flow data records sent (options records not included).
     pub flow_records: u64,
     pub octets: u64,
+    /// Failed sends, ICMP-refused datagrams and broken connections.
     pub send_errors: u64,
     /// Flow records dropped instead of sent (notSentFlowTotalCount).
     pub not_sent: u64,
+}
+
+impl std::fmt::Display for SessionStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} messages, {} flow records, {} octets sent; {} send errors; {} records not sent",
+            self.messages, self.flow_records, self.octets, self.send_errors, self.not_sent
+        )
+    }
 }
 
 enum Link {
@@ -70,6 +82,7 @@ pub struct CollectorSession {
     /// Start of the current outage, for "logged once per outage".
     outage_since: Option<Instant>,
     pub peer: Option<SocketAddr>,
+    tcp_queue_records: usize,
 }
 
 impl CollectorSession {
@@ -78,6 +91,7 @@ impl CollectorSession {
         observation_domain_id: u32,
         mtu: Mtu,
         template_refresh: Duration,
+        tcp_queue_records: usize,
     ) -> Self {
         let link = match spec.protocol {
             Protocol::Udp => Link::Udp(UdpLink::new(&spec.host, spec.port)),
@@ -99,6 +113,7 @@ impl CollectorSession {
             stats: SessionStats::default(),
             outage_since: None,
             peer: None,
+            tcp_queue_records: tcp_queue_records.max(1),
         }
     }
 
@@ -108,6 +123,20 @@ impl CollectorSession {
             Link::Udp(_) => 0,
             Link::Tcp { queue, .. } => queue.len(),
         }
+    }
+
+    /// At shutdown: whatever still waits (queued, or encoded but not written
+    /// whole) is counted as not sent. Returns that number.
+    pub fn abandon_pending(&mut self) -> u64 {
+        let Link::Tcp { link, queue } = &mut self.link else {
+            return 0;
+        };
+        let pending = link.pending_records();
+        let left = queue.len() as u64 + pending;
+        queue.clear();
+        self.stats.flow_records = self.stats.flow_records.saturating_sub(pending);
+        self.stats.not_sent += left;
+        left
     }
 
     /// True when nothing waits to be written.
@@ -127,7 +156,7 @@ impl CollectorSession {
         match &mut self.link {
             Link::Tcp { queue, .. } => {
                 queue.extend(records.iter().cloned());
-                let excess = queue.len().saturating_sub(TCP_QUEUE_RECORDS);
+                let excess = queue.len().saturating_sub(self.tcp_queue_records);
                 if excess > 0 {
                     queue.drain(..excess);
                     self.stats.not_sent += excess as u64;
@@ -250,14 +279,17 @@ impl CollectorSession {
                     error,
                     lost_records,
                 } => {
+                    // Encoded, but never written whole: not sent after all.
                     self.stats.not_sent += lost_records;
+                    self.stats.flow_records = self.stats.flow_records.saturating_sub(lost_records);
                     self.stats.send_errors += 1;
                     if self.outage_since.is_none() {
                         self.outage_since = Some(cx.now);
                         log::warn!(
                             "collector {} unreachable ({error}); reconnecting with backoff, \
-                             keeping up to {TCP_QUEUE_RECORDS} records",
-                            self.spec
+                             keeping up to {} records",
+                            self.spec,
+                            self.tcp_queue_records
                         );
                     }
                     return;
@@ -384,7 +416,14 @@ impl CollectorSession {
             return;
         };
         match udp.send(&m.bytes) {
-            Ok(()) => {
+            Ok(refused) => {
+                if refused {
+                    // An earlier datagram met an ICMP port unreachable.
+                    self.stats.send_errors += 1;
+                    self.warn_outage(cx.now, "collector not listening (ICMP port unreachable)");
+                    self.count_sent(m, flow_data);
+                    return;
+                }
                 self.count_sent(m, flow_data);
                 if let Some(since) = self.outage_since.take() {
                     log::warn!(

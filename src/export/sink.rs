@@ -39,13 +39,20 @@ impl IpfixSink {
         observation_domain_id: u32,
         mtu: Mtu,
         template_refresh: Duration,
+        tcp_queue_records: usize,
         boot_epoch_ms: u64,
     ) -> Self {
         IpfixSink {
             sessions: collectors
                 .iter()
                 .map(|c| {
-                    CollectorSession::new(c.clone(), observation_domain_id, mtu, template_refresh)
+                    CollectorSession::new(
+                        c.clone(),
+                        observation_domain_id,
+                        mtu,
+                        template_refresh,
+                        tcp_queue_records,
+                    )
                 })
                 .collect(),
             boot_epoch_ms,
@@ -76,11 +83,11 @@ impl IpfixSink {
             std::thread::sleep(Duration::from_millis(5));
         }
         for s in &mut self.sessions {
-            let left = s.queued();
+            let left = s.abandon_pending();
             if left > 0 {
-                s.stats.not_sent += left as u64;
                 log::warn!("collector {}: {left} records not sent at shutdown", s.spec);
             }
+            log::info!("collector {}: {}", s.spec, s.stats);
         }
     }
 }

@@ -11,6 +11,11 @@ use super::backoff::Backoff;
 use super::resolve::{Resolved, Resolver};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Kernel send buffer per collector connection. Fixed rather than
+/// autotuned (up to 4 MiB): what waits for a slow collector waits in our
+/// bounded, counted queue, not unseen in the kernel. 1 MiB keeps a 50 ms
+/// path at ~20 MB/s, some 250 000 records/s.
+const SEND_BUFFER: usize = 1 << 20;
 
 enum State {
     Idle { next_try: Instant },
@@ -67,6 +72,15 @@ impl TcpLink {
         self.out_pos >= self.out.len()
     }
 
+    /// Data records in messages not yet fully written.
+    pub fn pending_records(&self) -> u64 {
+        if self.is_idle() {
+            0
+        } else {
+            self.out_records
+        }
+    }
+
     /// Queues a message behind what is pending; only call when connected.
     pub fn push(&mut self, msg: &[u8], records: u64) {
         if self.is_idle() {
@@ -105,7 +119,15 @@ impl TcpLink {
                     let peer = stream.peer_addr();
                     let setup = stream
                         .set_nonblocking(true)
-                        .and_then(|()| stream.set_nodelay(true));
+                        .and_then(|()| stream.set_nodelay(true))
+                        .and_then(|()| {
+                            nix::sys::socket::setsockopt(
+                                &stream,
+                                nix::sys::socket::sockopt::SndBuf,
+                                &SEND_BUFFER,
+                            )
+                            .map_err(io::Error::from)
+                        });
                     match (setup, peer) {
                         (Ok(()), Ok(peer)) => {
                             self.state = State::Connected(stream);

@@ -58,16 +58,22 @@ impl UdpLink {
     /// an earlier datagram: the collector is not listening (yet); the
     /// message is still sent, so a collector that starts later sees an
     /// unbroken sequence.
-    pub fn send(&self, msg: &[u8]) -> io::Result<()> {
+    /// Returns whether an earlier datagram was refused (ICMP port
+    /// unreachable): that one never reached a collector.
+    pub fn send(&self, msg: &[u8]) -> io::Result<bool> {
         let socket = self
             .socket
             .as_ref()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "collector not resolved"))?;
+        let mut refused = false;
         let n = match socket.send(msg) {
             // The error belonged to an earlier datagram (an ICMP port
             // unreachable queued on the socket) and this one was not sent:
             // the error is consumed now, so send it again.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => socket.send(msg)?,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                refused = true;
+                socket.send(msg)?
+            }
             other => other?,
         };
         if n != msg.len() {
@@ -76,6 +82,6 @@ impl UdpLink {
                 format!("sent {n} of {} bytes", msg.len()),
             ));
         }
-        Ok(())
+        Ok(refused)
     }
 }

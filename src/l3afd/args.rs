@@ -51,6 +51,7 @@ pub struct L3afdArgs {
     pub mtu: Option<usize>,
     pub observation_domain_id: Option<u32>,
     pub template_refresh: Option<Duration>,
+    pub tcp_queue_records: Option<usize>,
     pub log_dir: Option<PathBuf>,
     /// Legacy mode: the pinned prog array of the previous program.
     pub map_name: Option<String>,
@@ -125,6 +126,7 @@ impl L3afdArgs {
             mtu: None,
             observation_domain_id: None,
             template_refresh: None,
+            tcp_queue_records: None,
             log_dir: None,
             map_name: None,
             name: None,
@@ -168,6 +170,13 @@ impl L3afdArgs {
                 "mtu" => a.mtu = Some(number(k, &v)?),
                 "observation-domain-id" => a.observation_domain_id = Some(number(k, &v)?),
                 "template-refresh" => a.template_refresh = Some(seconds_or_duration(k, &v)?),
+                "tcp-queue-records" => {
+                    let n: usize = number(k, &v)?;
+                    if n == 0 {
+                        return Err(bad(k, &v, "must be at least 1"));
+                    }
+                    a.tcp_queue_records = Some(n);
+                }
                 "log-dir" => a.log_dir = (!v.is_empty()).then(|| PathBuf::from(v)),
                 "map-name" => a.map_name = (!v.is_empty()).then_some(v),
                 "name" => a.name = Some(v),

@@ -86,6 +86,9 @@ impl L3afdConfig {
             mtu,
             template_refresh: args.template_refresh.unwrap_or(Duration::from_secs(60)),
             observation_domain_id: args.observation_domain_id,
+            tcp_queue_records: args
+                .tcp_queue_records
+                .unwrap_or(crate::export::session::TCP_QUEUE_RECORDS),
         };
         Ok(L3afdConfig {
             direction,

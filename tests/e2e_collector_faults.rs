@@ -1,0 +1,334 @@
+//! Collector faults: absent, late, restarted, hanging, dead, unresolvable.
+//! The exporter keeps running, counts and logs once per outage, and every
+//! collector that is there gets every record.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use common::exporter::{totals, Exporter};
+use common::netns::NetnsPair;
+use common::process::Background;
+use common::traffic::{sa, udp_send, udp_sink};
+use serde_json::Value;
+
+fn start_collect(ns: &str, listen: &str) -> Background {
+    let mut c = Background::start_in(
+        ns,
+        "collect",
+        &[
+            common::exporter::BIN,
+            "collect",
+            "--format",
+            "json",
+            "--listen",
+            listen,
+        ],
+    );
+    c.wait_stderr("listening on", Duration::from_secs(10));
+    c
+}
+
+/// Flow records a collector printed, in the exporter's `--output json` shape.
+fn collected_flows(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v.get("flow_id").is_some())
+        .map(|mut v| {
+            let o = v.as_object_mut().unwrap();
+            for k in [
+                "exporter",
+                "observation_domain_id",
+                "template_id",
+                "sequence_number",
+                "export_time",
+            ] {
+                o.remove(k);
+            }
+            v
+        })
+        .collect()
+}
+
+fn sorted(v: &[Value]) -> Vec<String> {
+    let mut s: Vec<String> = v.iter().map(Value::to_string).collect();
+    s.sort();
+    s
+}
+
+/// Sends one datagram every `gap` from A to B:port for `count` packets on a
+/// background thread; returns the number sent when joined.
+fn background_sender(
+    net: &NetnsPair,
+    port: u16,
+    count: u64,
+    gap: Duration,
+) -> std::thread::JoinHandle<u64> {
+    let (ns, a, b) = (
+        net.a.clone(),
+        NetnsPair::ip(false, true),
+        NetnsPair::ip(false, false),
+    );
+    std::thread::spawn(move || udp_send(&ns, sa(a, 40000 + port), sa(b, port), count, 32, gap))
+}
+
+#[test]
+fn a_udp_collector_absent_for_a_minute_then_started_decodes_within_one_refresh() {
+    if !common::privileged("udp_collector_absent_a_minute") {
+        return;
+    }
+    let net = NetnsPair::new();
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &[
+            "--active-timeout",
+            "1s",
+            "--template-refresh",
+            "5s",
+            "--collector",
+            "127.0.0.1:4739",
+        ],
+    );
+    let sender = background_sender(&net, 7400, 350, Duration::from_millis(200));
+    std::thread::sleep(Duration::from_secs(60));
+    let started = Instant::now();
+    let collect = start_collect(&net.a, "udp://127.0.0.1:4739");
+    let decoded = collect.wait_stdout_lines(Duration::from_secs(8), 1, |l| {
+        l.contains("\"dst_port\":7400")
+    });
+    let took = started.elapsed();
+    let sent = sender.join().unwrap();
+    assert!(sent > 300);
+    let log = exp.stderr.lock().unwrap().clone();
+    exp.stop();
+    drop(collect);
+    assert!(decoded, "nothing decoded within 8 s");
+    assert!(
+        took <= Duration::from_millis(6500),
+        "decoded after {took:?} (refresh 5 s + interval 1 s)"
+    );
+    // One warning for the whole outage, one when it ends, no crash.
+    assert_eq!(log.matches("collector not listening").count(), 1, "{log}");
+    assert_eq!(log.matches("accepts data again").count(), 1, "{log}");
+}
+
+#[test]
+fn a_tcp_collector_down_at_start_gets_everything_once_it_is_up() {
+    if !common::privileged("tcp_collector_down_at_start") {
+        return;
+    }
+    let net = NetnsPair::new();
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &[
+            "--active-timeout",
+            "300ms",
+            "--collector",
+            "tcp://127.0.0.1:4740",
+        ],
+    );
+    let b = NetnsPair::ip(false, false);
+    let sink = udp_sink(&net.b, sa(b, 7401));
+    let n1 = background_sender(&net, 7401, 20, Duration::ZERO)
+        .join()
+        .unwrap();
+    assert_eq!(sink.join().unwrap(), n1);
+    std::thread::sleep(Duration::from_secs(2)); // several intervals queued
+    let mut collect = start_collect(&net.a, "tcp://127.0.0.1:4740");
+    assert!(
+        collect.wait_stdout_lines(Duration::from_secs(10), 1, |l| l
+            .contains("\"dst_port\":7401")),
+        "the queued records arrive after the reconnect"
+    );
+    let sink = udp_sink(&net.b, sa(b, 7402));
+    let n2 = background_sender(&net, 7402, 10, Duration::ZERO)
+        .join()
+        .unwrap();
+    assert_eq!(sink.join().unwrap(), n2);
+    std::thread::sleep(Duration::from_millis(600));
+    let log = exp.stderr.lock().unwrap().clone();
+    let recs = exp.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = collect.stop();
+    let err = collect.stderr.lock().unwrap().clone();
+    assert!(
+        !err.contains("unknown template"),
+        "templates first on the new connection: {err}"
+    );
+    assert_eq!(
+        sorted(&collected_flows(&out)),
+        sorted(&recs),
+        "every record, once"
+    );
+    assert_eq!(
+        log.matches("unreachable").count(),
+        1,
+        "logged once per outage: {log}"
+    );
+    assert!(log.contains("is back after"), "{log}");
+}
+
+#[test]
+fn a_hanging_tcp_collector_bounds_the_queue_and_cannot_delay_shutdown() {
+    if !common::privileged("tcp_collector_hangs") {
+        return;
+    }
+    let net = NetnsPair::new();
+    // Accepts, never reads, with a tiny receive window.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let hang = NetnsPair::spawn_in(&net.a, move || {
+        let l = TcpListener::bind("127.0.0.1:4741").unwrap();
+        // Accepted sockets inherit it: the exporter sees a 4 KiB window.
+        nix::sys::socket::setsockopt(&l, nix::sys::socket::sockopt::RcvBuf, &4096).unwrap();
+        ready_tx.send(()).unwrap();
+        let (conn, _) = l.accept().unwrap();
+        let _ = done_rx.recv_timeout(Duration::from_secs(60));
+        drop(conn);
+    });
+    ready_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &[
+            "--active-timeout",
+            "300ms",
+            "--tcp-queue-records",
+            "500",
+            "--collector",
+            "tcp://127.0.0.1:4741",
+        ],
+    );
+    // 30 000 one-packet flows: far more than the queue and socket buffers.
+    let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
+    NetnsPair::run_in(&net.a, move || {
+        let s = std::net::UdpSocket::bind(sa(a, 40999)).unwrap();
+        for port in 0..30_000u16 {
+            let _ = s.send_to(&[1u8; 8], sa(b, 10_000 + port));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let log_of = std::sync::Arc::clone(&exp.stderr);
+    let (recs, code) = exp.stop_with(nix::sys::signal::Signal::SIGTERM); // asserts ≤ 2 s
+    assert_eq!(code, Some(0));
+    let log = log_of.lock().unwrap().clone();
+    assert!(log.contains("queue full"), "{log}");
+    // The exit summary: every record was either sent or counted as not.
+    let summary = log
+        .lines()
+        .find(|l| l.contains(" flow records, "))
+        .unwrap_or_else(|| panic!("no summary in {log}"));
+    let number_before = |what: &str| -> u64 {
+        let head = summary.split(what).next().unwrap();
+        head.rsplit([' ', ',', ';'])
+            .find(|w| !w.is_empty())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (sent, not_sent) = (
+        number_before(" flow records"),
+        number_before(" records not sent"),
+    );
+    assert!(not_sent > 0, "{summary}");
+    assert_eq!(sent + not_sent, recs.len() as u64, "{summary}");
+    done_tx.send(()).unwrap();
+    hang.join().unwrap();
+    let egress = recs.iter().filter(|r| r["direction"] == "egress").count();
+    assert!(
+        egress >= 30_000,
+        "every flow was still metered and printed: {egress}"
+    );
+}
+
+#[test]
+fn with_one_collector_dead_the_other_gets_everything_on_time() {
+    if !common::privileged("one_collector_dead") {
+        return;
+    }
+    let net = NetnsPair::new();
+    // A black hole: SYNs to 203.0.113.1 leave through the veth and die.
+    NetnsPair::exec(
+        &net.a,
+        &["ip", "route", "add", "203.0.113.0/24", "dev", &net.veth_a],
+    );
+    let mut good = start_collect(&net.a, "udp://127.0.0.1:4742");
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &[
+            "--active-timeout",
+            "300ms",
+            "--collector",
+            "tcp://203.0.113.1:4739",
+            "--collector",
+            "udp://127.0.0.1:4743",
+            "--collector",
+            "udp://127.0.0.1:4742",
+        ],
+    );
+    let b = NetnsPair::ip(false, false);
+    let sink = udp_sink(&net.b, sa(b, 7403));
+    let sent_at = Instant::now();
+    let n = background_sender(&net, 7403, 25, Duration::ZERO)
+        .join()
+        .unwrap();
+    assert_eq!(sink.join().unwrap(), n);
+    assert!(
+        good.wait_stdout_lines(Duration::from_secs(2), 1, |l| l
+            .contains("\"dst_port\":7403")),
+        "the live collector got the flow within 2 s"
+    );
+    assert!(sent_at.elapsed() < Duration::from_secs(5));
+    let recs = exp.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = good.stop();
+    assert_eq!(sorted(&collected_flows(&out)), sorted(&recs));
+    assert_eq!(totals(&recs, |r| r["dst_port"] == 7403), (n, n * 60));
+}
+
+#[test]
+fn a_collector_name_that_does_not_resolve_is_retried_without_harm() {
+    if !common::privileged("collector_name_unresolvable") {
+        return;
+    }
+    let net = NetnsPair::new();
+    let mut good = start_collect(&net.a, "udp://127.0.0.1:4744");
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &[
+            "--active-timeout",
+            "300ms",
+            "--collector",
+            "tcp://no-such-collector.invalid:4739",
+            "--collector",
+            "udp://also-missing.invalid",
+            "--collector",
+            "udp://127.0.0.1:4744",
+        ],
+    );
+    let b = NetnsPair::ip(false, false);
+    let sink = udp_sink(&net.b, sa(b, 7404));
+    let n = background_sender(&net, 7404, 15, Duration::ZERO)
+        .join()
+        .unwrap();
+    assert_eq!(sink.join().unwrap(), n);
+    std::thread::sleep(Duration::from_secs(3));
+    let log = exp.stderr.lock().unwrap().clone();
+    let recs = exp.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = good.stop();
+    assert_eq!(sorted(&collected_flows(&out)), sorted(&recs));
+    for name in ["no-such-collector.invalid", "also-missing.invalid"] {
+        let lines = log
+            .lines()
+            .filter(|l| l.contains(name) && l.contains("resolving"))
+            .count();
+        assert_eq!(lines, 1, "one clear line per outage for {name}:\n{log}");
+    }
+}
