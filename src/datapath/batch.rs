@@ -107,8 +107,7 @@ pub fn check_flow_map(map: &MapHandle) -> io::Result<()> {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "map {:?} has key/value sizes {}/{}, this build needs {}/{}",
-                map.name(),
+                "key/value sizes {}/{}, this build needs {}/{}",
                 map.key_size(),
                 map.value_size(),
                 FLOW_KEY_SIZE,

@@ -58,13 +58,29 @@ impl DatapathMaps {
         Ok(maps)
     }
 
-    /// Opens the maps pinned by name in `dir`.
+    /// Opens the maps pinned by name in `dir`, refusing (by path) flow maps
+    /// of another layout, e.g. pinned by an older build.
     pub fn open_pinned(direction: Direction, dir: &Path) -> Result<Self> {
         Self::from_roles(direction, |role| {
             let path = dir.join(role.map_name(direction));
-            MapHandle::from_pinned_path(&path)
-                .with_context(|| format!("opening pinned map {}", path.display()))
+            let map = MapHandle::from_pinned_path(&path)
+                .with_context(|| format!("opening pinned map {}", path.display()))?;
+            if matches!(role, MapRole::Flows0 | MapRole::Flows1) {
+                check_flow_map(&map).with_context(|| {
+                    format!("pinned map {} is not this build's flow map", path.display())
+                })?;
+            }
+            Ok(map)
         })
+    }
+
+    /// The pin files of every map of `direction` in `dir` that do not exist.
+    pub fn missing_pins(direction: Direction, dir: &Path) -> Vec<std::path::PathBuf> {
+        MapRole::ALL
+            .iter()
+            .map(|r| dir.join(r.map_name(direction)))
+            .filter(|p| !p.exists())
+            .collect()
     }
 
     /// Index (0 or 1) of the flow map the program writes into now.

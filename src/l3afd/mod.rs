@@ -177,16 +177,18 @@ fn run(cfg: &L3afdConfig) -> Result<()> {
 fn wait_for_pins(cfg: &L3afdConfig, stop: &StopFlag) -> Result<DatapathMaps> {
     let deadline = Instant::now() + PIN_WAIT;
     loop {
-        match DatapathMaps::open_pinned(cfg.direction, &cfg.pin_dir) {
-            Ok(m) => return Ok(m),
-            Err(e) if Instant::now() >= deadline || stop.is_set() => {
-                return Err(e).context(format!(
-                    "l3afd native mode: the maps are not pinned in {} (is the program loaded?)",
-                    cfg.pin_dir.display()
-                ))
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        let missing = DatapathMaps::missing_pins(cfg.direction, &cfg.pin_dir);
+        if missing.is_empty() {
+            // All there: anything wrong now is final, never retried.
+            return DatapathMaps::open_pinned(cfg.direction, &cfg.pin_dir);
         }
+        if Instant::now() >= deadline || stop.is_set() {
+            bail!(
+                "l3afd native mode: {} is not pinned (is the program loaded?)",
+                missing[0].display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -1,0 +1,239 @@
+//! Process faults: every stop signal flushes and exits 0 in time; pins
+//! from an incompatible build are refused with their names (and replaced
+//! only when asked, only in our own directory); bad l3afd arguments stop the
+//! daemon before anything is touched.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::exporter::{totals, Exporter, PinDir, BIN};
+use common::netns::NetnsPair;
+use common::traffic::{sa, udp_send, udp_sink};
+use ipfix_flow_exporter::datapath::names::MapRole;
+use ipfix_flow_exporter::flow::Direction;
+use libbpf_rs::libbpf_sys;
+use libbpf_rs::{MapHandle, MapType};
+use nix::sys::signal::Signal;
+
+#[test]
+fn sigint_and_sighup_flush_everything_and_exit_zero_in_time() {
+    if !common::privileged("stop_signals") {
+        return;
+    }
+    for (i, sig) in [Signal::SIGINT, Signal::SIGHUP].into_iter().enumerate() {
+        let net = NetnsPair::new();
+        // A long interval: everything reaches the output in the final flush.
+        let exp = Exporter::start(&net.a, &net.veth_a, &["--active-timeout", "1h"]);
+        let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
+        let port = 7500 + i as u16;
+        let sink = udp_sink(&net.b, sa(b, port));
+        let n = udp_send(&net.a, sa(a, 40500), sa(b, port), 33, 10, Duration::ZERO);
+        assert_eq!(sink.join().unwrap(), n);
+        let (recs, code) = exp.stop_with(sig); // asserts the 2 s deadline
+        assert_eq!(code, Some(0), "{sig}");
+        let flow = |r: &serde_json::Value| r["dst_port"] == port && r["direction"] == "egress";
+        assert_eq!(totals(&recs, flow), (n, n * 38), "{sig}");
+        assert!(recs
+            .iter()
+            .filter(|r| flow(r))
+            .all(|r| r["end_reason"] == "forced end"));
+    }
+}
+
+/// A map pinned at `path` with the given shape.
+fn pin_map(path: &Path, ty: MapType, key: u32, value: u32, entries: u32, flags: u32) {
+    let opts = libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
+        map_flags: flags,
+        ..Default::default()
+    };
+    let mut m = MapHandle::create(ty, Some("stale_test"), key, value, entries, &opts).unwrap();
+    m.pin(path).unwrap();
+}
+
+#[test]
+fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
+    if !common::privileged("stale_pins") {
+        return;
+    }
+    let net = NetnsPair::new();
+    let pins = PinDir::new();
+    std::fs::create_dir_all(&pins.0).unwrap();
+    let stale = pins.0.join(MapRole::Flows0.map_name(Direction::Ingress));
+    // An "older build": a flow value 8 bytes shorter.
+    pin_map(
+        &stale,
+        MapType::Hash,
+        44,
+        48,
+        131_072,
+        libbpf_sys::BPF_F_NO_PREALLOC,
+    );
+    let out = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", net.a))
+        .args([
+            "--",
+            BIN,
+            "run",
+            "--iface",
+            &net.veth_a,
+            "--output",
+            "json",
+            "--pin-path",
+        ])
+        .arg(&pins.0)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(stale.to_str().unwrap()) && err.contains("value size 48 (want 56)"),
+        "{err}"
+    );
+    assert!(err.contains("--replace-pins"), "{err}");
+    let left: Vec<PathBuf> = std::fs::read_dir(&pins.0)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        left,
+        vec![stale.clone()],
+        "nothing else pinned, the stale pin kept"
+    );
+
+    let exp = Exporter::start_with_pins(&net.a, &net.veth_a, &pins.0, &["--replace-pins"]);
+    let log = exp.stderr.lock().unwrap().clone();
+    assert!(log.contains("replacing stale pin"), "{log}");
+    let fresh = MapHandle::from_pinned_path(&stale).unwrap();
+    assert_eq!(libbpf_rs::MapCore::value_size(&fresh), 56);
+    exp.stop();
+}
+
+#[test]
+fn l3afd_native_mode_refuses_incompatible_pins_and_never_deletes_them() {
+    if !common::privileged("l3afd_stale_pins") {
+        return;
+    }
+    let net = NetnsPair::new();
+    let dir = PathBuf::from("/sys/fs/bpf/tc/globals")
+        .join(&net.veth_a)
+        .join("ipfix-flow-exporter")
+        .join("latest");
+    let _cleanup = TreeGuard(PathBuf::from("/sys/fs/bpf/tc/globals").join(&net.veth_a));
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = Direction::Ingress;
+    for role in MapRole::ALL {
+        let path = dir.join(role.map_name(d));
+        match role {
+            MapRole::JmpTable => pin_map(&path, MapType::ProgArray, 4, 4, 1, 0),
+            MapRole::Flows0 => pin_map(&path, MapType::Hash, 44, 48, 64, 0),
+            MapRole::Flows1 => pin_map(&path, MapType::Hash, 44, 56, 64, 0),
+            MapRole::Selector => pin_map(&path, MapType::Array, 4, 4, 1, 0),
+            MapRole::Config => pin_map(&path, MapType::Array, 4, 8, 1, 0),
+            MapRole::Stats => pin_map(&path, MapType::PercpuArray, 4, 8, 6, 0),
+            _ => pin_map(&path, MapType::Array, 4, 8, 1, 0),
+        }
+    }
+    let bin_dir = tempdir("ipfix-l3afd-bin");
+    let bin = bin_dir.0.join("bpf_ipfix_ingress");
+    std::os::unix::fs::symlink(BIN, &bin).unwrap();
+    let out = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", net.a))
+        .arg("--")
+        .arg(&bin)
+        .args([
+            &format!("--iface={}", net.veth_a),
+            "--direction=ingress",
+            "--version=latest",
+            "--collector_ip=127.0.0.1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("ipfix_ingress_flows_0") && err.contains("44/48"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        MapRole::ALL.len(),
+        "l3afd's pins untouched"
+    );
+}
+
+#[test]
+fn bad_l3afd_arguments_name_key_and_value_before_anything_happens() {
+    if !common::privileged("bad_l3afd_args") {
+        return;
+    }
+    let bin_dir = tempdir("ipfix-l3afd-bin");
+    let bin = bin_dir.0.join("bpf_ipfix_egress");
+    std::os::unix::fs::symlink(BIN, &bin).unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "--iface=lo",
+                "--version=1",
+                "--collector_ip=127.0.0.1",
+                "--collector_port=http",
+            ],
+            "--collector-port=http",
+        ),
+        (
+            &[
+                "--iface=lo",
+                "--version=1",
+                "--collector_ip=127.0.0.1",
+                "--verbose=9",
+            ],
+            "--verbose=9",
+        ),
+        (
+            &[
+                "--iface=lo",
+                "--version=1",
+                "--collector_ip=127.0.0.1",
+                "--flow-timeout=soon",
+            ],
+            "--flow-timeout=soon",
+        ),
+        (
+            &["--version=1", "--collector_ip=127.0.0.1"],
+            "--iface is required",
+        ),
+        (&["--iface=lo", "--version=1"], "no collector"),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(&bin).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // Nothing was pinned for iface lo.
+    assert!(!Path::new("/sys/fs/bpf/tc/globals/lo/ipfix-flow-exporter").exists());
+}
+
+/// Removes a directory tree of pins on drop.
+struct TreeGuard(PathBuf);
+
+impl Drop for TreeGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir(prefix: &str) -> TreeGuard {
+    let d = std::env::temp_dir().join(common::unique(prefix));
+    std::fs::create_dir_all(&d).unwrap();
+    TreeGuard(d)
+}
