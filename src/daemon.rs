@@ -85,7 +85,7 @@ pub fn meters(
                     direction,
                     idle_timeout: cfg.idle_timeout,
                     ids: ids.clone(),
-                    max_known_flows: 4 * max_flows,
+                    max_known_flows: 2 * max_flows,
                     chunk,
                 },
             )
