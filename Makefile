@@ -3,7 +3,7 @@
 CARGO ?= cargo
 BPF_SRC := $(wildcard bpf/*.h bpf/*.c)
 
-.PHONY: all setup build release test lint fmt demo clean
+.PHONY: all setup build release test lint fmt demo clean soak
 
 all: build
 
@@ -34,6 +34,10 @@ fmt:
 
 demo: setup release
 	bash scripts/demo.sh
+
+# Minutes of traffic with churn and collector restarts (SOAK_MINUTES, 10).
+soak: setup
+	$(CARGO) test --release --test soak
 
 clean:
 	$(CARGO) clean

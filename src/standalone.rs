@@ -116,9 +116,9 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
         attachments.push(a);
     }
     pins.armed = false;
-    // From here on only the clsact filter's detach (netlink) needs a
-    // capability; map access goes through the fds we hold.
-    sys::drop_capabilities(&[sys::CAP_NET_ADMIN])?;
+    // From here on: removing the clsact filter (netlink) and bpf() on the
+    // fds we hold; no loading or attaching.
+    sys::drop_capabilities(&sys::runtime_caps(&[sys::CAP_NET_ADMIN]))?;
 
     let max_flows = cfg.max_flows.unwrap_or(FLOW_MAP_MAX_ENTRIES) as usize;
     daemon::serve(

@@ -89,6 +89,25 @@ pub fn require_caps() -> Result<()> {
     Ok(())
 }
 
+/// What the running exporter keeps besides `extra`: the capability the
+/// bpf() syscall itself may demand. Before Linux 5.19, with
+/// kernel.unprivileged_bpf_disabled set (Ubuntu's default), every bpf()
+/// command needs it, even on map fds already held. CAP_BPF where the kernel
+/// knows it (5.8+), CAP_SYS_ADMIN before.
+pub fn runtime_caps(extra: &[u32]) -> Vec<u32> {
+    let last_cap: u32 = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(CAP_BPF);
+    let mut keep = extra.to_vec();
+    keep.push(if last_cap >= CAP_BPF {
+        CAP_BPF
+    } else {
+        CAP_SYS_ADMIN
+    });
+    keep
+}
+
 /// Keeps only the capabilities in `keep` (effective and permitted; nothing
 /// inheritable, no ambient), so a compromised exporter cannot load programs
 /// or attach anything once it is running. Called after load and attach.
@@ -122,19 +141,19 @@ pub fn drop_capabilities(keep: &[u32]) -> Result<()> {
     // SAFETY: capset(2) with a v3 header and two data words, both alive for
     // the call; pid 0 is this thread. Threads started before this call keep
     // their sets, so it runs before any export thread exists.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_capset,
-            &mut header as *mut Header,
-            data.as_ptr(),
-        )
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) };
     if ret != 0 {
         return Err(std::io::Error::last_os_error()).context("dropping capabilities (capset)");
     }
     // SAFETY: prctl with integer arguments only.
     unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        );
         libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Least privilege at run time: after load and attach the exporter keeps
-//! only CAP_NET_ADMIN (to remove its clsact filter at exit), and what it
-//! creates only root can write.
+//! only CAP_NET_ADMIN (to remove its clsact filter at exit) and CAP_BPF
+//! (older kernels demand it for every bpf() call), and what it creates only
+//! root can write.
 
 mod common;
 
@@ -10,6 +11,7 @@ use common::exporter::Exporter;
 use common::netns::NetnsPair;
 
 const CAP_NET_ADMIN: u64 = 1 << 12;
+const CAP_BPF: u64 = 1 << 39;
 
 fn status_field(pid: u32, field: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -22,7 +24,7 @@ fn status_field(pid: u32, field: &str) -> String {
 }
 
 #[test]
-fn a_running_exporter_keeps_only_cap_net_admin_and_no_new_privileges() {
+fn a_running_exporter_keeps_only_net_admin_and_bpf_and_no_new_privileges() {
     if !common::privileged("capabilities_dropped") {
         return;
     }
@@ -33,10 +35,16 @@ fn a_running_exporter_keeps_only_cap_net_admin_and_no_new_privileges() {
     let pid = exp.pid();
     for set in ["CapEff", "CapPrm"] {
         let caps = u64::from_str_radix(&status_field(pid, set), 16).unwrap();
-        assert_eq!(caps, CAP_NET_ADMIN, "{set} {caps:#x}");
+        assert_eq!(caps, CAP_NET_ADMIN | CAP_BPF, "{set} {caps:#x}");
     }
-    assert_eq!(u64::from_str_radix(&status_field(pid, "CapInh"), 16).unwrap(), 0);
-    assert_eq!(u64::from_str_radix(&status_field(pid, "CapAmb"), 16).unwrap(), 0);
+    assert_eq!(
+        u64::from_str_radix(&status_field(pid, "CapInh"), 16).unwrap(),
+        0
+    );
+    assert_eq!(
+        u64::from_str_radix(&status_field(pid, "CapAmb"), 16).unwrap(),
+        0
+    );
     assert_eq!(status_field(pid, "NoNewPrivs"), "1");
 
     // Pins and their directory: owned by root, writable by nobody else.

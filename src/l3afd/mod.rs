@@ -154,8 +154,8 @@ fn run(cfg: &L3afdConfig) -> Result<()> {
     match &cfg.args.map_name {
         None => {
             let maps = wait_for_pins(cfg, &stop)?;
-            // Everything from here on goes through the fds we hold.
-            sys::drop_capabilities(&[])?;
+            // Everything from here on is bpf() on the fds we hold.
+            sys::drop_capabilities(&sys::runtime_caps(&[]))?;
             daemon::serve(
                 vec![maps],
                 &rcu,
@@ -253,7 +253,7 @@ fn legacy(
         obj.prog_id,
     )?;
     // Leaving the chain and unpinning go through fds and owned files.
-    sys::drop_capabilities(&[])?;
+    sys::drop_capabilities(&sys::runtime_caps(&[]))?;
     let result = daemon::serve(
         vec![obj.maps],
         rcu,

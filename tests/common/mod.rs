@@ -4,6 +4,7 @@
 pub mod bpfobj;
 pub mod exporter;
 pub mod frames;
+pub mod l3afd;
 pub mod netns;
 pub mod process;
 pub mod traffic;
