@@ -203,7 +203,7 @@ pub fn run_until_stopped(
 
 /// How long the final flush may wait for slow collectors: SIGTERM must end
 /// the process within 2 s.
-pub const FLUSH_DEADLINE: Duration = Duration::from_millis(1000);
+pub const FLUSH_DEADLINE: Duration = Duration::from_millis(600);
 
 /// Exports both flow maps of every meter as "forced end" (two flips, so that
 /// even packets metered during the first drain are exported), then gives

@@ -7,55 +7,14 @@ mod common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+use common::collector::{collected_flows, sorted};
 use common::exporter::{totals, Exporter};
 use common::netns::NetnsPair;
 use common::process::Background;
 use common::traffic::{sa, udp_send, udp_sink};
-use serde_json::Value;
 
 fn start_collect(ns: &str, listen: &str) -> Background {
-    let mut c = Background::start_in(
-        ns,
-        "collect",
-        &[
-            common::exporter::BIN,
-            "collect",
-            "--format",
-            "json",
-            "--listen",
-            listen,
-        ],
-    );
-    c.wait_stderr("listening on", Duration::from_secs(10));
-    c
-}
-
-/// Flow records a collector printed, in the exporter's `--output json` shape.
-fn collected_flows(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v.get("flow_id").is_some())
-        .map(|mut v| {
-            let o = v.as_object_mut().unwrap();
-            for k in [
-                "exporter",
-                "observation_domain_id",
-                "template_id",
-                "sequence_number",
-                "export_time",
-            ] {
-                o.remove(k);
-            }
-            v
-        })
-        .collect()
-}
-
-fn sorted(v: &[Value]) -> Vec<String> {
-    let mut s: Vec<String> = v.iter().map(Value::to_string).collect();
-    s.sort();
-    s
+    common::collector::start_collect(ns, listen).0
 }
 
 /// Sends one datagram every `gap` from A to B:port for `count` packets on a

@@ -13,12 +13,7 @@ use common::traffic::{sa, udp_send, udp_sink};
 use serde_json::Value;
 
 fn read_monitor(exp: &Exporter, name: &str) -> u64 {
-    let path = exp.pin_dir.join(name);
-    let map = libbpf_rs::MapHandle::from_pinned_path(&path).unwrap();
-    let v = libbpf_rs::MapCore::lookup(&map, &0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY)
-        .unwrap()
-        .unwrap();
-    u64::from_ne_bytes(v.try_into().unwrap())
+    common::exporter::read_monitor(&exp.pin_dir, name)
 }
 
 /// The last statistics options record (template 265) a collector printed.

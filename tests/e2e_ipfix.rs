@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use common::collector::{collected_flows, sorted, start_collect};
 use common::exporter::Exporter;
 use common::netns::NetnsPair;
 use common::process::Background;
@@ -201,7 +202,7 @@ fn row_from_tshark(f: &Value) -> Row {
     row
 }
 
-fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
+fn sorted_rows(mut rows: Vec<Row>) -> Vec<Row> {
     rows.sort();
     rows
 }
@@ -304,7 +305,7 @@ fn tshark_decodes_every_template_and_field_exactly() {
         ours.len(),
         "tshark decoded as many records as were exported"
     );
-    assert_eq!(sorted(rows), sorted(ours));
+    assert_eq!(sorted_rows(rows), sorted_rows(ours));
 }
 
 #[test]
@@ -361,7 +362,7 @@ fn nfcapd_and_nfdump_decode_the_records_exactly() {
         ours.len(),
         "nfdump read as many records as were exported"
     );
-    assert_eq!(sorted(rows), sorted(ours));
+    assert_eq!(sorted_rows(rows), sorted_rows(ours));
 }
 
 /// The fields nfdump keeps of our records.
@@ -491,63 +492,6 @@ fn tcp_flags_from_nfdump(s: &str) -> u64 {
         .sum()
 }
 
-/// Starts `collect --format json` in namespace `ns` on `listen` (port 0
-/// allowed); returns it and the address it reports.
-fn start_collect(ns: &str, listen: &str) -> (Background, std::net::SocketAddr) {
-    let mut c = Background::start_in(
-        ns,
-        "collect",
-        &[
-            common::exporter::BIN,
-            "collect",
-            "--format",
-            "json",
-            "--listen",
-            listen,
-        ],
-    );
-    c.wait_stderr("listening on", Duration::from_secs(10));
-    let line = c
-        .stderr
-        .lock()
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("listening on"))
-        .unwrap()
-        .to_owned();
-    let addr = line.rsplit("://").next().unwrap().parse().unwrap();
-    (c, addr)
-}
-
-/// Flow records a collector printed, without the fields that say where they
-/// came from: exactly the shape of the exporter's `--output json`.
-fn collected_flows(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v.get("flow_id").is_some())
-        .map(|mut v| {
-            let o = v.as_object_mut().unwrap();
-            for k in [
-                "exporter",
-                "observation_domain_id",
-                "template_id",
-                "sequence_number",
-                "export_time",
-            ] {
-                o.remove(k);
-            }
-            v
-        })
-        .collect()
-}
-
-fn sorted_json(mut v: Vec<Value>) -> Vec<String> {
-    let mut s: Vec<String> = v.drain(..).map(|x| x.to_string()).collect();
-    s.sort();
-    s
-}
-
 #[test]
 fn collect_decodes_every_record_exactly_over_udp_and_tcp() {
     if !common::privileged("collect_decodes_every_record") {
@@ -579,8 +523,8 @@ fn collect_decodes_every_record_exactly_over_udp_and_tcp() {
         assert!(!log.contains("unknown template"), "{name}: {log}");
         assert!(!log.contains("lost"), "{name}: {log}");
         assert_eq!(
-            sorted_json(collected_flows(&out)),
-            sorted_json(recs.clone()),
+            sorted(&collected_flows(&out)),
+            sorted(&recs),
             "{name} collector"
         );
         // The statistics options record arrived too.

@@ -66,12 +66,7 @@ fn udp_v4_and_v6_both_directions_exact() {
         ("ingress", expected[1].4 + expected[3].4),
     ] {
         let read = |what: &str| {
-            let path = exp.pin_dir.join(format!("ipfix_{dir}_{what}"));
-            let map = libbpf_rs::MapHandle::from_pinned_path(&path).unwrap();
-            let v = libbpf_rs::MapCore::lookup(&map, &0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY)
-                .unwrap()
-                .unwrap();
-            u64::from_ne_bytes(v.try_into().unwrap())
+            common::exporter::read_monitor(&exp.pin_dir, &format!("ipfix_{dir}_{what}"))
         };
         assert!(read("packets") >= at_least, "{dir} packets monitor");
         assert_eq!(read("parse_err"), 0, "{dir}");

@@ -28,20 +28,7 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 }
 
 fn collector(ns: &str, listen: &str) -> Background {
-    let mut c = Background::start_in(
-        ns,
-        "collect",
-        &[
-            common::exporter::BIN,
-            "collect",
-            "--format",
-            "json",
-            "--listen",
-            listen,
-        ],
-    );
-    c.wait_stderr("listening on", Duration::from_secs(10));
-    c
+    common::collector::start_collect(ns, listen).0
 }
 
 fn main() {
@@ -188,7 +175,7 @@ fn main() {
     }
     let sent = sent.load(Ordering::Relaxed);
     let hwm = rss_kib(pid, "VmHWM:");
-    let full = read_monitor(&pins.0, "ipfix_egress_full_pkts");
+    let full = common::exporter::read_monitor(&pins.0, "ipfix_egress_full_pkts");
     let stopping = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
@@ -216,12 +203,4 @@ fn main() {
     tcp.stop();
     assert!(status.success());
     assert_eq!(exported + full, sent, "every packet exported or counted");
-}
-
-fn read_monitor(dir: &std::path::Path, name: &str) -> u64 {
-    let map = libbpf_rs::MapHandle::from_pinned_path(dir.join(name)).unwrap();
-    let v = libbpf_rs::MapCore::lookup(&map, &0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY)
-        .unwrap()
-        .unwrap();
-    u64::from_ne_bytes(v.try_into().unwrap())
 }

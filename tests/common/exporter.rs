@@ -227,3 +227,12 @@ pub fn totals(records: &[Value], pred: impl Fn(&Value) -> bool) -> (u64, u64) {
             )
         })
 }
+
+/// A one-counter monitor map (u64 at key 0) pinned in `dir`.
+pub fn read_monitor(dir: &std::path::Path, name: &str) -> u64 {
+    let map = libbpf_rs::MapHandle::from_pinned_path(dir.join(name)).unwrap();
+    let v = libbpf_rs::MapCore::lookup(&map, &0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY)
+        .unwrap()
+        .unwrap();
+    u64::from_ne_bytes(v.try_into().unwrap())
+}

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod bpfobj;
+pub mod collector;
 pub mod exporter;
 pub mod frames;
 pub mod l3afd;
