@@ -164,24 +164,7 @@ fn second_program_sees_everything(mode: AttachMode, mode_arg: &str) {
             _ => {
                 // A plain TCX link appended after ours (our own attach()
                 // would refuse: it guards against a second exporter).
-                use libbpf_rs::libbpf_sys;
-                use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-                let opts = libbpf_sys::bpf_link_create_opts {
-                    sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
-                    ..Default::default()
-                };
-                // SAFETY: live program fd, initialised opts.
-                let fd = unsafe {
-                    libbpf_sys::bpf_link_create(
-                        prog.as_raw_fd(),
-                        ifindex as i32,
-                        libbpf_sys::BPF_TCX_INGRESS,
-                        &opts,
-                    )
-                };
-                assert!(fd >= 0, "TCX attach: {}", std::io::Error::last_os_error());
-                // SAFETY: a fresh fd nobody else owns; closing it detaches.
-                link = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+                link = Some(attach::tcx_link(prog.as_fd(), ifindex, Direction::Ingress).unwrap());
             }
         }
         ready_tx.send(()).unwrap();

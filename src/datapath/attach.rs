@@ -254,6 +254,29 @@ fn take_over_pinned_link(
     Ok(Some(link))
 }
 
+/// A plain TCX link appended after the programs already on the hook;
+/// closing the fd detaches it. No checks: [`attach`] adds those.
+pub fn tcx_link(prog: BorrowedFd<'_>, ifindex: u32, dir: Direction) -> io::Result<OwnedFd> {
+    let opts = libbpf_sys::bpf_link_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
+        ..Default::default()
+    };
+    // SAFETY: prog is a live program fd and opts is fully initialised.
+    let fd = unsafe {
+        libbpf_sys::bpf_link_create(
+            prog.as_raw_fd(),
+            ifindex as i32,
+            tcx_attach_type(dir),
+            &opts,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: bpf_link_create returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 fn attach_tcx(
     prog: BorrowedFd<'_>,
     ifindex: u32,
@@ -281,29 +304,12 @@ fn attach_tcx(
         }
         Err(e) => return Err(anyhow::Error::new(e).context("querying TCX programs")),
     }
-    let opts = libbpf_sys::bpf_link_create_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
-        ..Default::default()
-    };
-    // SAFETY: prog is a live program fd and opts is fully initialised; TCX
-    // appends the program after those already attached.
-    let fd = unsafe {
-        libbpf_sys::bpf_link_create(
-            prog.as_raw_fd(),
-            ifindex as i32,
-            tcx_attach_type(dir),
-            &opts,
-        )
-    };
-    if fd < 0 {
-        let err = io::Error::last_os_error();
-        return Err(anyhow::Error::new(err).context(format!(
+    let link = tcx_link(prog, ifindex, dir).map_err(|err| {
+        anyhow::Error::new(err).context(format!(
             "attaching {} program to ifindex {ifindex} with TCX",
             dir.as_str()
-        )));
-    }
-    // SAFETY: bpf_link_create returned a new fd that nothing else owns.
-    let link = unsafe { OwnedFd::from_raw_fd(fd) };
+        ))
+    })?;
     let Some(pin) = link_pin else {
         return Ok(Hook::Tcx { link, pin: None });
     };

@@ -478,32 +478,17 @@ impl TcRoot {
                 let _ = attached.detach();
             }
             RootAttach::Tcx => {
-                let opts = libbpf_sys::bpf_link_create_opts {
-                    sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
-                    ..Default::default()
+                let link = match ipfix_flow_exporter::datapath::attach::tcx_link(
+                    held.as_fd(),
+                    ifindex,
+                    direction,
+                ) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("TCX attach: {e}")));
+                        return;
+                    }
                 };
-                let attach_type = match direction {
-                    Direction::Ingress => libbpf_sys::BPF_TCX_INGRESS,
-                    Direction::Egress => libbpf_sys::BPF_TCX_EGRESS,
-                };
-                // SAFETY: live program fd, initialised opts.
-                let fd = unsafe {
-                    libbpf_sys::bpf_link_create(
-                        held.as_raw_fd(),
-                        ifindex as i32,
-                        attach_type,
-                        &opts,
-                    )
-                };
-                if fd < 0 {
-                    let _ = ready_tx.send(Err(format!(
-                        "TCX attach: {}",
-                        std::io::Error::from_raw_os_error(-fd)
-                    )));
-                    return;
-                }
-                // SAFETY: a fresh fd nobody else owns; closing it detaches.
-                let link = unsafe { OwnedFd::from_raw_fd(fd) };
                 let _ = ready_tx.send(Ok(()));
                 let _ = stop_rx.recv_timeout(Duration::from_secs(900));
                 drop(link);
