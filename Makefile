@@ -18,9 +18,10 @@ release:
 
 # Everything CI runs. Needs root (BPF, tc, namespaces); IPFIX_TESTS_STRICT
 # turns any test that would skip into a failure. The emulated-l3afd tests
-# deploy the real artifact, so it is built and checked first.
+# deploy the real artifact, so it is built and checked first. Benchmarks
+# (`make bench`) and the soak (`make soak`) are not part of it.
 test: setup package check-artifact
-	IPFIX_TESTS_STRICT=1 IPFIX_ARTIFACT=$(abspath $(L3AF_TARBALL)) $(CARGO) test --all-targets
+	IPFIX_TESTS_STRICT=1 IPFIX_ARTIFACT=$(abspath $(L3AF_TARBALL)) $(CARGO) test --lib --bins --tests
 	$(MAKE) lint
 
 lint:
