@@ -39,7 +39,7 @@ use super::ie::{self, ElementId, InfoElement};
 use super::record::{DataRecord, TypedTemplate};
 use super::set::{SetHeader, SetHeaderView, SetKind, SET_HEADER_LEN};
 use super::template::{Template, TemplateRecord, TEMPLATE_HEADER_LEN};
-use super::template_cache::{DomainKey, TemplateCache};
+use super::template_cache::{CacheLimits, DomainKey, TemplateCache};
 
 /// Decoder settings.
 #[derive(Debug, Clone)]
@@ -48,15 +48,16 @@ pub struct DecoderConfig {
     /// Withdrawal Messages MUST NOT be sent over UDP", so a collector on UDP
     /// reports and ignores them.
     pub honour_withdrawals: bool,
-    /// Most (exporter, observation domain) pairs kept at once.
-    pub max_domains: usize,
+    /// How many domains and template fields are kept, in all and per
+    /// exporter (see [`TemplateCache`]).
+    pub limits: CacheLimits,
 }
 
 impl Default for DecoderConfig {
     fn default() -> Self {
         DecoderConfig {
             honour_withdrawals: true,
-            max_domains: 4096,
+            limits: CacheLimits::default(),
         }
     }
 }
@@ -151,7 +152,7 @@ impl Default for Decoder {
 impl Decoder {
     pub fn new(config: DecoderConfig) -> Self {
         Decoder {
-            cache: TemplateCache::new(config.max_domains),
+            cache: TemplateCache::new(config.limits),
             custom: HashMap::new(),
             config,
         }
@@ -194,7 +195,8 @@ impl Decoder {
             exporter,
             observation_domain_id: header.observation_domain_id,
         };
-        self.cache.open(key)?;
+        // A domain is created by its first template, not by any message.
+        self.cache.touch(key);
         let mut events = Vec::new();
         let mut sets = Reader::new(body);
         while sets.remaining() > 0 {
@@ -261,7 +263,7 @@ impl Decoder {
             match record {
                 TemplateRecord::Definition(template) => {
                     let typed = TypedTemplate::resolve(template.clone(), |id| self.element(id))?;
-                    let replaced = self.cache.insert(key, typed)?;
+                    let replaced = self.cache.insert(key, typed);
                     events.push(Event::Template { template, replaced });
                 }
                 TemplateRecord::Withdrawal { template_id, .. }
@@ -619,16 +621,89 @@ mod tests {
         ));
     }
 
+    /// Reported: 4096 header-only messages with different observation
+    /// domain IDs from one address made every other exporter's messages
+    /// fail with "template cache full". Now they create no domain, and one
+    /// address learning templates for 4096 domains evicts only its own.
     #[test]
-    fn domain_limit() {
-        let mut d = Decoder::new(DecoderConfig {
-            max_domains: 1,
-            ..DecoderConfig::default()
-        });
-        d.decode(A, &message(1, &[])).unwrap();
+    fn one_exporter_cannot_lock_out_the_others() {
+        let other = SocketAddr::from(([192, 0, 2, 7], 4739));
+        let mut d = Decoder::default();
+        for domain in 0..4096 {
+            d.decode(A, &message(domain, &[])).unwrap();
+        }
+        assert_eq!(d.templates().domain_count(), 0);
+        d.decode(other, &message(1, &[(2, None, &TEMPLATE_300)]))
+            .unwrap();
+        for domain in 0..4096 {
+            d.decode(A, &message(domain, &[(2, None, &TEMPLATE_300)]))
+                .unwrap();
+        }
+        let limits = d.templates().limits();
         assert_eq!(
-            d.decode(A, &message(2, &[])),
-            Err(DecodeError::TooManyDomains { limit: 1 })
+            d.templates().domain_count(),
+            limits.max_domains_per_exporter + 1
+        );
+        let data = message(1, &[(300, None, &RECORD_300)]);
+        assert_eq!(protocols(&d.decode(other, &data).unwrap()), [6]);
+        // A's most recent domains are still there, its oldest were evicted.
+        assert_eq!(
+            protocols(
+                &d.decode(A, &message(4095, &[(300, None, &RECORD_300)]))
+                    .unwrap()
+            ),
+            [6]
+        );
+        assert!(matches!(
+            d.decode(A, &message(0, &[(300, None, &RECORD_300)]))
+                .unwrap()
+                .events[..],
+            [Event::UnknownTemplate { .. }]
+        ));
+    }
+
+    /// Reported: an options record whose scope field is zero-length came
+    /// back as a data record. Options template 300: scope
+    /// observationDomainId in 0 octets, then flowId in 8.
+    #[test]
+    fn zero_length_scope_field_is_still_an_options_record() {
+        #[rustfmt::skip]
+        let template = [
+            0x01, 0x2c, 0x00, 0x02, 0x00, 0x01, // template 300, 2 fields, 1 scope
+            0x00, 0x95, 0x00, 0x00,             // scope: observationDomainId, 0 octets
+            0x00, 0x94, 0x00, 0x08,             // flowId, 8 octets
+        ];
+        let data = [0, 0, 0, 0, 0, 0, 0, 9];
+        let m = message(1, &[(3, None, &template), (300, None, &data)]);
+        let decoded = Decoder::default().decode(A, &m).unwrap();
+        let records: Vec<&DataRecord> = decoded.records().collect();
+        assert_eq!(records.len(), 1);
+        let r = records[0];
+        assert!(r.is_options());
+        assert_eq!(r.scope_field_count, 1);
+        assert_eq!(r.scope_fields().len(), 1);
+        assert_eq!(r.scope_fields()[0].id, ie::OBSERVATION_DOMAIN_ID.id);
+        assert_eq!(r.scope_fields()[0].value, Value::Bytes(vec![]));
+        assert_eq!(r.get(ie::FLOW_ID.id), Some(&Value::Unsigned(9)));
+    }
+
+    /// Zero-length scope fields are decoded as fields: a template may not
+    /// have more of them than octets in its shortest record, or a tiny data
+    /// set would decode into a huge number of fields.
+    #[test]
+    fn empty_scope_fields_cannot_outnumber_record_octets() {
+        let mut template = vec![0x01, 0x2c, 0x00, 0x03, 0x00, 0x02];
+        template.extend_from_slice(&[0x00, 0x95, 0x00, 0x00]); // scope, 0 octets
+        template.extend_from_slice(&[0x00, 0x95, 0x00, 0x00]); // scope, 0 octets
+        template.extend_from_slice(&[0x00, 0x04, 0x00, 0x01]); // protocol, 1 octet
+        let m = message(1, &[(3, None, &template)]);
+        assert_eq!(
+            Decoder::default().decode(A, &m),
+            Err(DecodeError::EmptyScopeFields {
+                template_id: 300,
+                empty: 2,
+                min_len: 1
+            })
         );
     }
 

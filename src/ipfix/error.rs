@@ -115,8 +115,12 @@ pub enum DecodeError {
         needed: usize,
         available: usize,
     },
-    #[error("template cache full: {limit} (exporter, observation domain) pairs")]
-    TooManyDomains { limit: usize },
+    #[error("options template {template_id}: {empty} zero-length scope fields, more than its {min_len}-octet records can pay for")]
+    EmptyScopeFields {
+        template_id: u16,
+        empty: usize,
+        min_len: usize,
+    },
 }
 
 /// A decoded record does not carry what a [`crate::flow::FlowRecord`] needs.
@@ -136,4 +140,6 @@ pub enum FlowRecordError {
     UnknownDirection { template_id: u16, value: u64 },
     #[error("template {template_id}: flowEndReason {value} is not 1..=5")]
     UnknownEndReason { template_id: u16, value: u64 },
+    #[error("template {template_id}: source and destination address families differ")]
+    MixedAddressFamily { template_id: u16 },
 }

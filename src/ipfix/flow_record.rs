@@ -79,9 +79,17 @@ impl DataRecord {
             )?,
         };
         let [icmp_type, icmp_code] = icmp_type_code.to_be_bytes();
+        let src_addr = address(&ie::SOURCE_IPV4_ADDRESS, &ie::SOURCE_IPV6_ADDRESS)?;
+        let dst_addr = address(&ie::DESTINATION_IPV4_ADDRESS, &ie::DESTINATION_IPV6_ADDRESS)?;
+        // A flow has one IP version (the encoder refuses to mix them too); a
+        // template pairing sourceIPv4Address with destinationIPv6Address is
+        // not one of ours. Found by fuzzing.
+        if src_addr.is_ipv4() != dst_addr.is_ipv4() {
+            return Err(FlowRecordError::MixedAddressFamily { template_id });
+        }
         Ok(FlowRecord {
-            src_addr: address(&ie::SOURCE_IPV4_ADDRESS, &ie::SOURCE_IPV6_ADDRESS)?,
-            dst_addr: address(&ie::DESTINATION_IPV4_ADDRESS, &ie::DESTINATION_IPV6_ADDRESS)?,
+            src_addr,
+            dst_addr,
             src_port: u16_of(
                 &ie::SOURCE_TRANSPORT_PORT,
                 Some(required(&ie::SOURCE_TRANSPORT_PORT)?),
@@ -208,5 +216,21 @@ mod tests {
             r.to_flow_record(),
             Err(FlowRecordError::BadValue { .. })
         ));
+    }
+
+    /// Found by `cargo fuzz` (a bit flip turned destinationIPv4Address
+    /// into destinationIPv6Address in template 256): a record with an IPv4
+    /// source and an IPv6 destination became a FlowRecord no flow can be.
+    #[test]
+    fn mixed_address_families_are_refused() {
+        let mut r = icmp_record();
+        r.fields[4] = field(
+            &ie::DESTINATION_IPV6_ADDRESS,
+            Value::Ipv6(std::net::Ipv6Addr::LOCALHOST),
+        );
+        assert_eq!(
+            r.to_flow_record(),
+            Err(FlowRecordError::MixedAddressFamily { template_id: 257 })
+        );
     }
 }

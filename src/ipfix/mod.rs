@@ -43,6 +43,6 @@ pub use error::{DecodeError, EncodeError, FlowRecordError, WireError};
 pub use ie::{AbstractType, ElementId, FieldLength, InfoElement};
 pub use record::{DataRecord, DecodedField, TypedTemplate};
 pub use template::Template;
-pub use template_cache::{DomainKey, TemplateCache};
+pub use template_cache::{CacheLimits, DomainKey, TemplateCache};
 pub use templates::{ExportStatistics, FlowTemplate};
 pub use value::Value;

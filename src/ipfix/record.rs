@@ -81,7 +81,11 @@ impl TypedTemplate {
 
     /// A received template, its elements resolved once by `lookup`.
     /// Rejects templates whose records could be empty (a data set of them
-    /// would never end) or could never fit a message.
+    /// would never end) or could never fit a message, and options templates
+    /// with more zero-length scope fields than octets in their shortest
+    /// record (each is decoded as a field of its own, see
+    /// [`Self::decode_record`]: the decoded fields stay within twice the
+    /// octets decoded).
     pub(crate) fn resolve(
         template: Template,
         lookup: impl Fn(ElementId) -> Option<InfoElement>,
@@ -90,6 +94,14 @@ impl TypedTemplate {
         let min_len = min_record_len(&template);
         if min_len == 0 {
             return Err(DecodeError::EmptyRecordTemplate { template_id });
+        }
+        let empty = empty_scope_fields(&template);
+        if empty > min_len {
+            return Err(DecodeError::EmptyScopeFields {
+                template_id,
+                empty,
+                min_len,
+            });
         }
         if min_len > usize::from(u16::MAX) - MESSAGE_HEADER_LEN - SET_HEADER_LEN {
             return Err(DecodeError::RecordLengthOverflow {
@@ -142,9 +154,13 @@ impl TypedTemplate {
     }
 
     /// Decodes the record at the start of `buf`; returns it and the octets
-    /// it used. Zero-length fixed fields carry no value and are left out, so
-    /// every decoded value used at least one octet of input (decoded output
-    /// is bounded by the message size).
+    /// it used. Zero-length fixed fields carry no value and are left out,
+    /// except scope fields: an options record keeps its whole scope (a
+    /// zero-length scope field comes back with an empty value), so its
+    /// first `scope_field_count` fields are the scope. Every other decoded
+    /// value used at least one octet of input, and [`Self::resolve`] bounds
+    /// the empty scope fields by the record length: decoded output is
+    /// bounded by the message size.
     pub fn decode_record(&self, buf: &[u8]) -> Result<(DataRecord, usize), DecodeError> {
         let mut reader = Reader::new(buf);
         let record = self.decode_from(&mut reader)?;
@@ -155,8 +171,9 @@ impl TypedTemplate {
         let template_id = self.id();
         let fields = self.template.fields();
         let mut out = Vec::with_capacity(fields.len());
-        let mut scope_field_count = 0u16;
+        let scope_field_count = self.template.scope_field_count();
         for (index, (spec, element)) in fields.iter().zip(&self.elements).enumerate() {
+            let scope = index < usize::from(scope_field_count);
             let truncated = |needed, available| DecodeError::RecordTruncated {
                 template_id,
                 field_index: index,
@@ -164,7 +181,7 @@ impl TypedTemplate {
                 available,
             };
             let len = match spec.length {
-                FieldLength::Fixed(0) => continue,
+                FieldLength::Fixed(0) if !scope => continue,
                 FieldLength::Fixed(n) => usize::from(n),
                 FieldLength::Variable => {
                     let (prefix, prefix_len) =
@@ -180,9 +197,6 @@ impl TypedTemplate {
             };
             let available = reader.remaining();
             let bytes = reader.take(len).ok_or_else(|| truncated(len, available))?;
-            if index < usize::from(self.template.scope_field_count()) {
-                scope_field_count += 1;
-            }
             out.push(DecodedField {
                 id: spec.id,
                 name: element.as_ref().map(|e| e.name.clone()),
@@ -195,6 +209,16 @@ impl TypedTemplate {
             fields: out,
         })
     }
+}
+
+/// Zero-length fixed fields among the scope fields of an options template.
+fn empty_scope_fields(template: &Template) -> usize {
+    template
+        .fields()
+        .iter()
+        .take(usize::from(template.scope_field_count()))
+        .filter(|f| f.length == FieldLength::Fixed(0))
+        .count()
 }
 
 fn min_record_len(template: &Template) -> usize {
@@ -248,11 +272,15 @@ pub struct DecodedField {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataRecord {
     pub template_id: u16,
+    /// The template's scope field count (§3.4.2.2): 0 for a data record;
+    /// for an options record, the first this many `fields` are its scope.
     pub scope_field_count: u16,
     pub fields: Vec<DecodedField>,
 }
 
 impl DataRecord {
+    /// Whether the record's template is an options template: it says so,
+    /// whatever the record's values (even a zero-length scope).
     pub fn is_options(&self) -> bool {
         self.scope_field_count > 0
     }
