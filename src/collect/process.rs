@@ -74,7 +74,13 @@ pub struct CollectingProcess<W: Write, E: Write> {
     skipped_last: HashSet<(Protocol, DomainKey)>,
     udp_last_seen: HashMap<SocketAddr, Instant>,
     last_expiry_check: Option<Instant>,
+    /// The report memory above filled up once (said once).
+    unknown_overflow_noted: bool,
 }
+
+/// Entries each report memory keeps at most: a hostile sender cannot grow
+/// it (or the stderr it causes) without bound.
+const REPORT_MEMORY: usize = 4096;
 
 fn transport_name(t: Protocol) -> &'static str {
     match t {
@@ -102,6 +108,7 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             skipped_last: HashSet::new(),
             udp_last_seen: HashMap::new(),
             last_expiry_check: None,
+            unknown_overflow_noted: false,
         }
     }
 
@@ -225,8 +232,18 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
                     template_id,
                     set_length,
                 } => {
-                    self.skipped_last.insert((t, key));
-                    if self.unknown_reported.insert((t, key, *template_id)) {
+                    if self.skipped_last.len() < REPORT_MEMORY {
+                        self.skipped_last.insert((t, key));
+                    }
+                    if self.unknown_reported.len() >= REPORT_MEMORY {
+                        if !self.unknown_overflow_noted {
+                            self.unknown_overflow_noted = true;
+                            self.note(format_args!(
+                                "{prefix}: more than {REPORT_MEMORY} unknown templates; \
+                                 further ones are skipped without a report"
+                            ));
+                        }
+                    } else if self.unknown_reported.insert((t, key, *template_id)) {
                         self.note(format_args!(
                             "{prefix}: data set of unknown template {template_id} skipped \
                              ({set_length} octets); skipping its sets silently until the \
@@ -661,5 +678,24 @@ mod tests {
         };
         let err = p.handle(input, Instant::now()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn unknown_template_reports_are_bounded() {
+        let mut h = Harness::new(CollectFormat::Json);
+        // One message of 16 000 empty data sets of distinct unknown templates:
+        // header (version 10, length, export time, sequence 0, domain 5).
+        let mut bytes = vec![0, 10, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5];
+        for id in 0..16_000u16 {
+            bytes.extend_from_slice(&(300 + id).to_be_bytes());
+            bytes.extend_from_slice(&4u16.to_be_bytes());
+        }
+        let len = u16::try_from(bytes.len()).unwrap();
+        bytes[2..4].copy_from_slice(&len.to_be_bytes());
+        h.send(Protocol::Udp, A, bytes);
+        assert!(h.p.unknown_reported.len() <= REPORT_MEMORY);
+        let diag = h.take_diag();
+        assert!(diag.len() <= REPORT_MEMORY + 2, "{} lines", diag.len());
+        assert!(diag.iter().any(|l| l.contains("without a report")));
     }
 }
