@@ -18,10 +18,12 @@ release:
 
 # Everything CI runs. Needs root (BPF, tc, namespaces); IPFIX_TESTS_STRICT
 # turns any test that would skip into a failure. The emulated-l3afd tests
-# deploy the real artifact, so it is built and checked first. Benchmarks
-# (`make bench`) and the soak (`make soak`) are not part of it.
+# deploy the real artifact, so it is built and checked first; a bounded fuzz
+# session of the decoder follows. Benchmarks (`make bench`) and the soak
+# (`make soak`) are not part of it.
 test: setup package check-artifact
 	IPFIX_TESTS_STRICT=1 IPFIX_ARTIFACT=$(abspath $(L3AF_TARBALL)) $(CARGO) test --lib --bins --tests
+	$(MAKE) fuzz
 	$(MAKE) lint
 
 lint:
@@ -75,3 +77,31 @@ package:
 
 check-artifact:
 	l3af/check-artifact --bpf-dir $(L3AF_BPF_DIR) $(L3AF_TARBALL)
+
+# --- Benchmarks ---------------------------------------------------------------
+# Timing figures, never part of `make test`: as root, runs benches/bench/
+# (kernel test runs, bench-only BPF variants, user-space drain and encode,
+# veth throughput between namespaces, start to first export), prints a table
+# and writes BENCHMARKS.md and $(BENCH_DIR)/results.json. Takes about 3 min.
+BENCH_DIR ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/bench
+
+.PHONY: bench
+
+bench: setup
+	BENCH_OUT_DIR=$(BENCH_DIR) $(CARGO) bench --bench bench
+
+# --- Fuzzing (fuzz/README.md) ------------------------------------------------
+# `make fuzz`: a bounded libFuzzer session of the IPFIX decoder, the TCP
+# framer and the collecting process, from a seed corpus of our own encoder's
+# messages. Fails on a crash, a 10 s input or a malloc over 64 MB. Needs
+# cargo-fuzz (`cargo install cargo-fuzz --locked`); RUSTC_BOOTSTRAP=1 lets the
+# stable toolchain take the -Z sanitizer flags cargo-fuzz passes.
+FUZZ_SECONDS ?= 60
+FUZZ_CORPUS := fuzz/corpus/decoder
+
+.PHONY: fuzz
+
+fuzz:
+	$(CARGO) run --quiet --manifest-path fuzz/Cargo.toml --example seed_corpus -- $(FUZZ_CORPUS)
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decoder -- \
+		-max_total_time=$(FUZZ_SECONDS) -timeout=10 -malloc_limit_mb=64 -max_len=16384

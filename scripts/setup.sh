@@ -38,3 +38,8 @@ if ! command -v cargo >/dev/null; then
     echo "setup: cargo not found; install Rust (https://rustup.rs)" >&2
     exit 1
 fi
+
+# The decoder's fuzz session in `make test` (`make fuzz`).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked --quiet
+fi

@@ -232,9 +232,19 @@ impl CollectorSession {
         self.system_init_sent = Some(cx.system_init_ms);
     }
 
-    /// Drives a TCP session: connects, (re)sends templates on a new
-    /// connection, writes queued records as the socket accepts them.
+    /// Drives a session between intervals. UDP: sends the first templates
+    /// as soon as the collector's address is known, instead of with the
+    /// first interval's records — the collector hears from a new exporter
+    /// within moments, and can decode its first data message. TCP:
+    /// connects, (re)sends templates on a new connection, writes queued
+    /// records as the socket accepts them.
     pub fn poll(&mut self, cx: &Context) {
+        if matches!(self.link, Link::Udp(_)) {
+            if self.templates_sent.is_none() && self.udp_ready(cx) {
+                self.udp_templates_if_due(cx);
+            }
+            return;
+        }
         let Link::Tcp { link, queue } = &mut self.link else {
             return;
         };

@@ -6,10 +6,11 @@
 //! per exporter run: the high 32 bits are the run's start time in seconds.
 
 use std::cell::Cell;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::datapath::abi::FlowKey;
+use crate::datapath::abi::{FlowKey, FLOW_KEY_SIZE};
 
 #[derive(Debug, Clone, Copy)]
 struct Known {
@@ -36,8 +37,13 @@ impl IdAllocator {
     }
 }
 
+/// A flow key as the table holds it: its ABI bytes, hashed in one piece
+/// (the derived `Hash` of [`FlowKey`] feeds SipHash field by field, with
+/// length prefixes for the address arrays: twice the work).
+type PackedKey = [u8; FLOW_KEY_SIZE];
+
 pub struct FlowIds {
-    known: HashMap<FlowKey, Known>,
+    known: HashMap<PackedKey, Known>,
     alloc: IdAllocator,
     idle_ns: u64,
     /// Most flows remembered; beyond it the idle ones are forgotten first
@@ -57,20 +63,32 @@ impl FlowIds {
 
     /// The id of the flow a record with these timestamps belongs to.
     pub fn assign(&mut self, key: &FlowKey, first_seen_ns: u64, last_seen_ns: u64) -> u64 {
-        if let Some(k) = self.known.get_mut(key) {
-            if first_seen_ns.saturating_sub(k.last_seen_ns) < self.idle_ns {
-                k.last_seen_ns = k.last_seen_ns.max(last_seen_ns);
-                return k.id;
+        // One hash and one probe, found or not: at a million flows an
+        // interval the table is far larger than the caches.
+        match self.known.entry(key.emit()) {
+            Entry::Occupied(mut o) => {
+                let k = o.get_mut();
+                if first_seen_ns.saturating_sub(k.last_seen_ns) < self.idle_ns {
+                    k.last_seen_ns = k.last_seen_ns.max(last_seen_ns);
+                } else {
+                    *k = Known {
+                        id: self.alloc.next(),
+                        last_seen_ns,
+                    };
+                }
+                k.id
+            }
+            Entry::Vacant(v) => {
+                let id = self.alloc.next();
+                v.insert(Known { id, last_seen_ns });
+                id
             }
         }
-        let id = self.alloc.next();
-        self.known.insert(*key, Known { id, last_seen_ns });
-        id
     }
 
     /// The flow ended: its next packet starts a new flow.
     pub fn forget(&mut self, key: &FlowKey) {
-        self.known.remove(key);
+        self.known.remove(&key.emit());
     }
 
     /// Drops flows idle for the idle timeout, then the oldest ones while over

@@ -184,6 +184,8 @@ impl MessageBuilder<'_> {
         let msg = &mut self.current;
         let before = (msg.bytes.len(), msg.set_ids.len(), msg.open_set_at);
         if msg.bytes.is_empty() {
+            // Once, instead of a reallocation each time the message doubles.
+            msg.bytes.reserve_exact(self.mtu);
             msg.bytes.resize(MESSAGE_HEADER_LEN, 0);
         }
         if msg.set_ids.last() != Some(&set_id) {

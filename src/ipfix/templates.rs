@@ -139,46 +139,74 @@ impl FlowField {
         self.element().ty.default_length().map_or(0, usize::from)
     }
 
-    /// Appends this element of `r` (big-endian, full size).
-    fn emit(self, r: &FlowRecord, system_init_ms: u64, out: &mut Vec<u8>) {
+    /// Writes this element of `r` (big-endian, full size) at the cursor.
+    fn emit(self, r: &FlowRecord, system_init_ms: u64, out: &mut Cursor<'_>) {
         use FlowField::*;
         match self {
-            OctetDeltaCount => out.extend_from_slice(&r.octets.to_be_bytes()),
-            PacketDeltaCount => out.extend_from_slice(&r.packets.to_be_bytes()),
-            ProtocolIdentifier => out.push(r.protocol),
-            SourceIpv4Address | SourceIpv6Address => push_addr(r.src_addr, out),
-            DestinationIpv4Address | DestinationIpv6Address => push_addr(r.dst_addr, out),
-            SourceTransportPort => out.extend_from_slice(&r.src_port.to_be_bytes()),
-            DestinationTransportPort => out.extend_from_slice(&r.dst_port.to_be_bytes()),
-            FlowDirection => out.push(r.direction.flow_direction()),
-            TcpControlBits => out.extend_from_slice(&r.tcp_flags.to_be_bytes()),
-            IpClassOfService => out.push(r.tos),
-            IcmpTypeCodeIpv4 | IcmpTypeCodeIpv6 => {
-                out.extend_from_slice(&r.icmp_type_code().to_be_bytes())
-            }
-            IngressInterface => out.extend_from_slice(&r.ingress_ifindex.to_be_bytes()),
-            EgressInterface => out.extend_from_slice(&r.egress_ifindex.to_be_bytes()),
-            MinimumTtl => out.push(r.ttl_min),
-            MaximumTtl => out.push(r.ttl_max),
+            OctetDeltaCount => out.put(&r.octets.to_be_bytes()),
+            PacketDeltaCount => out.put(&r.packets.to_be_bytes()),
+            ProtocolIdentifier => out.put(&[r.protocol]),
+            SourceIpv4Address | SourceIpv6Address => put_addr(r.src_addr, out),
+            DestinationIpv4Address | DestinationIpv6Address => put_addr(r.dst_addr, out),
+            SourceTransportPort => out.put(&r.src_port.to_be_bytes()),
+            DestinationTransportPort => out.put(&r.dst_port.to_be_bytes()),
+            FlowDirection => out.put(&[r.direction.flow_direction()]),
+            TcpControlBits => out.put(&r.tcp_flags.to_be_bytes()),
+            IpClassOfService => out.put(&[r.tos]),
+            IcmpTypeCodeIpv4 | IcmpTypeCodeIpv6 => out.put(&r.icmp_type_code().to_be_bytes()),
+            IngressInterface => out.put(&r.ingress_ifindex.to_be_bytes()),
+            EgressInterface => out.put(&r.egress_ifindex.to_be_bytes()),
+            MinimumTtl => out.put(&[r.ttl_min]),
+            MaximumTtl => out.put(&[r.ttl_max]),
             FlowStartSysUpTime => {
-                out.extend_from_slice(&sys_up_time_ms(r.start_ms, system_init_ms).to_be_bytes())
+                out.put(&sys_up_time_ms(r.start_ms, system_init_ms).to_be_bytes())
             }
-            FlowEndSysUpTime => {
-                out.extend_from_slice(&sys_up_time_ms(r.end_ms, system_init_ms).to_be_bytes())
-            }
-            FlowId => out.extend_from_slice(&r.flow_id.to_be_bytes()),
-            IpDiffServCodePoint => out.push(r.dscp()),
-            FlowStartMilliseconds => out.extend_from_slice(&r.start_ms.to_be_bytes()),
-            FlowEndMilliseconds => out.extend_from_slice(&r.end_ms.to_be_bytes()),
-            FlowEndReason => out.push(r.end_reason.code()),
+            FlowEndSysUpTime => out.put(&sys_up_time_ms(r.end_ms, system_init_ms).to_be_bytes()),
+            FlowId => out.put(&r.flow_id.to_be_bytes()),
+            IpDiffServCodePoint => out.put(&[r.dscp()]),
+            FlowStartMilliseconds => out.put(&r.start_ms.to_be_bytes()),
+            FlowEndMilliseconds => out.put(&r.end_ms.to_be_bytes()),
+            FlowEndReason => out.put(&[r.end_reason.code()]),
         }
     }
 }
 
-fn push_addr(addr: IpAddr, out: &mut Vec<u8>) {
+fn put_addr(addr: IpAddr, out: &mut Cursor<'_>) {
     match addr {
-        IpAddr::V4(a) => out.extend_from_slice(&a.octets()),
-        IpAddr::V6(a) => out.extend_from_slice(&a.octets()),
+        IpAddr::V4(a) => out.put(&a.octets()),
+        IpAddr::V6(a) => out.put(&a.octets()),
+    }
+}
+
+/// Writes fields one after another into a record's slot in the message,
+/// without an intermediate buffer (a million records an interval).
+struct Cursor<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+    overflow: bool,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(buf: &'a mut [u8]) -> Self {
+        Cursor {
+            buf,
+            at: 0,
+            overflow: false,
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.at + bytes.len();
+        match self.buf.get_mut(self.at..end) {
+            Some(slot) => slot.copy_from_slice(bytes),
+            None => self.overflow = true,
+        }
+        self.at = end;
+    }
+
+    /// True when the fields filled the slot exactly.
+    fn filled(&self) -> bool {
+        !self.overflow && self.at == self.buf.len()
     }
 }
 
@@ -290,17 +318,16 @@ impl FlowTemplate {
         system_init_ms: u64,
         buf: &mut [u8],
     ) -> Result<(), EncodeError> {
-        let mut out = Vec::with_capacity(buf.len());
+        let mut out = Cursor::new(buf);
         for field in self.fields() {
             field.emit(record, system_init_ms, &mut out);
         }
-        if out.len() != buf.len() {
+        if !out.filled() {
             return Err(EncodeError::InvalidTemplate {
                 template_id: self.id(),
                 reason: "record does not match the template's length",
             });
         }
-        buf.copy_from_slice(&out);
         Ok(())
     }
 }

@@ -1,0 +1,471 @@
+//! The shipped BPF program through BPF_PROG_TEST_RUN: hit path, new-flow
+//! path, table-full path, each against an empty tc program measured in the
+//! same rounds; and the verifier's instruction counts.
+
+use std::ffi::CString;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use ipfix_flow_exporter::datapath::abi::{FlowKey, FlowValue, FLOW_MAP_MAX_ENTRIES};
+use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
+use ipfix_flow_exporter::flow::Direction;
+use libbpf_rs::libbpf_sys;
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
+
+use crate::common::bpfobj::TestObject;
+use crate::common::frames::{Ethernet, Ipv4, Ipv6, Tcp, Transport, TPID_8021Q};
+use crate::report::{Report, Section};
+use crate::stats::{median, median_diff, range};
+
+/// Rounds per figure; the median is reported.
+pub const ROUNDS: usize = 7;
+/// Repetitions per BPF_PROG_TEST_RUN call for the looped figures.
+pub const REPEAT: u32 = 1_000_000;
+/// Distinct frames per round for the per-call (new-flow) figures.
+const NEW_FLOWS_PER_ROUND: usize = 20_000;
+
+pub const A4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+pub const B4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+pub const A6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+pub const B6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+const TCP_ACK: u16 = 0x010;
+
+pub fn frame_ipv4_tcp(sport: u16) -> Vec<u8> {
+    let tcp = Tcp::new(sport, 443).flags(TCP_ACK).payload(&[0; 32]);
+    Ethernet::new().ipv4(&Ipv4::new(A4, B4).carrying(&Transport::tcp(&tcp)))
+}
+
+pub fn frame_ipv6_udp(sport: u16) -> Vec<u8> {
+    Ethernet::new().ipv6(&Ipv6::new(A6, B6).carrying(&Transport::udp(sport, 53, &[0; 32])))
+}
+
+pub fn frame_vlan_ipv4(sport: u16) -> Vec<u8> {
+    Ethernet::new()
+        .vlan(TPID_8021Q, 7)
+        .ipv4(&Ipv4::new(A4, B4).carrying(&Transport::udp(sport, 53, &[0; 32])))
+}
+
+/// A distinct IPv4 UDP frame per `i` (source address and port vary).
+pub fn frame_distinct(i: usize) -> Vec<u8> {
+    let src = Ipv4Addr::new(203, 0, 113, (i / 60_000) as u8);
+    let sport = 1024 + (i % 60_000) as u16;
+    Ethernet::new().ipv4(&Ipv4::new(src, B4).carrying(&Transport::udp(sport, 53, &[0; 32])))
+}
+
+/// `r0 = TC_ACT_UNSPEC; exit`: the baseline every kernel figure is
+/// measured against (the cost of BPF_PROG_TEST_RUN's loop itself).
+pub fn empty_prog() -> OwnedFd {
+    use libbpf_sys::*;
+    let insn = |code: u32, imm: i32| {
+        let mut i = bpf_insn {
+            code: code as u8,
+            imm,
+            ..Default::default()
+        };
+        i.set_dst_reg(0);
+        i
+    };
+    let insns = [
+        insn(BPF_ALU64 | BPF_MOV | BPF_K, -1),
+        insn(BPF_JMP | BPF_EXIT, 0),
+    ];
+    let mut opts = bpf_prog_load_opts {
+        sz: std::mem::size_of::<bpf_prog_load_opts>() as _,
+        ..Default::default()
+    };
+    let name = CString::new("bench_empty").unwrap_or_default();
+    let license = CString::new("GPL").unwrap_or_default();
+    // SAFETY: two valid instructions, NUL-terminated strings, opts of the
+    // size it claims; all alive for the call.
+    let fd = unsafe {
+        bpf_prog_load(
+            BPF_PROG_TYPE_SCHED_CLS,
+            name.as_ptr(),
+            license.as_ptr(),
+            insns.as_ptr(),
+            insns.len() as _,
+            &mut opts,
+        )
+    };
+    assert!(
+        fd >= 0,
+        "loading the empty tc program: {}",
+        std::io::Error::from_raw_os_error(-fd)
+    );
+    // SAFETY: a fresh fd nobody else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// The kernel's `bpf_prog_info` of a loaded program.
+pub fn prog_info(prog: BorrowedFd<'_>) -> libbpf_sys::bpf_prog_info {
+    let mut info = libbpf_sys::bpf_prog_info::default();
+    let mut len = std::mem::size_of_val(&info) as u32;
+    // SAFETY: info is a bpf_prog_info of `len` bytes; no array pointers are
+    // set, so the kernel writes only the fixed fields.
+    let ret = unsafe {
+        libbpf_sys::bpf_obj_get_info_by_fd(
+            prog.as_raw_fd(),
+            (&mut info as *mut libbpf_sys::bpf_prog_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(ret, 0, "bpf_obj_get_info_by_fd");
+    info
+}
+
+/// The JITed machine code of a program (for `objdump -b binary`).
+pub fn jited_image(prog: BorrowedFd<'_>) -> Vec<u8> {
+    let len = prog_info(prog).jited_prog_len as usize;
+    let mut image = vec![0u8; len];
+    let mut info = libbpf_sys::bpf_prog_info {
+        jited_prog_len: len as u32,
+        jited_prog_insns: image.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    let mut info_len = std::mem::size_of_val(&info) as u32;
+    // SAFETY: jited_prog_insns points at `len` writable bytes, alive for
+    // the call; info is a bpf_prog_info of `info_len` bytes.
+    let ret = unsafe {
+        libbpf_sys::bpf_obj_get_info_by_fd(
+            prog.as_raw_fd(),
+            (&mut info as *mut libbpf_sys::bpf_prog_info).cast(),
+            &mut info_len,
+        )
+    };
+    assert_eq!(ret, 0, "bpf_obj_get_info_by_fd (JIT image)");
+    image
+}
+
+/// Mean ns per repetition, as the kernel timed it.
+pub fn mean_ns(prog: BorrowedFd<'_>, frame: &[u8], repeat: u32) -> f64 {
+    let r = test_run::run(prog, frame, &SkbContext::default(), repeat).expect("BPF_PROG_TEST_RUN");
+    r.duration.as_nanos() as f64
+}
+
+/// One call per frame with repeat = 1; the mean of the kernel-timed
+/// durations (each includes one clock read, as the empty program's do).
+pub fn per_call_ns(prog: BorrowedFd<'_>, frames: &[Vec<u8>]) -> f64 {
+    let total: f64 = frames.iter().map(|f| mean_ns(prog, f, 1)).sum();
+    total / frames.len() as f64
+}
+
+fn note(v: &[f64]) -> String {
+    let (lo, hi) = range(v);
+    format!("median of {}; range {lo:.0}–{hi:.0}", v.len())
+}
+
+/// Fills `map` with `n` synthetic IPv4 flows from user space.
+pub fn fill_map(map: &MapHandle, n: usize, make: impl Fn(usize) -> (FlowKey, FlowValue)) {
+    const CHUNK: usize = 16_384;
+    let mut start = 0;
+    while start < n {
+        let end = (start + CHUNK).min(n);
+        let mut keys = Vec::with_capacity((end - start) * 44);
+        let mut values = Vec::with_capacity((end - start) * 56);
+        for i in start..end {
+            let (k, v) = make(i);
+            keys.extend_from_slice(&k.emit());
+            values.extend_from_slice(&v.emit());
+        }
+        map.update_batch(
+            &keys,
+            &values,
+            (end - start) as u32,
+            MapFlags::ANY,
+            MapFlags::ANY,
+        )
+        .expect("BPF_MAP_UPDATE_BATCH");
+        start = end;
+    }
+}
+
+pub fn run(report: &mut Report) {
+    let empty = empty_prog();
+    let empty = empty.as_fd();
+    let mut sec = Section::new(
+        "Kernel: BPF_PROG_TEST_RUN (ingress object)",
+        format!(
+            "Method. The shipped ingress object is loaded as the exporter loads it \
+             (`datapath::object::load`) and run with `BPF_PROG_TEST_RUN` on crafted \
+             frames; the kernel times the loop and reports the mean ns per \
+             repetition. Baseline: an empty tc program (`r0 = -1; exit`, loaded from \
+             raw instructions) run on the same frame. {ROUNDS} rounds, each running \
+             the baseline and every case once, interleaved; the figure is the median \
+             over rounds, and *over empty* is the median of the per-round \
+             differences. **Hit path**: the flow exists (created by one warm-up \
+             run), then {REPEAT} repetitions per round — every repetition updates \
+             that flow (checked: its packet count equals the repetitions). \
+             **New-flow path**: one call of repeat = 1 per frame on \
+             {NEW_FLOWS_PER_ROUND} distinct frames (source address and port vary), \
+             map drained before each round; each call's duration covers one program \
+             run plus one clock read, so the baseline is the empty program measured \
+             the same way (one call per frame), and the hit path is measured that \
+             way too (the same frames again, flows now existing) for a like-for-like \
+             ratio. **Table full**: every slot taken — (a) a map resized to 16 \
+             entries filled by the program, (b) the default {FLOW_MAP_MAX_ENTRIES} \
+             entries filled from user space (`BPF_MAP_UPDATE_BATCH`) — then \
+             {REPEAT} repetitions of a frame of a new flow per round (checked: all \
+             counted in `table_full_packets`). **Verifier**: `verified_insns` of \
+             `bpf_prog_info` after loading (deterministic for a given kernel and \
+             object), with the translated and JITed sizes."
+        ),
+    );
+
+    // --- hit path -------------------------------------------------------
+    let obj = TestObject::load(Direction::Ingress);
+    let prog = obj.obj.prog.as_fd();
+    let cases: [(&str, &str, Vec<u8>); 3] = [
+        ("ipv4_tcp", "IPv4 TCP", frame_ipv4_tcp(40_000)),
+        ("ipv6_udp", "IPv6 UDP", frame_ipv6_udp(40_001)),
+        ("vlan_ipv4", "VLAN-tagged IPv4 UDP", frame_vlan_ipv4(40_002)),
+    ];
+    for (_, _, f) in &cases {
+        mean_ns(prog, f, 1);
+    }
+    let mut base = Vec::new();
+    let mut hit = vec![Vec::new(); cases.len()];
+    for _ in 0..ROUNDS {
+        base.push(mean_ns(empty, &cases[0].2, REPEAT));
+        for (i, (_, _, f)) in cases.iter().enumerate() {
+            hit[i].push(mean_ns(prog, f, REPEAT));
+        }
+    }
+    let flows = obj.drain_flows();
+    for (_, v) in &flows {
+        assert_eq!(
+            v.packets,
+            ROUNDS as u64 * u64::from(REPEAT) + 1,
+            "every repetition hit its flow"
+        );
+    }
+    sec.row(
+        "kernel.empty_ns",
+        "empty tc program (baseline)",
+        median(&base),
+        "ns/packet",
+        note(&base),
+    );
+    for (i, (key, what, _)) in cases.iter().enumerate() {
+        sec.row(
+            &format!("kernel.hit.{key}.ns"),
+            &format!("hit path, {what}"),
+            median(&hit[i]),
+            "ns/packet",
+            note(&hit[i]),
+        );
+        sec.row(
+            &format!("kernel.hit.{key}.over_empty_ns"),
+            &format!("hit path, {what}, over empty"),
+            median_diff(&hit[i], &base),
+            "ns/packet",
+            String::new(),
+        );
+    }
+    drop(obj);
+
+    // --- new-flow path (per call) ---------------------------------------
+    let obj = TestObject::load(Direction::Ingress);
+    let prog = obj.obj.prog.as_fd();
+    let frames: Vec<Vec<u8>> = (0..NEW_FLOWS_PER_ROUND).map(frame_distinct).collect();
+    let (mut e1, mut new, mut hit1) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let left = obj.drain_flows().len();
+        assert!(
+            left == 0 || left == NEW_FLOWS_PER_ROUND,
+            "{left} flows left"
+        );
+        e1.push(per_call_ns(empty, &frames));
+        new.push(per_call_ns(prog, &frames));
+        hit1.push(per_call_ns(prog, &frames));
+    }
+    let flows = obj.drain_flows();
+    assert_eq!(flows.len(), NEW_FLOWS_PER_ROUND, "one flow per frame");
+    assert!(flows.iter().all(|(_, v)| v.packets == 2));
+    drop(obj);
+    sec.row(
+        "kernel.per_call.empty_ns",
+        "empty tc program, one call per frame",
+        median(&e1),
+        "ns/packet",
+        note(&e1),
+    );
+    sec.row(
+        "kernel.new_flow.ns",
+        "new-flow path (IPv4 UDP), one call per frame",
+        median(&new),
+        "ns/packet",
+        note(&new),
+    );
+    sec.row(
+        "kernel.new_flow.over_empty_ns",
+        "new-flow path, over empty",
+        median_diff(&new, &e1),
+        "ns/packet",
+        String::new(),
+    );
+    sec.row(
+        "kernel.per_call.hit_ns",
+        "hit path (same frames again), one call per frame",
+        median(&hit1),
+        "ns/packet",
+        note(&hit1),
+    );
+    sec.row(
+        "kernel.per_call.hit_over_empty_ns",
+        "hit path, one call per frame, over empty",
+        median_diff(&hit1, &e1),
+        "ns/packet",
+        String::new(),
+    );
+
+    // --- table full -----------------------------------------------------
+    let small = TestObject::load_with(Direction::Ingress, Some(16));
+    for i in 0..16 {
+        small.run(&frame_distinct(i));
+    }
+    let big = TestObject::load(Direction::Ingress);
+    let active = big.obj.maps.active().expect("selector");
+    let now = ipfix_flow_exporter::sys::boottime_ns();
+    fill_map(
+        &big.obj.maps.flows[active],
+        FLOW_MAP_MAX_ENTRIES as usize,
+        |i| synthetic_flow(i, now),
+    );
+    let miss = frame_distinct(100_000);
+    let (mut be, mut small_full, mut big_full) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        be.push(mean_ns(empty, &miss, REPEAT));
+        small_full.push(mean_ns(small.obj.prog.as_fd(), &miss, REPEAT));
+        big_full.push(mean_ns(big.obj.prog.as_fd(), &miss, REPEAT));
+    }
+    let want = ROUNDS as u64 * u64::from(REPEAT);
+    assert_eq!(
+        small.stats().table_full_packets,
+        want,
+        "16-entry table full"
+    );
+    assert_eq!(big.stats().table_full_packets, want, "default table full");
+    drop(small);
+    drop(big);
+    sec.row(
+        "kernel.table_full.small.ns",
+        "table full (16 entries)",
+        median(&small_full),
+        "ns/packet",
+        note(&small_full),
+    );
+    sec.row(
+        "kernel.table_full.small.over_empty_ns",
+        "table full (16 entries), over empty",
+        median_diff(&small_full, &be),
+        "ns/packet",
+        String::new(),
+    );
+    sec.row(
+        "kernel.table_full.default.ns",
+        &format!("table full ({FLOW_MAP_MAX_ENTRIES} entries)"),
+        median(&big_full),
+        "ns/packet",
+        note(&big_full),
+    );
+    sec.row(
+        "kernel.table_full.default.over_empty_ns",
+        &format!("table full ({FLOW_MAP_MAX_ENTRIES} entries), over empty"),
+        median_diff(&big_full, &be),
+        "ns/packet",
+        String::new(),
+    );
+
+    // --- verifier -------------------------------------------------------
+    for dir in Direction::ALL {
+        let obj = TestObject::load(dir);
+        let info = prog_info(obj.obj.prog.as_fd());
+        let d = dir.as_str();
+        sec.row(
+            &format!("verifier.{d}.verified_insns"),
+            &format!("{d}: instructions the verifier processed"),
+            f64::from(info.verified_insns),
+            "insns",
+            String::new(),
+        );
+        sec.row(
+            &format!("verifier.{d}.xlated_insns"),
+            &format!("{d}: program size after verification"),
+            f64::from(info.xlated_prog_len / 8),
+            "insns",
+            format!("JITed {} bytes", info.jited_prog_len),
+        );
+    }
+    report.sections.push(sec);
+}
+
+/// A plausible flow entry `i` as the program would have written it.
+pub fn synthetic_flow(i: usize, now_ns: u64) -> (FlowKey, FlowValue) {
+    let v6 = i % 4 == 3;
+    let (src, dst): (std::net::IpAddr, std::net::IpAddr) = if v6 {
+        let mut s = A6.octets();
+        s[8..16].copy_from_slice(&(i as u64).to_be_bytes());
+        (Ipv6Addr::from(s).into(), B6.into())
+    } else {
+        let b = (i as u32).to_be_bytes();
+        (Ipv4Addr::new(10, b[1], b[2], b[3]).into(), B4.into())
+    };
+    let protocol = if i.is_multiple_of(2) { 6 } else { 17 };
+    let mut key = FlowKey::from_tuple(src, dst, protocol, 1024 + (i % 50_000) as u16, 443);
+    key.ifindex = 1;
+    let value = FlowValue {
+        packets: 10 + (i % 7) as u64,
+        octets: 1500 * (10 + (i % 7) as u64),
+        first_seen_ns: now_ns.saturating_sub(5_000_000_000),
+        last_seen_ns: now_ns.saturating_sub(1_000_000),
+        tcp_flags: if protocol == 6 { 0x18 } else { 0 },
+        ttl_min: 60,
+        ttl_max: 64,
+        peer_ifindex: 0,
+        tos: 0,
+    };
+    (key, value)
+}
+
+/// `--child spin CASE SECS`: runs one case (`hit_ipv4_tcp`, `hit_ipv6_udp`,
+/// `hit_vlan_ipv4`, `table_full`, `empty`, `new_flow_warm`) in a loop for SECS seconds, for
+/// `perf record -a -g -e cpu-clock` (the JITed program shows up as
+/// `bpf_prog_<tag>__ingress_flow_monitoring`).
+pub fn spin(args: &[String]) {
+    let case = args.first().map_or("hit_ipv4_tcp", String::as_str);
+    let secs: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    if case == "new_flow_warm" {
+        return crate::designs::spin_new_flow(secs);
+    }
+    let obj = TestObject::load_with(Direction::Ingress, (case == "table_full").then_some(16));
+    let empty = empty_prog();
+    let frame = match case {
+        "hit_ipv6_udp" => frame_ipv6_udp(1),
+        "hit_vlan_ipv4" => frame_vlan_ipv4(1),
+        "table_full" => {
+            for i in 0..16 {
+                obj.run(&frame_distinct(i));
+            }
+            frame_distinct(100)
+        }
+        _ => frame_ipv4_tcp(1),
+    };
+    let prog = if case == "empty" {
+        empty.as_fd()
+    } else {
+        obj.obj.prog.as_fd()
+    };
+    if let Some(path) = std::env::var_os("BENCH_JIT_DUMP") {
+        std::fs::write(&path, jited_image(prog)).expect("writing the JIT image");
+    }
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut runs = Vec::new();
+    while std::time::Instant::now() < end {
+        runs.push(mean_ns(prog, &frame, REPEAT));
+    }
+    println!(
+        "{case}: median {:.1} ns over {} runs",
+        median(&runs),
+        runs.len()
+    );
+}

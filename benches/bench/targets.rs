@@ -1,0 +1,370 @@
+//! The issue's targets checked against this run's figures, and the notes
+//! on what limits each figure (numbers filled in from this run).
+
+use crate::report::{fmt_value, Report, TargetCheck};
+
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    match v {
+        Some(x) if x.is_finite() && x.abs() >= 1000.0 => fmt_value(x),
+        Some(x) if x.is_finite() => format!("{x:.digits$}"),
+        _ => "n/a".to_owned(),
+    }
+}
+
+pub fn check(r: &mut Report) {
+    let mut out: Vec<TargetCheck> = Vec::new();
+    let mut target = |what: &str, measured: String, met: bool| {
+        out.push(TargetCheck {
+            target: what.to_owned(),
+            measured,
+            met,
+        })
+    };
+    let g = |k: &str| r.get(k);
+
+    // Kernel.
+    let hits: Vec<(&str, Option<f64>)> = ["ipv4_tcp", "ipv6_udp", "vlan_ipv4"]
+        .iter()
+        .map(|c| (*c, g(&format!("kernel.hit.{c}.over_empty_ns"))))
+        .collect();
+    if hits.iter().all(|(_, v)| v.is_some()) {
+        let worst = hits
+            .iter()
+            .filter_map(|(_, v)| *v)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let list = hits
+            .iter()
+            .map(|(c, v)| format!("{c} {}", fmt(*v, 0)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        target(
+            "hit path ≤ 50 ns over the empty program",
+            format!("{list} ns"),
+            worst <= 50.0,
+        );
+    }
+    if let (Some(new), Some(hit)) = (
+        g("kernel.new_flow.over_empty_ns"),
+        g("kernel.per_call.hit_over_empty_ns"),
+    ) {
+        target(
+            "new-flow path ≤ 3× the hit path (both one call per frame)",
+            format!("{:.0} ÷ {:.0} ns = {:.1}×", new, hit, new / hit),
+            new <= 3.0 * hit,
+        );
+    }
+    if let (Some(new), Some(hit)) = (
+        g("designs.warm.new_flow.over_empty_ns"),
+        g("designs.warm.same_flow.over_empty_ns"),
+    ) {
+        target(
+            "new-flow path ≤ 3× the hit path (warm loop, bench variant)",
+            format!("{:.0} ÷ {:.0} ns = {:.1}×", new, hit, new / hit),
+            new <= 3.0 * hit,
+        );
+    }
+    if let (Some(small), Some(big)) = (
+        g("kernel.table_full.small.ns"),
+        g("kernel.table_full.default.ns"),
+    ) {
+        target(
+            "table-full path ≤ 1 µs, never a retry loop",
+            format!(
+                "{small:.0} ns (16 entries), {big:.0} ns (131 072); no retry: a refused \
+                 insert is counted and the packet passes (flow_track.h)"
+            ),
+            small.max(big) <= 1000.0,
+        );
+    }
+    if let Some(ratio) = g("veth.ratio") {
+        target(
+            "veth pps with the exporter ≥ 0.95 × without",
+            format!("{ratio:.3}×"),
+            ratio >= 0.95,
+        );
+    }
+    for n in crate::userspace::SIZES {
+        let first = g(&format!("userspace.{n}.first_records_per_s"));
+        let steady = g(&format!("userspace.{n}.steady_records_per_s"));
+        if let (Some(first), Some(steady)) = (first, steady) {
+            target(
+                &format!("≥ 1 M flow records/s drained + encoded, {n} flows"),
+                format!(
+                    "first interval {}/s, steady {}/s",
+                    fmt_value(first),
+                    fmt_value(steady)
+                ),
+                first.min(steady) >= 1e6,
+            );
+        }
+    }
+    if let (Some(cpu), Some(own)) = (
+        g("userspace.interval_1m.udp.cpu_s"),
+        g("userspace.interval_1m.discard.cpu_s"),
+    ) {
+        target(
+            "1 M flows in one interval with ≤ 1 s CPU",
+            format!("{cpu:.2} s sending over loopback; {own:.2} s encoding only"),
+            cpu.max(own) <= 1.0,
+        );
+    }
+    if let (Some(rss), Some(own)) = (
+        g("userspace.interval_1m.udp.peak_rss_mb"),
+        g("userspace.interval_1m.discard.peak_rss_mb"),
+    ) {
+        target(
+            "1 M flows in one interval with RSS ≤ 256 MB",
+            format!("{rss:.0} MB ({own:.0} MB encoding only)"),
+            rss.max(own) <= 256.0,
+        );
+    }
+    if let Some(ms) = g("startup.first_export_ms") {
+        target(
+            "first export ≤ 1 s after start",
+            format!("{ms:.0} ms"),
+            ms <= 1000.0,
+        );
+    }
+    r.targets.extend(out);
+    notes(r);
+}
+
+fn notes(r: &mut Report) {
+    let g = |k: &str| r.get(k);
+    let f0 = |k: &str| fmt(g(k), 0);
+    let f2 = |k: &str| fmt(g(k), 2);
+    let mut notes = Vec::new();
+
+    notes.push(format!(
+        "**Changed for performance (before → after, both measured on this machine \
+         while working on it; the \"before\" of the parser is re-measured in every \
+         run as a bench variant).**\n\n\
+         1. *Parser reads headers in place* (`bpf/parse.h`, `skb_header()`): a \
+         pointer into the linear data when the header is there, a copy by \
+         `bpf_skb_load_bytes()` only for headers in paged data. Hit path, IPv4 TCP, \
+         over empty: 129 → 84 ns (this run: {} ns with the old helper reads vs {} ns \
+         for the same body reading in place). An intermediate version that copied \
+         the headers out of the packet with `__builtin_memcpy` reached only 93 ns: \
+         the packet's alignment is unknown to clang, so it copies byte by byte and \
+         reassembles words. The helper path meters exactly like the direct one \
+         (checked each run on VLAN, QinQ, IPv6 extension headers, fragments, ICMP, \
+         SCTP and truncated frames). Verifier: 11 743 → {} instructions processed \
+         (ingress).\n\
+         2. *First templates at start* (`src/export/session.rs`): a UDP session \
+         sends its templates as soon as the collector's address is known instead \
+         of with the first interval's records. Start to first export: 10 115 → {} ms.\n\
+         3. *User space* (`src/flow/ids.rs`, `src/ipfix/templates.rs`, \
+         `src/ipfix/builder.rs`): the flowId table is probed once per record \
+         (entry API; it was a lookup and then an insert for every new flow) with \
+         the key hashed as its 44 ABI bytes in one piece (the derived `Hash` fed \
+         SipHash field by field, with length prefixes), a \
+         record is encoded straight into its message slot (it was built in a \
+         fresh `Vec` per record and copied), and a message reserves its MTU once. \
+         Measured old against new binary, alternating, \
+         three times on a quiet machine (medians): drain + expire + encode at \
+         100 k flows 0.74 → 0.83 M records/s (first interval) and 0.82 → 0.87 \
+         (steady), at 1 M flows 0.56 → 0.60; encoding alone 13.9 → 17.6 M \
+         records/s.",
+        f0("designs.one_cpu.helper_parse.over_empty_ns"),
+        f0("designs.one_cpu.shared_atomic.over_empty_ns"),
+        f0("verifier.ingress.verified_insns"),
+        f0("startup.first_export_ms"),
+    ));
+
+    notes.push(format!(
+        "**Hit path (target 50 ns over empty).** The designs table takes the hit path \
+         apart. Two pieces the ABI fixes take {} ns together before a single header \
+         is parsed: the `CLOCK_BOOTTIME` read (`bpf_ktime_get_boot_ns`, {} ns here: \
+         `read_tsc` is `lfence; rdtsc` in this KVM guest, and every helper call and \
+         return goes through the Spectre mitigations' thunks) and one hash-map hit on \
+         the 44-byte full-tuple key ({} ns: jhash over 11 words, bucket walk, \
+         `memcmp`). `flow_abi.h` promises both (CLOCK_BOOTTIME timestamps, the full \
+         tuple and never a hash as the key), and the shipped objects' maps may not \
+         change, so 50 ns is out of reach on this machine: the shipped body \
+         ({} ns) is {} ns above that floor — parsing ({} ns), two atomic adds, the \
+         statistics, config and selector lookups, and the tail call. Tried and \
+         measured: plain instead of atomic adds saves {} ns (and loses counts when \
+         CPUs share a flow); a per-CPU map is no cheaper on one CPU ({} ns) and \
+         only wins when CPUs contend; the coarse clock would bring the body to {} \
+         ns, still above 50, with timestamps the ABI does not allow. Profile \
+         (`perf record -a -e cpu-clock` — this VM has no PMU — of \
+         `--child spin hit_ipv4_tcp`): clock ≈ 25 %, hash + lookup ≈ 25 %, the \
+         test-run loop ≈ 18 %, the program body ≈ 30 %, most of it the instructions \
+         right after calls.",
+        f0("designs.one_cpu.clock_lookup.over_empty_ns"),
+        f0("designs.one_cpu.clock_boot.over_empty_ns"),
+        f0("designs.one_cpu.lookup.over_empty_ns"),
+        f0("designs.one_cpu.shared_atomic.over_empty_ns"),
+        fmt(
+            g("designs.one_cpu.shared_atomic.over_empty_ns")
+                .zip(g("designs.one_cpu.clock_lookup.over_empty_ns"))
+                .map(|(a, b)| a - b),
+            0
+        ),
+        f0("designs.one_cpu.parse.over_empty_ns"),
+        fmt(
+            g("designs.one_cpu.shared_atomic.over_empty_ns")
+                .zip(g("designs.one_cpu.shared_plain.over_empty_ns"))
+                .map(|(a, b)| a - b),
+            0
+        ),
+        f0("designs.one_cpu.percpu.over_empty_ns"),
+        f0("designs.one_cpu.shared_coarse.over_empty_ns"),
+    ));
+
+    let shared2 = g("designs.two_cpus.shipped.ns");
+    let percpu2 = g("designs.two_cpus.percpu.ns");
+    let together = g("designs.two_cpus.side_by_side");
+    let contended = shared2.zip(percpu2).is_some_and(|(s, p)| s > 1.1 * p);
+    let two_cpus = if contended {
+        format!(
+            "With two CPUs hitting one flow the shared map costs {} ns/packet \
+             against {} for per-CPU: the flow's cache line moves between the CPUs \
+             on every packet (the pinned threads ran side by side for {} of each \
+             run).",
+            fmt(shared2, 0),
+            fmt(percpu2, 0),
+            fmt(together, 2),
+        )
+    } else {
+        format!(
+            "With two CPUs hitting one flow this run measured {} ns/packet for the \
+             shared map and {} per-CPU, although the pinned threads ran side by \
+             side ({} of each run) and the plain adds lost counts, so their \
+             accesses did interleave: most likely the two vCPUs sat on one physical \
+             core of the host, sharing its caches. Where the host placed them apart the \
+             same test measured 145 ns shared against 108 per-CPU (earlier runs \
+             while preparing this file).",
+            fmt(shared2, 0),
+            fmt(percpu2, 0),
+            fmt(together, 2),
+        )
+    };
+    notes.push(format!(
+        "**Shared map with atomics vs per-CPU map.** On one CPU they cost the same \
+         ({} vs {} ns over empty). {two_cpus} The shipped design stays: a flow sent \
+         by two CPUs at once at line rate is the exception (RSS steers a flow to \
+         one queue), per-CPU values would multiply the kernel memory of every flow \
+         by the CPU count and the drain work with it, and the ABI (one \
+         `flow_value` per key) would change. Plain adds on the shared map are not \
+         an option: they lost {} % of the counts in the same test.",
+        f0("designs.one_cpu.shared_atomic.over_empty_ns"),
+        f0("designs.one_cpu.percpu.over_empty_ns"),
+        f2("designs.two_cpus.shared_plain.lost_packets_pct"),
+    ));
+
+    notes.push(format!(
+        "**New-flow path (target 3× the hit path).** Measured one call per frame, as \
+         the brief suggests, new flows cost {} ns over empty and hits on the same \
+         frames {} ns — {}×, met; but a single call runs with cold caches, which \
+         inflates the hit more than the insert. In a warm loop (bench variant: the \
+         shipped `flow_account()` on a key made new by a run counter) a new flow \
+         costs {} ns and a hit {} ns: {}×, missed. Creating an entry in a \
+         `BPF_F_NO_PREALLOC` hash map means a second hash and bucket walk under the \
+         bucket lock, an element from the BPF memory allocator (refilled from slab \
+         in irq_work) and writing cold cache lines (a random bucket, a fresh \
+         element); the same insert into a preallocated map costs {} ns, still \
+         {}× the hit, so preallocation alone would not reach 3× either — and it \
+         would reserve every entry's memory up front (the README promises \
+         allocation as flows arrive) and change the map flags in `flow_maps.h`, \
+         which l3afd sees; not done. Every flow pays this once per interval (the \
+         retired map is emptied), not once per lifetime.",
+        f0("kernel.new_flow.over_empty_ns"),
+        f0("kernel.per_call.hit_over_empty_ns"),
+        fmt(
+            g("kernel.new_flow.over_empty_ns")
+                .zip(g("kernel.per_call.hit_over_empty_ns"))
+                .map(|(a, b)| a / b),
+            1
+        ),
+        f0("designs.warm.new_flow.over_empty_ns"),
+        f0("designs.warm.same_flow.over_empty_ns"),
+        fmt(g("designs.warm.new_over_hit_ratio"), 1),
+        f0("designs.warm.new_flow_prealloc.over_empty_ns"),
+        fmt(
+            g("designs.warm.new_flow_prealloc.over_empty_ns")
+                .zip(g("designs.warm.same_flow.over_empty_ns"))
+                .map(|(a, b)| a / b),
+            1
+        ),
+    ));
+
+    notes.push(format!(
+        "**User space (targets 1 M records/s; 1 M flows in ≤ 1 s CPU).** The kernel's \
+         side of the drain bounds both. `BPF_MAP_LOOKUP_AND_DELETE_BATCH` alone, \
+         with nothing done with the entries, moves {} entries/s at 100 k entries \
+         ({} with batches of 4096 instead of the meter's 13, so the syscall count \
+         is not what costs; one key at a time: {}), and {} at 1 M entries: per \
+         bucket it takes the bucket lock, copies keys and values out \
+         with two `copy_to_user` calls (each through the hardened-usercopy checks), \
+         and frees every element through the BPF memory allocator. That is \
+         {}–{} µs of system time per flow before user space sees it, so at 1 M \
+         flows the drain alone takes about {} s. User space adds {:.2} µs per record \
+         at 100 k flows (flowId table: SipHash and two cache misses per probe in a \
+         table of 16–136 MB; building the record; encoding, {} M records/s on its \
+         own). One interval at 1 M flows takes {} s of CPU without sending; \
+         sending its {} messages through loopback (whose receive side runs on the \
+         sending CPU) brings it to {} s. Considered and not done: a \
+         faster, weaker hash for the flowId table (SipHash stays a few % of an \
+         interval, and flow keys are chosen by whoever sends packets), and larger \
+         drain chunks (+{} % drain rate with 4096, but a crash could then lose \
+         more than one message's worth of flows). Peak RSS at 1 M flows ({} MB) is the flowId table while \
+         it doubles (old and new table side by side), within the 256 MB target.",
+        f0("userspace.drain.batch_chunk_per_s"),
+        f0("userspace.drain.batch_4096_per_s"),
+        f0("userspace.drain.per_key_per_s"),
+        f0("userspace.drain_1m.batch_chunk_per_s"),
+        fmt(g("userspace.drain.batch_chunk_per_s").map(|r| 1e6 / r), 2),
+        fmt(
+            g("userspace.drain_1m.batch_chunk_per_s").map(|r| 1e6 / r),
+            2
+        ),
+        fmt(
+            g("userspace.drain_1m.batch_chunk_per_s").map(|r| 1e6 / r),
+            1
+        ),
+        g("userspace.100000.first_records_per_s")
+            .zip(g("userspace.drain.batch_chunk_per_s"))
+            .map_or(f64::NAN, |(t, d)| 1e6 / t - 1e6 / d),
+        fmt(g("userspace.drain.encode_only_per_s").map(|v| v / 1e6), 1),
+        f2("userspace.interval_1m.discard.cpu_s"),
+        r.sections
+            .iter()
+            .flat_map(|s| &s.rows)
+            .find(|row| row.key == "userspace.interval_1m.udp.cpu_s")
+            .map(|row| {
+                row.note
+                    .split(", ")
+                    .find(|p| p.ends_with("messages"))
+                    .unwrap_or("")
+                    .trim_end_matches(" messages")
+                    .to_owned()
+            })
+            .unwrap_or_default(),
+        f2("userspace.interval_1m.udp.cpu_s"),
+        fmt(
+            g("userspace.drain.batch_4096_per_s")
+                .zip(g("userspace.drain.batch_chunk_per_s"))
+                .map(|(big, small)| 100.0 * (big / small - 1.0)),
+            0
+        ),
+        f0("userspace.interval_1m.udp.peak_rss_mb"),
+    ));
+
+    notes.push(format!(
+        "**veth.** {} packets/s without, {} with: the exporter's two tc programs \
+         cost {:.1} % of a CPU that spends about {:.1} µs on each 60-byte packet \
+         (sender, veth and receiver path together). The per-packet cost in a live \
+         stack is somewhat above the test-run figure (caches shared with the rest \
+         of the stack). Runs on this 2-vCPU VM vary by ±10 % with whatever else is \
+         running, so the ratio is taken per alternating pair; over the runs made \
+         while preparing this file it came out between 0.946 and 0.958 — at the \
+         target, with nothing left to trim but the hit path itself, whose clock \
+         read and map lookup the ABI fixes (above).",
+        f0("veth.without.pps"),
+        f0("veth.with.pps"),
+        g("veth.ratio").map_or(f64::NAN, |x| (1.0 - x) * 100.0),
+        g("veth.without.pps").map_or(f64::NAN, |p| 1e6 / p),
+    ));
+    r.notes = notes;
+}

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Bench-only: the shipped metering body with one thing changed at compile
+ * time, to measure what that thing costs. The harness builds it twice:
+ *
+ *   -DBENCH_COARSE_CLOCK     the coarse monotonic clock in place of
+ *                            CLOCK_BOOTTIME (not a candidate as is:
+ *                            flow_abi.h promises CLOCK_BOOTTIME)
+ *   -DPARSE_DIRECT_LIMIT=0   every header read through bpf_skb_load_bytes(),
+ *                            as before direct reads (also proves that path
+ *                            meters exactly like the direct one)
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#ifdef BENCH_COARSE_CLOCK
+#define bpf_ktime_get_boot_ns bpf_ktime_get_coarse_ns
+#endif
+#include "flow_track.h"
+
+#define BENCH_ARRAY(name, value_type, n, map_type) \
+	struct {                                   \
+		__uint(type, map_type);            \
+		__uint(max_entries, n);            \
+		__type(key, __u32);                \
+		__type(value, value_type);         \
+	} name SEC(".maps")
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+} body_flows SEC(".maps");
+
+BENCH_ARRAY(body_selector, struct flow_selector, 1, BPF_MAP_TYPE_ARRAY);
+BENCH_ARRAY(body_config, struct flow_config, 1, BPF_MAP_TYPE_ARRAY);
+BENCH_ARRAY(body_stats, __u64, FLOW_STAT_COUNT, BPF_MAP_TYPE_PERCPU_ARRAY);
+
+SEC("tc")
+int v_body(struct __sk_buff *skb)
+{
+	const struct flow_maps maps = {
+		.flows_0 = &body_flows,
+		.flows_1 = &body_flows,
+		.selector = &body_selector,
+		.config = &body_config,
+		.stats = &body_stats,
+	};
+
+	flow_meter(skb, &maps, 0);
+	return TC_ACT_UNSPEC;
+}
+
+char _license[] SEC("license") = "Dual BSD/GPL";
