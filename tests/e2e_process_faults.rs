@@ -122,7 +122,8 @@ fn l3afd_native_mode_refuses_incompatible_pins_and_never_deletes_them() {
         .join(&net.veth_a)
         .join("ipfix-flow-exporter")
         .join("latest");
-    let _cleanup = TreeGuard(PathBuf::from("/sys/fs/bpf/tc/globals").join(&net.veth_a));
+    // The interface's l3afd trees, and tc/globals itself if this made it.
+    let _cleanup = common::l3afd::L3afdTree::new(&net.veth_a);
     std::fs::create_dir_all(&dir).unwrap();
     let d = Direction::Ingress;
     for role in MapRole::ALL {
