@@ -51,13 +51,17 @@ impl MessageBuilder<'_> {
         records: &[FlowRecord],
         system_init_ms: u64,
     ) -> Result<(), EncodeError> {
-        let routes = records
-            .iter()
-            .map(FlowTemplate::of)
-            .collect::<Result<Vec<_>, _>>()?;
-        for template in FlowTemplate::all() {
+        // One pass to route, then one data set per template: the builder
+        // keeps one set per template per message only if records of a
+        // template arrive together.
+        let mut by_template: [Vec<&FlowRecord>; 8] = Default::default();
+        for record in records {
+            let template = FlowTemplate::of(record)?;
+            by_template[template.index()].push(record);
+        }
+        for (template, group) in FlowTemplate::all().zip(&by_template) {
             let len = template.record_len();
-            for (record, _) in records.iter().zip(&routes).filter(|(_, t)| **t == template) {
+            for record in group {
                 self.add_data_record(template.id(), len, |buf| {
                     template.emit_record(record, system_init_ms, buf)
                 })?;

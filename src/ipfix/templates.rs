@@ -246,11 +246,17 @@ impl FlowTemplate {
     }
 
     pub fn id(self) -> u16 {
+        // SANITY: index() < 8.
+        FIRST_DATA_TEMPLATE_ID + self.index() as u16
+    }
+
+    /// Position among [`Self::all`] (0..8), in template ID order.
+    pub fn index(self) -> usize {
         let direction = match self.direction {
             Direction::Ingress => 0,
             Direction::Egress => 4,
         };
-        FIRST_DATA_TEMPLATE_ID + direction + 2 * u16::from(self.ipv6) + u16::from(self.icmp)
+        direction + 2 * usize::from(self.ipv6) + usize::from(self.icmp)
     }
 
     fn fields(self) -> [FlowField; 20] {
@@ -406,6 +412,14 @@ impl ExportStatistics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_is_in_index_and_id_order() {
+        for (i, t) in FlowTemplate::all().enumerate() {
+            assert_eq!(t.index(), i);
+            assert_eq!(usize::from(t.id()), 256 + i);
+        }
+    }
 
     #[test]
     fn ids_and_lengths() {
