@@ -14,7 +14,6 @@
 #include "flow_abi.h"
 #include "parse.h"
 
-/* A failed cmpxchg means another CPU moved the value; bound the retries. */
 #define TTL_CAS_TRIES 8
 
 struct flow_maps {
@@ -48,27 +47,18 @@ static __always_inline __u32 skb_segments(struct __sk_buff *skb,
 	return payload ? (payload + skb->gso_size - 1) / skb->gso_size : 1;
 }
 
-static __always_inline void ttl_lower(__u32 *slot, __u32 ttl)
+/*
+ * Moves *slot to @ttl if that lowers it (@lower) or raises it (!@lower). A
+ * failed cmpxchg means another CPU moved the value; bound the retries.
+ */
+static __always_inline void ttl_extend(__u32 *slot, __u32 ttl, int lower)
 {
 	__u32 old;
 	int i;
 
 	for (i = 0; i < TTL_CAS_TRIES; i++) {
 		old = *(volatile __u32 *)slot;
-		if (ttl >= old ||
-		    __sync_val_compare_and_swap(slot, old, ttl) == old)
-			return;
-	}
-}
-
-static __always_inline void ttl_raise(__u32 *slot, __u32 ttl)
-{
-	__u32 old;
-	int i;
-
-	for (i = 0; i < TTL_CAS_TRIES; i++) {
-		old = *(volatile __u32 *)slot;
-		if (ttl <= old ||
+		if ((lower ? ttl >= old : ttl <= old) ||
 		    __sync_val_compare_and_swap(slot, old, ttl) == old)
 			return;
 	}
@@ -84,8 +74,8 @@ static __always_inline void flow_value_add(struct flow_value *v,
 		v->last_seen_ns = now;
 	if ((v->tcp_flags & m->tcp_flags) != m->tcp_flags)
 		__sync_fetch_and_or(&v->tcp_flags, m->tcp_flags);
-	ttl_lower(&v->ttl_min, m->ttl);
-	ttl_raise(&v->ttl_max, m->ttl);
+	ttl_extend(&v->ttl_min, m->ttl, 1);
+	ttl_extend(&v->ttl_max, m->ttl, 0);
 }
 
 /* Adds one packet to its flow in @flows; false when the table is full. */

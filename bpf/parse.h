@@ -173,6 +173,13 @@ static __always_inline int ipv4_parse(struct __sk_buff *skb, __u32 l3_off,
 	return PARSE_OK;
 }
 
+/* The extension headers the walk follows (not AH, ESP, Mobility). */
+static __always_inline int ipv6_is_walked_ext(__u8 nh)
+{
+	return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING ||
+	       nh == IPPROTO_DSTOPTS || nh == IPPROTO_FRAGMENT;
+}
+
 static __always_inline int ipv6_parse(struct __sk_buff *skb, __u32 l3_off,
 				      struct pkt_meta *m, __u32 *l4_off,
 				      int *has_l4)
@@ -206,8 +213,7 @@ static __always_inline int ipv6_parse(struct __sk_buff *skb, __u32 l3_off,
 	nh = ip6->nexthdr;
 #pragma unroll
 	for (i = 0; i < IPV6_EXT_MAX; i++) {
-		if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING &&
-		    nh != IPPROTO_DSTOPTS && nh != IPPROTO_FRAGMENT)
+		if (!ipv6_is_walked_ext(nh))
 			break;
 		ext = skb_header(skb, off, &ext_buf, sizeof(ext_buf));
 		if (!ext)
@@ -228,8 +234,7 @@ static __always_inline int ipv6_parse(struct __sk_buff *skb, __u32 l3_off,
 		if (!*has_l4)
 			break;
 	}
-	if (*has_l4 && (nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING ||
-			nh == IPPROTO_DSTOPTS || nh == IPPROTO_FRAGMENT))
+	if (*has_l4 && ipv6_is_walked_ext(nh))
 		return PARSE_FAILED;
 	if (off - l3_off > m->ip_len)
 		return PARSE_FAILED;
