@@ -4,6 +4,10 @@
 //! (a stable path, documented in the README) and the skeletons embed exactly
 //! those files through `include_bytes!`, so packaging ships the same bytes the
 //! binary loads.
+//!
+//! It also compiles `l3af/tc-root/`, our stand-in for l3afd's tc-root
+//! (`tc_root_{ingress,egress}.bpf.o` beside ours): the real-l3afd tests
+//! publish it as `l3af_tc_root.tar.gz`. Nothing embeds it.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -12,6 +16,7 @@ use libbpf_cargo::SkeletonBuilder;
 
 const DIRECTIONS: [&str; 2] = ["ingress", "egress"];
 const BPF_DIR: &str = "bpf";
+const TC_ROOT_DIR: &str = "l3af/tc-root";
 
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -44,7 +49,17 @@ fn main() {
             .build_and_generate(&skel)
             .unwrap_or_else(|e| panic!("building {}: {e:#}", src.display()));
     }
+    for dir in DIRECTIONS {
+        let src = Path::new(TC_ROOT_DIR).join(format!("tc_root_{dir}.bpf.c"));
+        SkeletonBuilder::new()
+            .source(&src)
+            .obj(obj_dir.join(format!("tc_root_{dir}.bpf.o")))
+            .clang_args(&clang_args)
+            .build()
+            .unwrap_or_else(|e| panic!("building {}: {e:#}", src.display()));
+    }
     println!("cargo:rerun-if-changed={BPF_DIR}");
+    println!("cargo:rerun-if-changed={TC_ROOT_DIR}");
     println!("cargo:rustc-env=IPFIX_BPF_OBJ_DIR={}", obj_dir.display());
 }
 
