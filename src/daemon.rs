@@ -28,6 +28,14 @@ use crate::output::json::JsonLines;
 /// Granularity of the wait between intervals: how fast a signal is noticed.
 const SIGNAL_POLL: Duration = Duration::from_millis(20);
 
+/// How often the monitor maps get the datapath's totals, whatever the export
+/// interval. l3afd reads them once a second and its `max-rate` aggregator
+/// takes the largest difference of two readings: published this often, a
+/// difference spans 0.9–1.1 s of traffic, so max-rate is a per-second rate
+/// within 10 % (published once per 10 s interval, it would read 10 s of
+/// traffic once and 0 nine times).
+pub const MONITOR_PUBLISH: Duration = Duration::from_millis(100);
+
 /// Set by SIGTERM, SIGINT and SIGHUP.
 pub struct StopFlag(Arc<AtomicBool>);
 
@@ -70,11 +78,11 @@ pub fn meters(
     cfg: &ExportConfig,
     max_flows: usize,
 ) -> Vec<KernelMeter> {
-    let start_secs = SystemTime::now()
+    let start_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let ids = IdAllocator::new(start_secs);
+    let ids = IdAllocator::new(start_ms);
     let chunk = records_per_message(cfg.mtu);
     maps.into_iter()
         .map(|m| {
@@ -185,8 +193,15 @@ pub fn run_until_stopped(
         }
     }
     let mut next = Instant::now() + every;
+    let mut next_publish = Instant::now() + MONITOR_PUBLISH;
     while !stop.is_set() {
         let now = Instant::now();
+        if now >= next_publish {
+            for m in meters.iter_mut() {
+                publish_monitors(m, failures);
+            }
+            next_publish = now + MONITOR_PUBLISH;
+        }
         if now < next {
             std::thread::sleep((next - now).min(SIGNAL_POLL));
             sink.poll();

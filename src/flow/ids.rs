@@ -2,8 +2,12 @@
 //!
 //! A flow keeps its id across the records of consecutive intervals; after an
 //! end of flow, a forced end, or no packet for the idle timeout, the next
-//! packet of the same tuple starts a new flow with a new id. Ids are unique
-//! per exporter run: the high 32 bits are the run's start time in seconds.
+//! packet of the same tuple starts a new flow with a new id. Ids stay unique
+//! across runs of the exporter in one observation domain (l3afd restarts its
+//! daemon after an update, a crash or its own graceful restart): a run
+//! counts up from its start time in milliseconds shifted left by
+//! [`RUN_SHIFT`] bits, so a later run starts above every id of an earlier
+//! one unless that one handed out 2^22 (4 M) ids per millisecond it lived.
 
 use std::cell::Cell;
 use std::collections::hash_map::Entry;
@@ -23,11 +27,14 @@ struct Known {
 #[derive(Debug, Clone)]
 pub struct IdAllocator(Rc<Cell<u64>>);
 
+/// Bits of a flowId below the run's start time: room for 4 M ids per
+/// millisecond of a run's life. Epoch milliseconds fit the 42 bits above
+/// them until 2109.
+pub const RUN_SHIFT: u32 = 22;
+
 impl IdAllocator {
-    pub fn new(run_start_epoch_secs: u64) -> Self {
-        IdAllocator(Rc::new(Cell::new(
-            (run_start_epoch_secs & 0xffff_ffff) << 32,
-        )))
+    pub fn new(run_start_epoch_ms: u64) -> Self {
+        IdAllocator(Rc::new(Cell::new(run_start_epoch_ms << RUN_SHIFT)))
     }
 
     fn next(&self) -> u64 {
@@ -142,7 +149,27 @@ mod tests {
     #[test]
     fn ids_carry_the_run_start_in_the_high_bits() {
         let mut ids = FlowIds::new(IdAllocator::new(0x1234), SEC, 10);
-        assert_eq!(ids.assign(&key(1), 0, 0) >> 32, 0x1234);
+        assert_eq!(ids.assign(&key(1), 0, 0) >> RUN_SHIFT, 0x1234);
+    }
+
+    #[test]
+    fn a_run_started_a_millisecond_later_reuses_no_id() {
+        // Today's epoch milliseconds: the shift must not overflow.
+        let t0 = 1_796_306_892_000u64;
+        let mut first = FlowIds::new(IdAllocator::new(t0), SEC, 1 << 20);
+        let mut seen = std::collections::HashSet::new();
+        for p in 0..10_000u16 {
+            assert!(seen.insert(first.assign(&key(p), 0, 0)));
+        }
+        // The restarted daemon meets the same flows again.
+        let mut second = FlowIds::new(IdAllocator::new(t0 + 1), SEC, 1 << 20);
+        for p in 0..10_000u16 {
+            assert!(
+                seen.insert(second.assign(&key(p), 0, 0)),
+                "port {p}: the second run reused an id of the first"
+            );
+        }
+        assert!(t0 << RUN_SHIFT > t0, "no overflow");
     }
 
     #[test]

@@ -368,7 +368,11 @@ mod tests {
         assert_eq!(ids[0], ids[1], "same flow, next interval");
         assert_eq!(sink.records[1].end_reason, FlowEndReason::EndOfFlow);
         assert_ne!(ids[1], ids[2], "after FIN a new flow starts");
-        assert_eq!(ids[0] >> 32, 7, "run start in the high bits");
+        assert_eq!(
+            ids[0] >> crate::flow::ids::RUN_SHIFT,
+            7,
+            "run start in the high bits"
+        );
     }
 
     #[test]
