@@ -1,7 +1,9 @@
 //! Who this daemon is under l3afd: the direction comes from the name it was
 //! started under (l3afd passes a wrong `--direction` after a graceful
 //! restart), the program name from where l3afd unpacked the artifact:
-//! `<bpf-dir>/<name>/<version>/<artifact-dir>/<binary>`.
+//! `<bpf-dir>/<name>/<version>/<artifact-dir>/<binary>`. Each of the two
+//! daemons of an interface is its own IPFIX exporter, with an observation
+//! domain of its own.
 
 use std::path::Path;
 
@@ -17,6 +19,21 @@ pub fn direction_from_binary(argv0: &str) -> Option<Direction> {
     Direction::ALL
         .into_iter()
         .find(|d| artifact_binary(*d) == base)
+}
+
+/// The observation domain a daemon exports in unless
+/// `--observation-domain-id` says otherwise: ifindex × 10 + 1 for ingress,
+/// + 2 for egress, so that the two daemons l3afd runs for one interface are
+/// two exporters to a collector (nfdump keys exporters by source address and
+/// observation domain; sharing one, their sequence numbers collide) and an
+/// operator reads the interface and direction off the number (81: ifindex 8,
+/// ingress). Wraps modulo 2^32 for an ifindex above 429 496 728.
+pub fn observation_domain(ifindex: u32, direction: Direction) -> u32 {
+    let dir = match direction {
+        Direction::Ingress => 1,
+        Direction::Egress => 2,
+    };
+    (u64::from(ifindex) * 10 + dir) as u32
 }
 
 /// `<name>` of `<bpf-dir>/<name>/<version>/<artifact-dir>/<binary>`.
@@ -40,6 +57,20 @@ mod tests {
             Some(Direction::Ingress)
         );
         assert_eq!(direction_from_binary("ipfix-flow-exporter"), None);
+    }
+
+    #[test]
+    fn the_two_directions_of_an_interface_are_two_domains() {
+        assert_eq!(observation_domain(8, Direction::Ingress), 81);
+        assert_eq!(observation_domain(8, Direction::Egress), 82);
+        let mut seen = std::collections::HashSet::new();
+        for ifindex in 1..2000 {
+            for d in Direction::ALL {
+                assert!(seen.insert(observation_domain(ifindex, d)));
+            }
+        }
+        // Wraps instead of overflowing.
+        let _ = observation_domain(u32::MAX, Direction::Egress);
     }
 
     #[test]

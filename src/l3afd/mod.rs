@@ -33,7 +33,7 @@ use crate::ipfix::Mtu;
 use crate::{logging, sys};
 use args::L3afdArgs;
 use chain::ChainSlot;
-use identity::{direction_from_binary, name_from_exe, DEFAULT_NAME};
+use identity::{direction_from_binary, name_from_exe, observation_domain, DEFAULT_NAME};
 
 /// How long native mode waits for l3afd's pins to appear.
 const PIN_WAIT: Duration = Duration::from_secs(10);
@@ -44,6 +44,7 @@ pub fn is_l3afd_invocation(argv0: &str) -> bool {
 }
 
 /// Everything `run` needs, validated.
+#[derive(Clone)]
 pub struct L3afdConfig {
     pub direction: Direction,
     pub args: L3afdArgs,
@@ -147,6 +148,26 @@ pub fn main(argv0: &str, argv: &[String]) -> Result<()> {
 
 fn run(cfg: &L3afdConfig) -> Result<()> {
     let ifindex = sys::ifindex(&cfg.args.iface)?;
+    let domain = cfg
+        .export
+        .observation_domain_id
+        .unwrap_or_else(|| observation_domain(ifindex, cfg.direction));
+    log::info!(
+        "IPFIX observation domain {domain}{}",
+        if cfg.export.observation_domain_id.is_some() {
+            " (--observation-domain-id)"
+        } else {
+            " (ifindex x 10 + 1 ingress, + 2 egress)"
+        }
+    );
+    let export = ExportConfig {
+        observation_domain_id: Some(domain),
+        ..cfg.export.clone()
+    };
+    let cfg = &L3afdConfig {
+        export,
+        ..cfg.clone()
+    };
     sys::require_caps()?;
     sys::require_bpffs(&cfg.args.bpf_root)?;
     let stop = StopFlag::install()?;
