@@ -207,30 +207,72 @@ fn sorted_rows(mut rows: Vec<Row>) -> Vec<Row> {
     rows
 }
 
+/// tshark capturing what is sent to port 4739 on a namespace's loopback.
+struct Capture {
+    bg: Background,
+    pcap: Scratch,
+}
+
+impl Capture {
+    fn start(ns: &str) -> Self {
+        let pcap = Scratch(Scratch::new("ipfix-tshark-").0.with_extension("pcap"));
+        let mut bg = Background::start_in(
+            ns,
+            "tshark",
+            &[
+                "tshark",
+                "-i",
+                "lo",
+                "-f",
+                "udp port 4739",
+                "-w",
+                pcap.0.to_str().unwrap(),
+            ],
+        );
+        bg.wait_stderr("Capturing on", Duration::from_secs(30));
+        Capture { bg, pcap }
+    }
+
+    /// Stops capturing; tshark's JSON decoding of everything captured.
+    fn stop(mut self) -> String {
+        std::thread::sleep(Duration::from_millis(500));
+        self.bg.stop_with(Signal::SIGINT);
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&self.pcap.0)
+            .args(["-d", "udp.port==4739,cflow", "-T", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// tshark checks each message's sequence number against the records
+/// before it in its transport session and observation domain.
+fn assert_sequence_in_order(tshark_json: &str) {
+    let unexpected: Vec<&str> = tshark_json
+        .lines()
+        .filter(|l| l.contains("Unexpected flow sequence"))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "tshark saw sequence numbers out of order: {unexpected:#?}"
+    );
+}
+
 #[test]
 fn tshark_decodes_every_template_and_field_exactly() {
     if !common::privileged("tshark_decodes") || !common::have_tool("tshark", "tshark") {
         return;
     }
     let net = NetnsPair::new();
-    let pcap = Scratch::new("ipfix-tshark-");
-    let pcap_path = pcap.0.with_extension("pcap");
-    let _pcap_file = Scratch(pcap_path.clone());
     let absorb = udp_sink(&net.a, sa(LOOPBACK, COLLECTOR_PORT));
-    let mut cap = Background::start_in(
-        &net.a,
-        "tshark",
-        &[
-            "tshark",
-            "-i",
-            "lo",
-            "-f",
-            "udp port 4739",
-            "-w",
-            pcap_path.to_str().unwrap(),
-        ],
-    );
-    cap.wait_stderr("Capturing on", Duration::from_secs(30));
+    let cap = Capture::start(&net.a);
     let exp = Exporter::start(
         &net.a,
         &net.veth_a,
@@ -240,31 +282,9 @@ fn tshark_decodes_every_template_and_field_exactly() {
     std::thread::sleep(Duration::from_millis(200));
     let recs = exp.stop();
     assert_expected(&recs, &expected);
-    std::thread::sleep(Duration::from_millis(500));
-    cap.stop_with(Signal::SIGINT);
+    let text = cap.stop();
     let _ = absorb.join();
-
-    let out = Command::new("tshark")
-        .args([
-            "-r",
-            pcap_path.to_str().unwrap(),
-            "-d",
-            "udp.port==4739,cflow",
-            "-T",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        !text.contains("Unexpected flow sequence"),
-        "tshark saw sequence gaps"
-    );
+    assert_sequence_in_order(&text);
     assert!(
         !text.contains("_ws.malformed"),
         "tshark found malformed packets"
@@ -629,4 +649,51 @@ fn a_restarted_tcp_collector_gets_templates_again() {
         "the restarted collector decodes the rest"
     );
     assert_eq!(got, common::exporter::totals(&recs, is_7202));
+}
+
+/// RFC 7011 §3.1: a message's sequence number counts the data records sent
+/// before it. Template refreshes fall due while the interface is idle and
+/// at the end of intervals with records; tshark follows the numbers across
+/// all of them (templates and options records count, in sending order).
+#[test]
+fn sequence_numbers_stay_in_order_across_template_refreshes() {
+    if !common::privileged("sequence_across_refreshes") || !common::have_tool("tshark", "tshark") {
+        return;
+    }
+    let net = NetnsPair::new();
+    let absorb = udp_sink(&net.a, sa(LOOPBACK, COLLECTOR_PORT));
+    let cap = Capture::start(&net.a);
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &[
+            "--active-timeout",
+            "300ms",
+            "--template-refresh",
+            "1s",
+            "--collector",
+            "127.0.0.1:4739",
+        ],
+    );
+    let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
+    for round in 0..3u16 {
+        let sink = udp_sink(&net.b, sa(b, 7200 + round));
+        let n = common::traffic::udp_send(
+            &net.a,
+            sa(a, 47200 + round),
+            sa(b, 7200 + round),
+            40,
+            64,
+            Duration::from_millis(20),
+        );
+        assert_eq!(sink.join().unwrap(), n);
+        // Idle across at least two refreshes.
+        std::thread::sleep(Duration::from_millis(2300));
+    }
+    exp.stop();
+    let text = cap.stop();
+    let _ = absorb.join();
+    let refreshes = text.matches("\"cflow.template_id\": \"256\"").count();
+    assert!(refreshes >= 6, "templates sent {refreshes} times");
+    assert_sequence_in_order(&text);
 }

@@ -192,6 +192,20 @@ impl CollectorSession {
     /// Sends the per-interval options records: systemInitTimeMilliseconds
     /// and the RFC 7011 §4 statistics.
     pub fn export_options(&mut self, cx: &Context) {
+        let sendable = match &self.link {
+            Link::Udp(_) => self.udp_ready(cx),
+            Link::Tcp { link, .. } => link.is_connected(),
+        };
+        if !sendable {
+            return;
+        }
+        if matches!(self.link, Link::Udp(_)) {
+            // Templates due now go first, numbered first: encoded before
+            // them, the options would carry a sequence number older than
+            // the messages sent ahead of them (RFC 7011 §3.1 numbers
+            // messages in the order they are sent).
+            self.udp_templates_if_due(cx);
+        }
         let stats = ExportStatistics {
             exported_message_total: self.stats.messages,
             exported_flow_record_total: self.stats.flow_records,
@@ -210,23 +224,18 @@ impl CollectorSession {
         };
         match &mut self.link {
             Link::Udp(_) => {
-                if self.udp_ready(cx) {
-                    self.udp_templates_if_due(cx);
-                    for m in msgs {
-                        self.udp_send(&m, cx, false);
-                    }
+                for m in msgs {
+                    self.udp_send(&m, cx, false);
                 }
             }
             Link::Tcp { link, .. } => {
-                if link.is_connected() {
-                    for m in &msgs {
-                        link.push(&m.bytes, 0);
-                    }
-                    for m in &msgs {
-                        self.count_sent(m, false);
-                    }
-                    self.poll(cx);
+                for m in &msgs {
+                    link.push(&m.bytes, 0);
                 }
+                for m in &msgs {
+                    self.count_sent(m, false);
+                }
+                self.poll(cx);
             }
         }
         self.system_init_sent = Some(cx.system_init_ms);
