@@ -36,18 +36,23 @@ pub fn standalone_dir(base: &Path, iface: &str) -> Result<PathBuf, PinPathError>
     Ok(base.join(component("interface", iface)?))
 }
 
-/// `<root>/tc/globals/<iface>/<name>/<version>`.
+/// Where l3afd pins a tc program's maps: `<root>/tc/globals/<iface>/<name>/<version>`
+/// (l3afd after v2.1.0, which passes `--version`), or `<root>/tc/globals/<iface>`
+/// (v2.1.0 and before: no `--version`, one directory for every program of
+/// the interface).
 pub fn l3afd_dir(
     root: &Path,
     iface: &str,
     name: &str,
-    version: &str,
+    version: Option<&str>,
 ) -> Result<PathBuf, PinPathError> {
-    Ok(root
-        .join(L3AFD_TC_DIR)
-        .join(component("interface", iface)?)
-        .join(component("program name", name)?)
-        .join(component("version", version)?))
+    let iface_dir = root.join(L3AFD_TC_DIR).join(component("interface", iface)?);
+    Ok(match version {
+        Some(v) => iface_dir
+            .join(component("program name", name)?)
+            .join(component("version", v)?),
+        None => iface_dir,
+    })
 }
 
 #[cfg(test)]
@@ -69,10 +74,21 @@ mod tests {
                 Path::new("/sys/fs/bpf"),
                 "enp0s3",
                 "ipfix-flow-exporter",
-                "latest"
+                Some("latest")
             )
             .unwrap(),
             PathBuf::from("/sys/fs/bpf/tc/globals/enp0s3/ipfix-flow-exporter/latest")
+        );
+        // l3afd v2.1.0: no --version, the interface's directory.
+        assert_eq!(
+            l3afd_dir(
+                Path::new("/sys/fs/bpf"),
+                "enp0s3",
+                "ipfix-flow-exporter",
+                None
+            )
+            .unwrap(),
+            PathBuf::from("/sys/fs/bpf/tc/globals/enp0s3")
         );
     }
 
@@ -82,7 +98,7 @@ mod tests {
             assert!(standalone_dir(Path::new("/x"), bad).is_err(), "{bad:?}");
         }
         assert_eq!(
-            l3afd_dir(Path::new("/sys/fs/bpf"), "eth0", "..", "1").unwrap_err(),
+            l3afd_dir(Path::new("/sys/fs/bpf"), "eth0", "..", Some("1")).unwrap_err(),
             PinPathError::BadComponent {
                 what: "program name",
                 value: "..".into()

@@ -41,7 +41,9 @@ pub struct L3afdArgs {
     /// As given; the binary's name decides the direction.
     pub direction: Option<String>,
     /// Version with dots already replaced by underscores (l3afd does that).
-    pub version: String,
+    /// l3afd up to v2.1.0 passes none: it pins every map of every program
+    /// of an interface in one directory.
+    pub version: Option<String>,
     pub collectors: Vec<CollectorSpec>,
     /// 0–5, as the C package: 0 off, 1 debug, 2 info, 3 warn, 4 error, 5 critical.
     pub verbose: u8,
@@ -118,7 +120,7 @@ impl L3afdArgs {
         let mut a = L3afdArgs {
             iface: String::new(),
             direction: None,
-            version: String::new(),
+            version: None,
             collectors: Vec::new(),
             verbose: DEFAULT_VERBOSE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -141,7 +143,7 @@ impl L3afdArgs {
             match k {
                 "iface" => a.iface = v,
                 "direction" => a.direction = Some(v),
-                "version" => a.version = v,
+                "version" => a.version = (!v.is_empty()).then_some(v),
                 "collector-ip" => collector_ip = Some(v),
                 "collector-port" => {
                     let p: u16 = number(k, &v)?;
@@ -197,9 +199,6 @@ impl L3afdArgs {
         if a.iface.is_empty() {
             return Err(ArgError::Missing("iface"));
         }
-        if a.version.is_empty() {
-            return Err(ArgError::Missing("version"));
-        }
         Ok(a)
     }
 }
@@ -226,7 +225,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(a.iface, "enp0s3");
-        assert_eq!(a.version, "latest");
+        assert_eq!(a.version.as_deref(), Some("latest"));
         assert_eq!(a.direction.as_deref(), Some("ingress"));
         assert_eq!(a.verbose, 2);
         assert_eq!(a.idle_timeout, Duration::from_secs(45));
@@ -240,6 +239,19 @@ mod tests {
             }]
         );
         assert!(a.unknown.is_empty());
+    }
+
+    #[test]
+    fn l3afd_2_1_0_passes_no_version() {
+        // v2.1.0's StartUserProgram: --iface, --direction, --log-dir, start args.
+        let a = L3afdArgs::parse(&argv(&[
+            "--iface=eth0",
+            "--direction=ingress",
+            "--log-dir=/var/log/l3af",
+            "--collector_ip=127.0.0.1",
+        ]))
+        .unwrap();
+        assert_eq!(a.version, None);
     }
 
     #[test]
@@ -257,7 +269,10 @@ mod tests {
     #[test]
     fn stop_args_form_with_a_space() {
         let a = L3afdArgs::parse(&argv(&["--iface", "=eth0", "--version =2"])).unwrap();
-        assert_eq!((a.iface.as_str(), a.version.as_str()), ("eth0", "2"));
+        assert_eq!(
+            (a.iface.as_str(), a.version.as_deref()),
+            ("eth0", Some("2"))
+        );
     }
 
     #[test]

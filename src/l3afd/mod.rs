@@ -69,7 +69,7 @@ impl L3afdConfig {
             .clone()
             .or_else(|| name_from_exe(&exe))
             .unwrap_or_else(|| DEFAULT_NAME.to_owned());
-        let pin_dir = l3afd_dir(&args.bpf_root, &args.iface, &name, &args.version)?;
+        let pin_dir = l3afd_dir(&args.bpf_root, &args.iface, &name, args.version.as_deref())?;
         if args.collectors.is_empty() {
             bail!(
                 "no collector: give --collector_ip=HOST (and --collector_port) or --collector=URL"
@@ -243,6 +243,7 @@ fn legacy(
         },
     )?;
     let pins = obj.pins;
+    let legacy_versioned = cfg.args.version.is_some();
     let exited_cleanly = std::cell::Cell::new(false);
     let unpin = scopeguard(|| {
         if !exited_cleanly.get() {
@@ -261,11 +262,14 @@ fn legacy(
         }
         pins.remove_created_dirs();
         // <name>/<version> (and <name>) of a predecessor, when now empty.
-        for dir in [Some(pins.dir.as_path()), pins.dir.parent()]
-            .into_iter()
-            .flatten()
-        {
-            let _ = std::fs::remove_dir(dir);
+        // Without --version the directory is the interface's, l3afd's own.
+        if legacy_versioned {
+            for dir in [Some(pins.dir.as_path()), pins.dir.parent()]
+                .into_iter()
+                .flatten()
+            {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
     });
     let slot = ChainSlot::insert(
