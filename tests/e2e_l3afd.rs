@@ -15,7 +15,6 @@
 
 mod common;
 
-use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,16 +23,13 @@ use common::bpfobj::TestObject;
 use common::exporter::totals;
 use common::l3afd::{
     l3afd_argv, log_warnings, native_load, other, pinned_prog_id, set_slot0, wait_until, Artifact,
-    Collector, Daemon, L3afdTree, Payload, RootAttach, TcRoot, TempDir, L3AFD_VERIFY,
+    Collector, Daemon, Flow, L3afdTree, Payload, RootAttach, TcRoot, TempDir, L3AFD_VERIFY,
 };
 use common::netns::NetnsPair;
-use common::traffic::{sa, udp_l3_overhead, udp_send, udp_sink};
 use ipfix_flow_exporter::datapath::names::{self, MapRole};
 use ipfix_flow_exporter::flow::Direction;
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
-use serde_json::Value;
 
-const PAYLOAD: usize = 100;
 /// Bound of every wait for the collector or the daemon's log.
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -42,94 +38,6 @@ fn ready(test: &str) -> bool {
         && ["bpftool", "unshare", "nsenter", "tar"]
             .iter()
             .all(|t| common::have_tool(test, t))
-}
-
-/// One UDP flow through the hook under test: B→A crosses veth_a's ingress,
-/// A→B its egress.
-#[derive(Clone)]
-struct Flow {
-    direction: Direction,
-    from_ns: String,
-    to_ns: String,
-    src: IpAddr,
-    dst: IpAddr,
-    port: u16,
-}
-
-impl Flow {
-    fn new(net: &NetnsPair, direction: Direction, port: u16) -> Self {
-        let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
-        let (from_ns, to_ns, src, dst) = match direction {
-            Direction::Ingress => (net.b.clone(), net.a.clone(), b, a),
-            Direction::Egress => (net.a.clone(), net.b.clone(), a, b),
-        };
-        Flow {
-            direction,
-            from_ns,
-            to_ns,
-            src,
-            dst,
-            port,
-        }
-    }
-
-    /// Sends `count` datagrams, all of which must arrive; returns how many.
-    fn send(&self, count: u64, gap: Duration) -> u64 {
-        let sink = udp_sink(&self.to_ns, sa(self.dst, self.port));
-        let n = udp_send(
-            &self.from_ns,
-            sa(self.src, self.port + 20_000),
-            sa(self.dst, self.port),
-            count,
-            PAYLOAD,
-            gap,
-        );
-        assert_eq!(
-            sink.join().unwrap(),
-            n,
-            "port {}: every datagram arrived",
-            self.port
-        );
-        n
-    }
-
-    /// (packets, octets) of `n` datagrams, as IPFIX counts them (L3).
-    fn expect(&self, n: u64) -> (u64, u64) {
-        (n, n * (udp_l3_overhead(false) + PAYLOAD as u64))
-    }
-
-    fn matches(&self, r: &Value) -> bool {
-        r["direction"] == self.direction.as_str()
-            && r["protocol"] == 17
-            && r["src_addr"] == self.src.to_string()
-            && r["dst_addr"] == self.dst.to_string()
-            && r["dst_port"] == self.port
-    }
-
-    /// Waits for the collector to decode `n` datagrams of this flow and
-    /// asserts the counts are exact.
-    fn assert_collected(&self, collector: &Collector, n: u64, what: &str) {
-        let want = self.expect(n);
-        let got = collector.wait_totals(|r| self.matches(r), want, WAIT);
-        assert_eq!(
-            got, want,
-            "{what}: port {} decoded by the collector",
-            self.port
-        );
-    }
-
-    /// Every record of this flow names veth_a: observation domain (our
-    /// default) and the interface of its direction.
-    fn assert_interface(&self, records: &[Value], ifindex: u32) {
-        let field = match self.direction {
-            Direction::Ingress => "ingress_ifindex",
-            Direction::Egress => "egress_ifindex",
-        };
-        for r in records.iter().filter(|r| self.matches(r)) {
-            assert_eq!(r["observation_domain_id"], ifindex, "{r}");
-            assert_eq!(r[field], ifindex, "{r}");
-        }
-    }
 }
 
 /// What the program chained after ours metered for UDP port `port`

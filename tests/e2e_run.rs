@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use common::exporter::{totals, Exporter};
 use common::netns::NetnsPair;
-use common::traffic::{sa, tcp_transfer, udp_l3_overhead, udp_send, udp_sink};
+use common::traffic::{
+    nft_counters, nft_install, sa, tcp_sent_segments, tcp_transfer, udp_l3_overhead, udp_send,
+    udp_sink,
+};
 use serde_json::Value;
 
 /// Records of one flow: direction, protocol, source/destination address
@@ -162,48 +165,6 @@ fn icmp_and_icmpv6_echo_exact() {
         assert_eq!(one["src_port"], 0);
         assert_eq!(one["dst_port"], 0);
     }
-}
-
-/// nftables counters in namespace A: packets and bytes of the client's
-/// output and input for TCP port `port`. Netfilter sits above GSO, so it
-/// counts a super-packet once with its full L3 length.
-fn nft_install(ns: &str, port: u16) {
-    let rules = format!(
-        "table inet ipfixtest {{
-        chain out {{ type filter hook output priority 0; ip daddr 192.0.2.2 tcp dport {port} counter; }}
-        chain in {{ type filter hook input priority 0; ip saddr 192.0.2.2 tcp sport {port} counter; }}
-    }}"
-    );
-    let path = std::env::temp_dir().join(common::unique("nft-"));
-    std::fs::write(&path, rules).unwrap();
-    NetnsPair::exec(ns, &["nft", "-f", path.to_str().unwrap()]);
-    std::fs::remove_file(&path).unwrap();
-}
-
-fn nft_counters(ns: &str) -> [(u64, u64); 2] {
-    let out = NetnsPair::exec(ns, &["nft", "list", "table", "inet", "ipfixtest"]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let nums: Vec<(u64, u64)> = text
-        .lines()
-        .filter(|l| l.contains("counter packets"))
-        .map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let p = w.iter().position(|x| *x == "packets").unwrap();
-            let b = w.iter().position(|x| *x == "bytes").unwrap();
-            (
-                w[p + 1].parse::<u64>().unwrap(),
-                w[b + 1].parse::<u64>().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(nums.len(), 2, "two counters in:\n{text}");
-    [nums[0], nums[1]]
-}
-
-/// Segments TCP put on the wire in `ns`: new ones (OutSegs) plus
-/// retransmitted ones (RetransSegs), from the kernel's MIB.
-fn tcp_sent_segments(ns: &str) -> u64 {
-    common::traffic::snmp(ns, "Tcp", "OutSegs") + common::traffic::snmp(ns, "Tcp", "RetransSegs")
 }
 
 /// 1 MiB (4 MiB) from A to B:port with the exporter on A, checked against

@@ -19,6 +19,7 @@
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use ipfix_flow_exporter::datapath::names::{self, MapRole};
 use ipfix_flow_exporter::flow::Direction;
+use ipfix_flow_exporter::l3afd::identity::observation_domain;
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
 use nix::sys::signal::{kill, Signal};
@@ -39,6 +41,7 @@ use serde_json::Value;
 use super::exporter::BIN;
 use super::netns::NetnsPair;
 use super::process::Background;
+use super::traffic::{sa, udp_l3_overhead, udp_send, udp_sink};
 
 /// l3afd's BpfMapDefaultPath.
 pub const BPFFS: &str = "/sys/fs/bpf";
@@ -56,6 +59,10 @@ pub const STOP_DEADLINE: Duration = Duration::from_secs(2);
 pub const L3AFD_VERIFY: Duration = Duration::from_secs(10);
 
 const KEY0: [u8; 4] = 0u32.to_ne_bytes();
+/// UDP payload of a [`Flow`]'s datagrams.
+pub const PAYLOAD: usize = 100;
+/// Bound of a wait for the collector to decode a [`Flow`].
+pub const FLOW_WAIT: Duration = Duration::from_secs(15);
 
 /// One direction's entry of `l3af/payload.json`: what l3afd knows about
 /// the program.
@@ -901,6 +908,99 @@ impl Collector {
     pub fn stop(mut self) -> Vec<Value> {
         self.bg.stop();
         self.records()
+    }
+}
+
+/// One UDP flow through the hook under test: B→A crosses veth_a's ingress,
+/// A→B its egress.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub direction: Direction,
+    pub from_ns: String,
+    pub to_ns: String,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub port: u16,
+}
+
+impl Flow {
+    pub fn new(net: &NetnsPair, direction: Direction, port: u16) -> Self {
+        let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
+        let (from_ns, to_ns, src, dst) = match direction {
+            Direction::Ingress => (net.b.clone(), net.a.clone(), b, a),
+            Direction::Egress => (net.a.clone(), net.b.clone(), a, b),
+        };
+        Flow {
+            direction,
+            from_ns,
+            to_ns,
+            src,
+            dst,
+            port,
+        }
+    }
+
+    /// Sends `count` datagrams, all of which must arrive; returns how many.
+    pub fn send(&self, count: u64, gap: Duration) -> u64 {
+        let sink = udp_sink(&self.to_ns, sa(self.dst, self.port));
+        let n = udp_send(
+            &self.from_ns,
+            sa(self.src, self.port + 20_000),
+            sa(self.dst, self.port),
+            count,
+            PAYLOAD,
+            gap,
+        );
+        assert_eq!(
+            sink.join().unwrap(),
+            n,
+            "port {}: every datagram arrived",
+            self.port
+        );
+        n
+    }
+
+    /// (packets, octets) of `n` datagrams, as IPFIX counts them (L3).
+    pub fn expect(&self, n: u64) -> (u64, u64) {
+        (n, n * (udp_l3_overhead(false) + PAYLOAD as u64))
+    }
+
+    pub fn matches(&self, r: &Value) -> bool {
+        r["direction"] == self.direction.as_str()
+            && r["protocol"] == 17
+            && r["src_addr"] == self.src.to_string()
+            && r["dst_addr"] == self.dst.to_string()
+            && r["dst_port"] == self.port
+    }
+
+    /// Waits for the collector to decode `n` datagrams of this flow and
+    /// asserts the counts are exact.
+    pub fn assert_collected(&self, collector: &Collector, n: u64, what: &str) {
+        let want = self.expect(n);
+        let got = collector.wait_totals(|r| self.matches(r), want, FLOW_WAIT);
+        assert_eq!(
+            got, want,
+            "{what}: port {} decoded by the collector",
+            self.port
+        );
+    }
+
+    /// Every record of this flow names veth_a: in the observation domain a
+    /// daemon of this direction defaults to, and as the interface of its
+    /// direction.
+    pub fn assert_interface(&self, records: &[Value], ifindex: u32) {
+        let field = match self.direction {
+            Direction::Ingress => "ingress_ifindex",
+            Direction::Egress => "egress_ifindex",
+        };
+        for r in records.iter().filter(|r| self.matches(r)) {
+            assert_eq!(
+                r["observation_domain_id"],
+                observation_domain(ifindex, self.direction),
+                "{r}"
+            );
+            assert_eq!(r[field], ifindex, "{r}");
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod frames;
 pub mod l3afd;
 pub mod netns;
 pub mod process;
+pub mod real_l3afd;
 pub mod traffic;
 
 /// True when the test may touch the kernel (root). Otherwise prints

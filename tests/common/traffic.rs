@@ -209,6 +209,48 @@ pub fn raw_send(ns: &str, dst: IpAddr, count: u64, payload: usize) -> u64 {
     })
 }
 
+/// nftables counters in namespace A: packets and bytes of the client's
+/// output and input for TCP port `port`. Netfilter sits above GSO, so it
+/// counts a super-packet once with its full L3 length.
+pub fn nft_install(ns: &str, port: u16) {
+    let rules = format!(
+        "table inet ipfixtest {{
+        chain out {{ type filter hook output priority 0; ip daddr 192.0.2.2 tcp dport {port} counter; }}
+        chain in {{ type filter hook input priority 0; ip saddr 192.0.2.2 tcp sport {port} counter; }}
+    }}"
+    );
+    let path = std::env::temp_dir().join(super::unique("nft-"));
+    std::fs::write(&path, rules).unwrap();
+    NetnsPair::exec(ns, &["nft", "-f", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+}
+
+pub fn nft_counters(ns: &str) -> [(u64, u64); 2] {
+    let out = NetnsPair::exec(ns, &["nft", "list", "table", "inet", "ipfixtest"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let nums: Vec<(u64, u64)> = text
+        .lines()
+        .filter(|l| l.contains("counter packets"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let p = w.iter().position(|x| *x == "packets").unwrap();
+            let b = w.iter().position(|x| *x == "bytes").unwrap();
+            (
+                w[p + 1].parse::<u64>().unwrap(),
+                w[b + 1].parse::<u64>().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(nums.len(), 2, "two counters in:\n{text}");
+    [nums[0], nums[1]]
+}
+
+/// Segments TCP put on the wire in `ns`: new ones (OutSegs) plus
+/// retransmitted ones (RetransSegs), from the kernel's MIB.
+pub fn tcp_sent_segments(ns: &str) -> u64 {
+    snmp(ns, "Tcp", "OutSegs") + snmp(ns, "Tcp", "RetransSegs")
+}
+
 /// A flow the mixed traffic created, with the counts it must have.
 #[derive(Debug, Clone)]
 pub struct ExpectedFlow {
