@@ -1,7 +1,7 @@
 # ipfix-flow-exporter. `make demo` and `make test` are the two front doors.
 
 CARGO ?= cargo
-BPF_SRC := $(wildcard bpf/*.h bpf/*.c)
+BPF_SRC := $(wildcard bpf/*.h bpf/*.c l3af/*/*.bpf.c benches/bpf/*.c)
 
 .PHONY: all setup build release test lint fmt demo clean soak
 
@@ -105,3 +105,25 @@ fuzz:
 	$(CARGO) run --quiet --manifest-path fuzz/Cargo.toml --example seed_corpus -- $(FUZZ_CORPUS)
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decoder -- \
 		-max_total_time=$(FUZZ_SECONDS) -timeout=10 -malloc_limit_mb=64 -max_len=16384
+
+# --- The real l3afd (tests/e2e_real_l3afd.rs, l3af/l3afd.pins) ---------------
+# `make l3afd` builds every pinned l3afd version from its Go module into
+# target/l3afd/<version>/bin/l3afd, once (a binary already there is kept).
+# `make test-l3afd` runs the real-l3afd scenarios against each, one l3afd at
+# a time. Not part of `make test` while the Go module proxy here refuses
+# github.com/l3af-project/l3afd/v2 (403; l3af/README.md, "Tested with").
+L3AFD_MODULE := github.com/l3af-project/l3afd/v2
+L3AFD_PINS := $(shell grep -v '^\#' l3af/l3afd.pins | grep .)
+L3AFD_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))/l3afd
+L3AFD_BINS := $(foreach v,$(L3AFD_PINS),$(L3AFD_DIR)/$(v)/bin/l3afd)
+
+.PHONY: l3afd test-l3afd
+
+l3afd: $(L3AFD_BINS)
+
+$(L3AFD_DIR)/%/bin/l3afd:
+	GOBIN=$(L3AFD_DIR)/$*/bin go install $(L3AFD_MODULE)@$*
+
+test-l3afd: setup package l3afd
+	IPFIX_TESTS_STRICT=1 IPFIX_ARTIFACT=$(abspath $(L3AF_TARBALL)) \
+		$(CARGO) test --test e2e_real_l3afd -- --test-threads=1

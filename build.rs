@@ -5,9 +5,11 @@
 //! those files through `include_bytes!`, so packaging ships the same bytes the
 //! binary loads.
 //!
-//! It also compiles `l3af/tc-root/`, our stand-in for l3afd's tc-root
-//! (`tc_root_{ingress,egress}.bpf.o` beside ours): the real-l3afd tests
-//! publish it as `l3af_tc_root.tar.gz`. Nothing embeds it.
+//! It also compiles the programs the real-l3afd tests deploy beside ours
+//! (objects beside ours, embedded nowhere): `l3af/tc-root/`, our stand-in
+//! for l3afd's tc-root (`tc_root_{ingress,egress}.bpf.o`, published as
+//! `l3af_tc_root.tar.gz`), and `l3af/witness/`, a function chained after
+//! ours that counts what reaches it.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,8 @@ use libbpf_cargo::SkeletonBuilder;
 
 const DIRECTIONS: [&str; 2] = ["ingress", "egress"];
 const BPF_DIR: &str = "bpf";
-const TC_ROOT_DIR: &str = "l3af/tc-root";
+/// (source directory, object name prefix) of the test programs.
+const TEST_PROGRAMS: [(&str, &str); 2] = [("l3af/tc-root", "tc_root"), ("l3af/witness", "witness")];
 
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -49,17 +52,19 @@ fn main() {
             .build_and_generate(&skel)
             .unwrap_or_else(|e| panic!("building {}: {e:#}", src.display()));
     }
-    for dir in DIRECTIONS {
-        let src = Path::new(TC_ROOT_DIR).join(format!("tc_root_{dir}.bpf.c"));
-        SkeletonBuilder::new()
-            .source(&src)
-            .obj(obj_dir.join(format!("tc_root_{dir}.bpf.o")))
-            .clang_args(&clang_args)
-            .build()
-            .unwrap_or_else(|e| panic!("building {}: {e:#}", src.display()));
+    for (src_dir, prefix) in TEST_PROGRAMS {
+        for dir in DIRECTIONS {
+            let src = Path::new(src_dir).join(format!("{prefix}_{dir}.bpf.c"));
+            SkeletonBuilder::new()
+                .source(&src)
+                .obj(obj_dir.join(format!("{prefix}_{dir}.bpf.o")))
+                .clang_args(&clang_args)
+                .build()
+                .unwrap_or_else(|e| panic!("building {}: {e:#}", src.display()));
+        }
+        println!("cargo:rerun-if-changed={src_dir}");
     }
     println!("cargo:rerun-if-changed={BPF_DIR}");
-    println!("cargo:rerun-if-changed={TC_ROOT_DIR}");
     println!("cargo:rustc-env=IPFIX_BPF_OBJ_DIR={}", obj_dir.display());
 }
 

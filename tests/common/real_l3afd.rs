@@ -181,26 +181,38 @@ impl Repo {
     /// `l3af_tc_root.tar.gz`: one directory `l3af_tc_root/` with both
     /// objects, as l3afd unpacks it to `<bpf-dir>/tc-root/latest/`.
     fn publish_tc_root(&self) {
-        let staging = TempDir::new("ipfix-tc-root-");
-        let top = staging.0.join("l3af_tc_root");
+        self.publish_objects("tc_root", "tc-root", "latest");
+    }
+
+    /// `l3af/witness/` as `ipfix-witness` version 1.0 (`l3af_witness.tar.gz`).
+    pub fn publish_witness(&self) {
+        self.publish_objects("witness", "ipfix-witness", "1.0");
+    }
+
+    /// `l3af_<prefix>.tar.gz` with `<prefix>_{ingress,egress}.bpf.o` from
+    /// this build, published as `name`/`version`.
+    fn publish_objects(&self, prefix: &str, name: &str, version: &str) {
+        let staging = TempDir::new("ipfix-l3af-pkg-");
+        let top_name = format!("l3af_{prefix}");
+        let top = staging.0.join(&top_name);
         std::fs::create_dir_all(&top).unwrap();
         for d in Direction::ALL {
-            let obj = format!("tc_root_{}.bpf.o", d.as_str());
+            let obj = format!("{prefix}_{}.bpf.o", d.as_str());
             let from = Path::new(ipfix_flow_exporter::datapath::BPF_OBJ_DIR).join(&obj);
             std::fs::copy(&from, top.join(&obj))
                 .unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
         }
-        let tarball = staging.0.join("l3af_tc_root.tar.gz");
+        let tarball = staging.0.join(format!("{top_name}.tar.gz"));
         run_ok(
             Command::new("tar")
                 .arg("-C")
                 .arg(&staging.0)
                 .args(["-czf"])
                 .arg(&tarball)
-                .arg("l3af_tc_root"),
-            "packaging tc-root",
+                .arg(&top_name),
+            &format!("packaging {name}"),
         );
-        self.publish("tc-root", "latest", &tarball);
+        self.publish(name, version, &tarball);
     }
 }
 
