@@ -15,6 +15,8 @@ packages=(
     iproute2 iputils-ping ethtool nftables util-linux bpftool tshark nfdump python3
     # the vagrant/ scripts' tests: they read the payload, post it, are linted
     jq curl shellcheck ruby vagrant
+    # the real-l3afd tests (make test-l3afd) and the systemd unit check
+    lsb-release systemd
     # lint
     clang-format
 )

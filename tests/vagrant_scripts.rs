@@ -1393,6 +1393,26 @@ fn install_l3af_installs_l3afd_publishes_tc_root_and_starts_the_service() {
     );
     assert!(unit.lines().any(|l| l == exec), "{exec} in\n{unit}");
     assert!(unit.lines().any(|l| l == "KillMode=mixed"), "{unit}");
+    // l3afd's graceful restart: the old process exits after its successor
+    // wrote the pid file; systemd follows it there (/var/run is /run).
+    let pid_file = cfg_get(&cfg_map, "l3afd", "pid-file").replace("/var/run/", "/run/");
+    assert!(
+        unit.lines().any(|l| l == format!("PIDFile={pid_file}")),
+        "PIDFile={pid_file} in\n{unit}"
+    );
+    if common::have_tool("install_l3af", "systemd-analyze") {
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(dir.join("systemd/l3afd.service"))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "systemd-analyze verify: {said}");
+        assert!(
+            !said.contains("l3afd.service"),
+            "systemd-analyze verify has remarks on the unit: {said}"
+        );
+    }
     assert_eq!(
         lines(&calls),
         [

@@ -104,6 +104,10 @@ done
 for dir in "$(cfg_value l3afd bpf-log-dir)" "$(dirname "$(cfg_value l3af-config-store filename)")"; do
     [ -z "$dir" ] || install -d -m 0755 "$dir"
 done
+# l3afd.cfg's pid-file, where systemd looks for it (/var/run is /run).
+PID_FILE=$(cfg_value l3afd pid-file)
+[ -n "$PID_FILE" ] || die "$L3AFD_CFG: [l3afd] pid-file is empty"
+PID_FILE=${PID_FILE/#\/var\/run\//\/run\/}
 install -d -m 0755 "$SYSTEMD_DIR"
 cat >"$SYSTEMD_DIR/l3afd.service" <<UNIT
 [Unit]
@@ -113,7 +117,13 @@ Wants=network-online.target
 After=network-online.target
 
 [Service]
+Type=simple
 ExecStart=$L3AFD_PREFIX/latest/l3afd --config $L3AFD_PREFIX/latest/l3afd.cfg
+# l3afd's graceful restart (PUT /l3af/configs/v1/restart) starts its
+# successor, which writes its PID here, and then exits: systemd reads the
+# file when the main process exits and follows the new main PID instead of
+# stopping the unit and killing the successor with it.
+PIDFile=$PID_FILE
 # On SIGTERM l3afd stops every program and daemon it started, within its
 # shutdown-timeout (25s); whatever is left after that is killed.
 KillMode=mixed
