@@ -1,5 +1,6 @@
-//! The artifact under an emulated l3afd (l3afd itself cannot be built
-//! here; see tests/common/l3afd.rs for what is emulated and how).
+//! The artifact under an emulated l3afd, in `make test` while the real one
+//! (tests/e2e_real_l3afd.rs, `make test-l3afd`) cannot be built there; see
+//! tests/common/l3afd.rs for what is emulated and how.
 //!
 //! Native mode: bpftool loads `bpf_ipfix_<dir>.bpf.o` from the artifact with
 //! its maps pinned at l3afd's path, our stand-in for tc-root (clsact

@@ -1,7 +1,9 @@
 //! An emulated l3afd: what l3afd does around our kernel function, redone
 //! with independent tools so that the artifact is exercised the way l3afd
-//! runs it (l3afd itself cannot be built here). Paths, names and argument
-//! order follow l3afd's bpfprogs/bpf.go:
+//! runs it, in `make test`: the real l3afd (tests/e2e_real_l3afd.rs) needs
+//! its Go module, which the module proxy of this project's machines does not
+//! serve. Paths, names and argument order follow l3afd's bpfprogs/bpf.go
+//! after v2.1.0 (`--version`, pins under `<name>/<version>/`):
 //!
 //! - the artifact unpacked at `<BPFDir>/<name>/<version>/l3af_bpf_ipfix/`;
 //! - tc-root: a one-slot prog array pinned at
