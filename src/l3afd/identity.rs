@@ -22,12 +22,13 @@ pub fn direction_from_binary(argv0: &str) -> Option<Direction> {
 }
 
 /// The observation domain a daemon exports in unless
-/// `--observation-domain-id` says otherwise: ifindex × 10 + 1 for ingress,
-/// + 2 for egress, so that the two daemons l3afd runs for one interface are
-/// two exporters to a collector (nfdump keys exporters by source address and
-/// observation domain; sharing one, their sequence numbers collide) and an
-/// operator reads the interface and direction off the number (81: ifindex 8,
-/// ingress). Wraps modulo 2^32 for an ifindex above 429 496 728.
+/// `--observation-domain-id` says otherwise: ifindex × 10 plus 1 for
+/// ingress, plus 2 for egress. The two daemons l3afd runs for one interface
+/// are then two exporters to a collector (nfdump keys exporters by source
+/// address and observation domain; sharing one, their sequence numbers
+/// collide), and an operator reads the interface and direction off the
+/// number (81: ifindex 8, ingress). Wraps modulo 2^32 for an ifindex above
+/// 429 496 728.
 pub fn observation_domain(ifindex: u32, direction: Direction) -> u32 {
     let dir = match direction {
         Direction::Ingress => 1,
