@@ -18,12 +18,13 @@ use crate::datapath::maps::DatapathMaps;
 use crate::datapath::rcu::RcuBarrier;
 use crate::datapath::source::KernelSource;
 use crate::export::sink::IpfixSink;
-use crate::flow::clock::{Clock, SystemClock, TimeBase};
+use crate::flow::clock::{Clock, TimeBase};
 use crate::flow::ids::IdAllocator;
 use crate::flow::meter::{Meter, MeterConfig};
 use crate::flow::sink::{Fanout, RecordSink};
 use crate::ipfix::{FlowTemplate, Mtu};
 use crate::output::json::JsonLines;
+use crate::sys::SystemClock;
 
 /// Granularity of the wait between intervals: how fast a signal is noticed.
 const SIGNAL_POLL: Duration = Duration::from_millis(20);

@@ -1,6 +1,7 @@
 //! ipfix-flow-exporter: an eBPF flow meter at tc ingress and egress that
 //! exports IP flow records as IPFIX (RFC 7011). See README.md.
 
+pub mod abi;
 pub mod cli;
 pub mod collect;
 pub mod config;

@@ -10,9 +10,9 @@ use std::rc::Rc;
 
 use anyhow::{Context, Result};
 
+use crate::abi::{FlowConfig, FLOW_MAP_MAX_ENTRIES};
 use crate::config::RunConfig;
 use crate::daemon::{self, StopFlag};
-use crate::datapath::abi::{FlowConfig, FLOW_MAP_MAX_ENTRIES};
 use crate::datapath::attach::{self, Attachment};
 use crate::datapath::object::{self, LoadOptions, PinSet};
 use crate::datapath::pins::STANDALONE_BASE;

@@ -10,6 +10,8 @@ use anyhow::{bail, Context, Result};
 use nix::sys::statfs::statfs;
 use nix::time::{clock_gettime, ClockId};
 
+use crate::flow::clock::Clock;
+
 /// `BPF_FS_MAGIC` from linux/magic.h.
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
@@ -157,6 +159,19 @@ pub fn drop_capabilities(keep: &[u32]) -> Result<()> {
         libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     }
     Ok(())
+}
+
+/// The system's clocks, for the meter.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn boot_ns(&self) -> u64 {
+        boottime_ns()
+    }
+
+    fn real_ns(&self) -> u64 {
+        realtime_ns()
+    }
 }
 
 /// CLOCK_BOOTTIME in nanoseconds: the clock of bpf_ktime_get_boot_ns().

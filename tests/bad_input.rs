@@ -26,7 +26,7 @@ use std::os::fd::AsFd;
 use common::bpfobj::{TestObject, TC_ACT_UNSPEC};
 use common::frames::{ETH_HLEN, ETH_P_IP, ETH_P_IPV6, IPV4_HLEN, IPV6_HLEN};
 use gen::Rng;
-use ipfix_flow_exporter::datapath::abi::{FlowKey, FlowStats, FlowValue};
+use ipfix_flow_exporter::abi::{FlowKey, FlowStats, FlowValue};
 use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 use ipfix_flow_exporter::flow::Direction;
 use model::{Flows, Outcome};

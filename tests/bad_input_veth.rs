@@ -31,7 +31,7 @@ use common::exporter::{read_monitor, totals, Exporter};
 use common::netns::{sh, NetnsPair};
 use common::traffic::{sa, udp_send, udp_sink};
 use gen::Rng;
-use ipfix_flow_exporter::datapath::abi::{FlowKey, FlowStat, FlowStats};
+use ipfix_flow_exporter::abi::{FlowKey, FlowStat, FlowStats};
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use model::{Flows, Outcome};
 use nix::libc;

@@ -30,7 +30,7 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
 use common::bpfobj::{TestObject, TC_ACT_UNSPEC};
 use common::frames::*;
-use ipfix_flow_exporter::datapath::abi::{
+use ipfix_flow_exporter::abi::{
     FlowConfig, FlowKey, FlowStats, FlowValue, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_NS, TCP_PSH,
     TCP_RST, TCP_SYN, TCP_URG,
 };

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use ipfix_flow_exporter::datapath::abi::{FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
+use ipfix_flow_exporter::abi::{FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
 use ipfix_flow_exporter::datapath::names::{entry_function, object_file, MapRole};
 use ipfix_flow_exporter::datapath::BPF_OBJ_DIR;
 use ipfix_flow_exporter::flow::Direction;

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::Barrier;
 use std::time::Instant;
 
-use ipfix_flow_exporter::datapath::abi::{FlowKey, FlowValue, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
+use ipfix_flow_exporter::abi::{FlowKey, FlowValue, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
 use ipfix_flow_exporter::datapath::batch::Drain;
 use ipfix_flow_exporter::flow::Direction;
 use libbpf_rs::{MapCore, MapFlags, MapHandle, Object, ObjectBuilder};

@@ -6,7 +6,7 @@ use std::ffi::CString;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use ipfix_flow_exporter::datapath::abi::{FlowKey, FlowValue, FLOW_MAP_MAX_ENTRIES};
+use ipfix_flow_exporter::abi::{FlowKey, FlowValue, FLOW_MAP_MAX_ENTRIES};
 use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 use ipfix_flow_exporter::flow::Direction;
 use libbpf_rs::libbpf_sys;

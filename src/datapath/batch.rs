@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::{MapCore, MapHandle};
 
-use super::abi::{FlowKey, FlowValue, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
+use crate::abi::{FlowKey, FlowValue, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
 
 /// Largest batch tried when a hash bucket holds more entries than asked for
 /// (the kernel answers ENOSPC then).

@@ -5,10 +5,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
-use super::abi::{FlowConfig, FlowStat, FlowStats};
 use super::batch::check_flow_map;
 use super::names::MapRole;
 use super::rcu::RcuBarrier;
+use crate::abi::{FlowConfig, FlowStat, FlowStats};
 use crate::flow::Direction;
 
 /// The maps the daemon works with.

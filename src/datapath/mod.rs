@@ -4,7 +4,6 @@
 /// skeletons embed (`target/<profile>/bpf/`).
 pub const BPF_OBJ_DIR: &str = env!("IPFIX_BPF_OBJ_DIR");
 
-pub mod abi;
 pub mod attach;
 pub mod batch;
 pub mod maps;
@@ -14,3 +13,17 @@ pub mod pins;
 pub mod rcu;
 pub mod source;
 pub mod test_run;
+
+// The skeletons carry the C structs as seen through the objects' BTF: a
+// layout change in flow_abi.h that is not mirrored here fails the build.
+const _: () = {
+    use crate::abi::*;
+    use crate::skel::{egress, ingress};
+    use std::mem::size_of;
+    assert!(size_of::<ingress::types::flow_key>() == FLOW_KEY_SIZE);
+    assert!(size_of::<ingress::types::flow_value>() == FLOW_VALUE_SIZE);
+    assert!(size_of::<ingress::types::flow_config>() == FLOW_CONFIG_SIZE);
+    assert!(size_of::<ingress::types::flow_selector>() == FLOW_SELECTOR_SIZE);
+    assert!(size_of::<egress::types::flow_key>() == FLOW_KEY_SIZE);
+    assert!(size_of::<egress::types::flow_value>() == FLOW_VALUE_SIZE);
+};

@@ -4,10 +4,10 @@ use std::rc::Rc;
 
 use anyhow::{Context, Result};
 
-use super::abi::FlowStats;
 use super::batch::Drain;
 use super::maps::DatapathMaps;
 use super::rcu::RcuBarrier;
+use crate::abi::FlowStats;
 use crate::flow::source::{FlowEntry, FlowSource};
 
 pub struct KernelSource {

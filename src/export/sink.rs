@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::collector::CollectorSpec;
 use super::session::{CollectorSession, Context};
-use crate::datapath::abi::FlowStats;
+use crate::abi::FlowStats;
 use crate::flow::sink::RecordSink;
 use crate::flow::{Direction, FlowRecord};
 use crate::ipfix::Mtu;

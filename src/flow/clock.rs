@@ -1,23 +1,12 @@
 //! Kernel timestamps (CLOCK_BOOTTIME ns) to absolute time.
 
-/// The two clocks the meter needs; injected so expiry can be unit-tested.
+/// The two clocks the meter needs; injected so expiry can be unit-tested
+/// (the system's is `crate::sys::SystemClock`).
 pub trait Clock {
     /// CLOCK_BOOTTIME, the clock of `bpf_ktime_get_boot_ns()`.
     fn boot_ns(&self) -> u64;
     /// CLOCK_REALTIME, nanoseconds since the Unix epoch.
     fn real_ns(&self) -> u64;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn boot_ns(&self) -> u64 {
-        crate::sys::boottime_ns()
-    }
-
-    fn real_ns(&self) -> u64 {
-        crate::sys::realtime_ns()
-    }
 }
 
 /// `realtime - boottime`, sampled once per interval: wall-clock steps

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use super::record::FlowEndReason;
-use crate::datapath::abi::{FlowValue, TCP_FIN, TCP_RST};
+use crate::abi::{FlowValue, TCP_FIN, TCP_RST};
 
 /// What is known about the interval being exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub fn end_reason(v: &FlowValue, facts: &IntervalFacts, idle_timeout: Duration) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datapath::abi::{TCP_ACK, TCP_SYN};
+    use crate::abi::{TCP_ACK, TCP_SYN};
 
     const SEC: u64 = 1_000_000_000;
 

@@ -14,7 +14,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::datapath::abi::{FlowKey, FLOW_KEY_SIZE};
+use crate::abi::{FlowKey, FLOW_KEY_SIZE};
 
 #[derive(Debug, Clone, Copy)]
 struct Known {

@@ -11,7 +11,7 @@ use super::ids::{FlowIds, IdAllocator};
 use super::record::{Direction, FlowEndReason, FlowRecord};
 use super::sink::RecordSink;
 use super::source::FlowSource;
-use crate::datapath::abi::{FlowKey, FlowStats, FlowValue};
+use crate::abi::{FlowKey, FlowStats, FlowValue};
 
 /// What one interval did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -5,31 +5,7 @@
 
 use std::net::IpAddr;
 
-/// Which tc hook observed the flow. IPFIX `flowDirection` (IE 61) values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    Ingress,
-    Egress,
-}
-
-impl Direction {
-    pub const ALL: [Direction; 2] = [Direction::Ingress, Direction::Egress];
-
-    /// `flowDirection`: 0 = ingress, 1 = egress (RFC 5102 §5.11.6).
-    pub fn flow_direction(self) -> u8 {
-        match self {
-            Direction::Ingress => 0,
-            Direction::Egress => 1,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Ingress => "ingress",
-            Direction::Egress => "egress",
-        }
-    }
-}
+pub use crate::abi::Direction;
 
 /// IPFIX `flowEndReason` (IE 136) values, RFC 5102 §5.11.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

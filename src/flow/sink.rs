@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::record::{Direction, FlowRecord};
-use crate::datapath::abi::FlowStats;
+use crate::abi::FlowStats;
 
 /// Receives what the meter exports. Implementations count and log their own
 /// failures: a sink never stops the meter.

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::datapath::abi::{FlowKey, FlowStats, FlowValue};
+use crate::abi::{FlowKey, FlowStats, FlowValue};
 
 /// One kernel flow entry.
 pub type FlowEntry = (FlowKey, FlowValue);

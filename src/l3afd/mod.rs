@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use crate::abi::FLOW_MAP_MAX_ENTRIES;
 use crate::config::ExportConfig;
 use crate::daemon::{self, StopFlag};
-use crate::datapath::abi::FLOW_MAP_MAX_ENTRIES;
 use crate::datapath::maps::DatapathMaps;
 use crate::datapath::object::{self, LoadOptions};
 use crate::datapath::pins::l3afd_dir;

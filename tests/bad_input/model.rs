@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use ipfix_flow_exporter::datapath::abi::FlowKey;
+use ipfix_flow_exporter::abi::FlowKey;
 
 const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;

@@ -2,7 +2,9 @@
 //!
 //! Values cross the boundary as byte slices in native byte order; parsing is
 //! explicit (no transmutes), so a short slice is an error, not UB.
-//! `tests/object_rules.rs` checks these sizes against the objects' BTF.
+//! A leaf: `flow/` (the pure core) and `datapath/` (the shell) both depend
+//! on it, it depends on neither. `datapath` checks these sizes against the
+//! skeletons at build time, `tests/object_rules.rs` against the objects' BTF.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -19,18 +21,31 @@ pub const FLOW_VALUE_SIZE: usize = 56;
 pub const FLOW_CONFIG_SIZE: usize = 8;
 pub const FLOW_SELECTOR_SIZE: usize = 4;
 
-// The skeletons carry the C structs as seen through the objects' BTF: a
-// layout change in flow_abi.h that is not mirrored here fails the build.
-const _: () = {
-    use crate::skel::{egress, ingress};
-    use std::mem::size_of;
-    assert!(size_of::<ingress::types::flow_key>() == FLOW_KEY_SIZE);
-    assert!(size_of::<ingress::types::flow_value>() == FLOW_VALUE_SIZE);
-    assert!(size_of::<ingress::types::flow_config>() == FLOW_CONFIG_SIZE);
-    assert!(size_of::<ingress::types::flow_selector>() == FLOW_SELECTOR_SIZE);
-    assert!(size_of::<egress::types::flow_key>() == FLOW_KEY_SIZE);
-    assert!(size_of::<egress::types::flow_value>() == FLOW_VALUE_SIZE);
-};
+/// Which tc hook observed the flow. IPFIX `flowDirection` (IE 61) values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 2] = [Direction::Ingress, Direction::Egress];
+
+    /// `flowDirection`: 0 = ingress, 1 = egress (RFC 5102 §5.11.6).
+    pub fn flow_direction(self) -> u8 {
+        match self {
+            Direction::Ingress => 0,
+            Direction::Egress => 1,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
 
 /// TCP flag bits as they appear in `flow_value.tcp_flags`.
 pub const TCP_FIN: u16 = 0x001;
