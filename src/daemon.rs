@@ -22,8 +22,9 @@ use crate::flow::clock::{Clock, TimeBase};
 use crate::flow::ids::IdAllocator;
 use crate::flow::meter::{Meter, MeterConfig};
 use crate::flow::sink::{Fanout, RecordSink};
-use crate::ipfix::{FlowTemplate, Mtu};
+
 use crate::output::json::JsonLines;
+use crate::schema::records_per_message;
 use crate::sys::SystemClock;
 
 /// Granularity of the wait between intervals: how fast a signal is noticed.
@@ -101,21 +102,6 @@ pub fn meters(
         })
         .collect()
 }
-
-/// Flow records that surely fit one message at `mtu`, whatever their
-/// templates: the drain chunk, so that a crash loses at most what one
-/// message carries.
-pub fn records_per_message(mtu: Mtu) -> usize {
-    let largest = FlowTemplate::all()
-        .map(FlowTemplate::record_len)
-        .max()
-        .unwrap_or(1);
-    (mtu.bytes().saturating_sub(MESSAGE_OVERHEAD) / largest).max(1)
-}
-
-/// Message header (16) and a set header (4) for each of the 8 data
-/// templates a message may mix.
-const MESSAGE_OVERHEAD: usize = 16 + 8 * 4;
 
 /// The sinks `cfg` asks for: JSON on stdout and/or IPFIX collectors.
 pub fn sinks(cfg: &ExportConfig, ifindex: u32, boot_epoch_ms: u64) -> Fanout {

@@ -14,6 +14,7 @@ pub mod l3afd;
 pub mod lock;
 pub mod logging;
 pub mod output;
+pub mod schema;
 pub mod standalone;
 pub mod sys;
 

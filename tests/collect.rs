@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use ipfix_flow_exporter::flow::{Direction, FlowEndReason, FlowRecord};
 use ipfix_flow_exporter::ipfix::ie::{self, AbstractType, FieldLength, InfoElement};
-use ipfix_flow_exporter::ipfix::{
-    ExportStatistics, FlowTemplate, Message, MessageBuilder, Mtu, Session, TypedTemplate, Value,
-};
+use ipfix_flow_exporter::ipfix::{Message, MessageBuilder, Mtu, Session, TypedTemplate, Value};
 use ipfix_flow_exporter::output::json::record_json;
+use ipfix_flow_exporter::schema::{ExportStatistics, FlowMessages, FlowTemplate};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value as Json};

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use ipfix_flow_exporter::abi::{FlowKey, FlowStats, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
-use ipfix_flow_exporter::daemon::records_per_message;
 use ipfix_flow_exporter::datapath::batch::Drain;
 use ipfix_flow_exporter::datapath::maps::DatapathMaps;
 use ipfix_flow_exporter::datapath::rcu::RcuBarrier;
@@ -25,6 +24,7 @@ use ipfix_flow_exporter::flow::sink::RecordSink;
 use ipfix_flow_exporter::flow::source::{FlowEntry, FlowSource};
 use ipfix_flow_exporter::flow::{Direction, FlowRecord};
 use ipfix_flow_exporter::ipfix::{Mtu, Session};
+use ipfix_flow_exporter::schema::{records_per_message, FlowMessages};
 use ipfix_flow_exporter::sys::SystemClock;
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::MapHandle;

@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use ipfix_flow_exporter::flow::{Direction, FlowEndReason, FlowRecord};
 use ipfix_flow_exporter::ipfix::{
-    ie, AbstractType, Decoder, ExportStatistics, FieldLength, InfoElement, Message, MessageBuilder,
-    Mtu, Session, TypedTemplate, Value,
+    ie, AbstractType, Decoder, FieldLength, InfoElement, Message, MessageBuilder, Mtu, Session,
+    TypedTemplate, Value,
 };
+use ipfix_flow_exporter::schema::{ExportStatistics, FlowMessages};
 
 const EXPORT_TIME: u32 = 1_700_000_100;
 const SYSTEM_INIT_MS: u64 = 1_700_000_000_000;

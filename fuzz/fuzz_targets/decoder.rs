@@ -6,7 +6,7 @@
 //! 2. as a TCP stream, pushed into the [`Framer`] in small chunks; each
 //!    framed message is decoded in order by a TCP decoder (one exporter) and
 //!    by the UDP decoder (the three exporters in rotation);
-//! 3. every decoded record through [`DataRecord::to_flow_record`];
+//! 3. every decoded record through [`ToFlowRecord::to_flow_record`];
 //! 4. the same datagram and stream through a whole [`CollectingProcess`] in
 //!    each output format (table and JSON printing of whatever decoded).
 //!
@@ -25,6 +25,7 @@ use ipfix_flow_exporter::collect::{CollectingProcess, Input};
 use ipfix_flow_exporter::config::CollectFormat;
 use ipfix_flow_exporter::export::collector::Protocol;
 use ipfix_flow_exporter::ipfix::{DecodedMessage, Decoder, DecoderConfig};
+use ipfix_flow_exporter::schema::ToFlowRecord;
 use libfuzzer_sys::fuzz_target;
 
 const EXPORTERS: [SocketAddr; 3] = [

@@ -27,6 +27,7 @@ use crate::config::CollectFormat;
 use crate::export::collector::Protocol;
 use crate::ipfix::header::MessageHeader;
 use crate::ipfix::{DataRecord, DecodedMessage, Decoder, DecoderConfig, DomainKey, Event};
+use crate::schema::ToFlowRecord;
 
 /// A UDP exporter that sent nothing for this long has its templates and
 /// sequence state forgotten.
@@ -326,7 +327,8 @@ mod tests {
     use super::*;
     use crate::flow::{Direction, FlowEndReason, FlowRecord};
     use crate::ipfix::ie::{self, AbstractType, FieldLength, InfoElement};
-    use crate::ipfix::{ExportStatistics, Mtu, Session, TypedTemplate, Value};
+    use crate::ipfix::{Mtu, Session, TypedTemplate, Value};
+    use crate::schema::{ExportStatistics, FlowMessages};
     use serde_json::Value as Json;
 
     const A: &str = "192.0.2.1:40000";

@@ -9,7 +9,8 @@ use super::collector::{CollectorSpec, Protocol};
 use super::tcp::{TcpEvent, TcpLink};
 use super::udp::UdpLink;
 use crate::flow::FlowRecord;
-use crate::ipfix::{EncodeError, ExportStatistics, Message, Mtu, Session};
+use crate::ipfix::{EncodeError, Message, Mtu, Session};
+use crate::schema::{ExportStatistics, FlowMessages};
 
 /// Template copies sent when a UDP session starts, so that one lost
 /// datagram does not leave the collector blind until the next refresh.

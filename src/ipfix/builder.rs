@@ -10,8 +10,10 @@
 
 use super::error::{EncodeError, WireError};
 use super::header::{MessageHeader, MessageHeaderView, MESSAGE_HEADER_LEN};
+use super::record::TypedTemplate;
 use super::set::{SetHeader, SetHeaderView, MIN_DATA_SET_ID, SET_HEADER_LEN};
 use super::template::{Template, TemplateRecord, TEMPLATE_HEADER_LEN};
+use super::value::Value;
 
 /// Largest IPFIX payload a message may have, header included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +162,27 @@ impl MessageBuilder<'_> {
             });
         }
         self.push(template_id, record_len, emit)
+    }
+
+    /// Adds a record already encoded: `bytes` must be the whole record.
+    pub fn add_exact_record(&mut self, template_id: u16, bytes: &[u8]) -> Result<(), EncodeError> {
+        self.add_data_record(template_id, bytes.len(), |buf| {
+            buf.copy_from_slice(bytes);
+            Ok(())
+        })
+    }
+
+    /// A record of a custom template (variable-length, enterprise-specific
+    /// or reduced-size fields). Announce the template with
+    /// `add_template(custom.template())` first in each session.
+    pub fn add_custom_record(
+        &mut self,
+        template: &TypedTemplate,
+        values: &[Value],
+    ) -> Result<(), EncodeError> {
+        let mut out = Vec::with_capacity(template.min_record_len());
+        template.encode_record(values, &mut out)?;
+        self.add_exact_record(template.id(), &out)
     }
 
     fn push(

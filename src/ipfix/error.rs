@@ -122,24 +122,3 @@ pub enum DecodeError {
         min_len: usize,
     },
 }
-
-/// A decoded record does not carry what a [`crate::flow::FlowRecord`] needs.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FlowRecordError {
-    #[error("template {template_id}: no element {element}")]
-    MissingElement {
-        template_id: u16,
-        element: ElementId,
-    },
-    #[error("template {template_id}: element {element} has an unusable value")]
-    BadValue {
-        template_id: u16,
-        element: ElementId,
-    },
-    #[error("template {template_id}: flowDirection {value} is neither ingress (0) nor egress (1)")]
-    UnknownDirection { template_id: u16, value: u64 },
-    #[error("template {template_id}: flowEndReason {value} is not 1..=5")]
-    UnknownEndReason { template_id: u16, value: u64 },
-    #[error("template {template_id}: source and destination address families differ")]
-    MixedAddressFamily { template_id: u16 },
-}

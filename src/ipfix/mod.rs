@@ -10,39 +10,33 @@
 //!
 //! Exporting: a [`Session`] per collector and observation domain owns the
 //! sequence number; its [`MessageBuilder`] packs templates and records into
-//! MTU-bounded messages ([`encoder`] adds our templates, flow records and
-//! options records; the template IDs are documented in [`templates`]).
+//! MTU-bounded messages.
 //!
 //! Collecting: [`Decoder`] with its [`TemplateCache`] per (exporter,
-//! observation domain); [`DataRecord::to_flow_record`] turns our records
-//! back into [`crate::flow::FlowRecord`]s.
+//! observation domain).
+//!
+//! A wire library: it knows nothing of flows. Our own templates, and how a
+//! flow record is written into them and read back, are `crate::schema`.
 
 pub mod builder;
 mod bytes;
 pub mod decoder;
-pub mod encoder;
 pub mod error;
 pub mod field;
-pub mod flow_record;
 pub mod header;
 pub mod ie;
 pub mod record;
 pub mod set;
 pub mod template;
 pub mod template_cache;
-pub mod templates;
 pub mod value;
 pub mod varlen;
 
-#[cfg(test)]
-mod tests;
-
 pub use builder::{Message, MessageBuilder, Mtu, Session};
 pub use decoder::{message_length, DecodedMessage, Decoder, DecoderConfig, Event};
-pub use error::{DecodeError, EncodeError, FlowRecordError, WireError};
+pub use error::{DecodeError, EncodeError, WireError};
 pub use ie::{AbstractType, ElementId, FieldLength, InfoElement};
 pub use record::{DataRecord, DecodedField, TypedTemplate};
 pub use template::Template;
 pub use template_cache::{CacheLimits, DomainKey, TemplateCache};
-pub use templates::{ExportStatistics, FlowTemplate};
 pub use value::Value;

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use super::*;
 use crate::flow::record::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 use crate::flow::{Direction, FlowEndReason, FlowRecord};
+use crate::ipfix::*;
 
 const EXPORTER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)), 40000);
 const EXPORT_TIME: u32 = 1_700_000_002;
@@ -562,4 +563,67 @@ fn mixed_address_family_rejects_the_batch() {
         Err(EncodeError::MixedAddressFamily { flow_id: 42 })
     );
     assert!(b.finish().unwrap().is_empty());
+}
+
+/// Mutated and truncated real messages: errors allowed, panics not.
+#[test]
+fn fuzzed_input_never_panics() {
+    let mut session = Session::new(1);
+    let mut b = session.builder(0, Mtu::DEFAULT);
+    b.add_flow_templates().unwrap();
+    let label = InfoElement::enterprise(1, 1, "l", AbstractType::String).unwrap();
+    let custom = TypedTemplate::new(400, vec![(label, FieldLength::Variable)]).unwrap();
+    b.add_template(custom.template()).unwrap();
+    b.add_custom_record(&custom, &[Value::String("abc".into())])
+        .unwrap();
+    b.add_system_init_time(5).unwrap();
+    let seeds: Vec<Vec<u8>> = b.finish().unwrap().into_iter().map(|m| m.bytes).collect();
+    let mut state = 0x1234_5678_9abc_def0u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut d = Decoder::default();
+    for _ in 0..20_000 {
+        let seed = &seeds[(next() % seeds.len() as u64) as usize];
+        let mut m = seed.clone();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % m.len() as u64) as usize;
+            m[at] = next() as u8;
+        }
+        if next() % 4 == 0 {
+            m.truncate((next() % m.len() as u64) as usize);
+        }
+        let _ = d.decode(EXPORTER, &m);
+    }
+}
+
+/// The README's element table, as the schema table says it must read.
+fn readme_element_table() -> String {
+    let mut out = String::from(
+        "| # | element | ID | octets | in templates |\n|---|---|---|---|---|\n",
+    );
+    for (i, e) in elements::FLOW_ELEMENTS.iter().enumerate() {
+        out += &format!(
+            "| {} | `{}` | {} | {} | {} |\n",
+            i + 1,
+            e.element.name,
+            e.element.id.number(),
+            e.octets(),
+            e.carried.describe()
+        );
+    }
+    out
+}
+
+#[test]
+fn readme_element_table_is_the_schema_table() {
+    let readme = include_str!("../../README.md");
+    let want = readme_element_table();
+    assert!(
+        readme.contains(&want),
+        "README.md's element table differs from schema::elements; it should read:\n{want}"
+    );
 }

@@ -1,0 +1,219 @@
+//! The eight data templates: which template a [`FlowRecord`] goes to, and
+//! the template and record bytes, all from the element table.
+
+use std::sync::LazyLock;
+
+use super::elements::{Context, Cursor, FlowElement, FLOW_ELEMENTS};
+use crate::flow::{Direction, FlowRecord};
+use crate::ipfix::field::FieldSpecifier;
+use crate::ipfix::{EncodeError, Template};
+
+/// First data template ID; the eight data templates are 256..=263.
+pub const FIRST_DATA_TEMPLATE_ID: u16 = 256;
+
+/// Which of the eight data templates a record goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowTemplate {
+    pub ipv6: bool,
+    pub icmp: bool,
+    pub direction: Direction,
+}
+
+/// Each template's rows of [`FLOW_ELEMENTS`], in [`FlowTemplate::index`]
+/// order, selected once.
+static ELEMENTS: LazyLock<[Vec<&'static FlowElement>; 8]> = LazyLock::new(|| {
+    let mut all: [Vec<&'static FlowElement>; 8] = Default::default();
+    for t in FlowTemplate::all() {
+        all[t.index()] = FLOW_ELEMENTS
+            .iter()
+            .filter(|e| e.carried.by(t.ipv6, t.icmp, t.direction))
+            .collect();
+    }
+    all
+});
+
+impl FlowTemplate {
+    /// All eight, in template ID order.
+    pub fn all() -> impl Iterator<Item = FlowTemplate> {
+        Direction::ALL.into_iter().flat_map(|direction| {
+            [(false, false), (false, true), (true, false), (true, true)]
+                .into_iter()
+                .map(move |(ipv6, icmp)| FlowTemplate {
+                    ipv6,
+                    icmp,
+                    direction,
+                })
+        })
+    }
+
+    /// The template a record belongs to: by direction, IP version (of the
+    /// destination, as [`FlowRecord::is_ipv6`]) and ICMP-ness.
+    pub fn of(record: &FlowRecord) -> Result<Self, EncodeError> {
+        if record.src_addr.is_ipv6() != record.dst_addr.is_ipv6() {
+            return Err(EncodeError::MixedAddressFamily {
+                flow_id: record.flow_id,
+            });
+        }
+        Ok(FlowTemplate {
+            ipv6: record.is_ipv6(),
+            icmp: record.is_icmp(),
+            direction: record.direction,
+        })
+    }
+
+    pub fn id(self) -> u16 {
+        // SANITY: index() < 8.
+        FIRST_DATA_TEMPLATE_ID + self.index() as u16
+    }
+
+    /// Position among [`Self::all`] (0..8), in template ID order.
+    pub fn index(self) -> usize {
+        let direction = match self.direction {
+            Direction::Ingress => 0,
+            Direction::Egress => 4,
+        };
+        direction + 2 * usize::from(self.ipv6) + usize::from(self.icmp)
+    }
+
+    /// This template's elements, in order.
+    pub fn elements(self) -> &'static [&'static FlowElement] {
+        &ELEMENTS[self.index()]
+    }
+
+    /// The template record announcing this template.
+    pub fn template(self) -> Result<Template, EncodeError> {
+        let specs = self
+            .elements()
+            .iter()
+            .map(|e| FieldSpecifier::new(e.element.id, e.element.default_length()))
+            .collect();
+        Template::new(self.id(), specs)
+    }
+
+    /// Octets of one data record.
+    pub fn record_len(self) -> usize {
+        self.elements().iter().map(|e| e.octets()).sum()
+    }
+
+    /// The largest record of any data template.
+    pub fn max_record_len() -> usize {
+        Self::all().map(Self::record_len).max().unwrap_or(0)
+    }
+
+    /// Writes `record` into `buf` (exactly [`Self::record_len`] octets).
+    pub fn emit_record(
+        self,
+        record: &FlowRecord,
+        system_init_ms: u64,
+        buf: &mut [u8],
+    ) -> Result<(), EncodeError> {
+        let cx = Context { system_init_ms };
+        let mut out = Cursor::new(buf);
+        for e in self.elements() {
+            (e.write)(record, &cx, &mut out);
+        }
+        if !out.filled() {
+            return Err(EncodeError::InvalidTemplate {
+                template_id: self.id(),
+                reason: "record does not match the template's length",
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_in_index_and_id_order() {
+        for (i, t) in FlowTemplate::all().enumerate() {
+            assert_eq!(t.index(), i);
+            assert_eq!(usize::from(t.id()), 256 + i);
+        }
+    }
+
+    #[test]
+    fn ids_and_lengths() {
+        let ids: Vec<u16> = FlowTemplate::all().map(|t| t.id()).collect();
+        assert_eq!(ids, (256..=263).collect::<Vec<_>>());
+        for t in FlowTemplate::all() {
+            assert_eq!(t.record_len(), if t.ipv6 { 97 } else { 73 });
+            let template = t.template().unwrap();
+            assert_eq!(template.fields().len(), 20);
+            // 4-octet header + 20 IANA specifiers.
+            assert_eq!(template.buffer_len(), 84);
+        }
+        assert_eq!(FlowTemplate::max_record_len(), 97);
+    }
+
+    #[test]
+    fn template_256_golden() {
+        let t = FlowTemplate {
+            ipv6: false,
+            icmp: false,
+            direction: Direction::Ingress,
+        };
+        let template = t.template().unwrap();
+        let mut buf = vec![0u8; template.buffer_len()];
+        template.emit(&mut buf).unwrap();
+        #[rustfmt::skip]
+        let golden = [
+            0x01, 0x00, 0x00, 0x14, // template 256, 20 fields
+            0x00, 0x01, 0x00, 0x08, // octetDeltaCount
+            0x00, 0x02, 0x00, 0x08, // packetDeltaCount
+            0x00, 0x04, 0x00, 0x01, // protocolIdentifier
+            0x00, 0x08, 0x00, 0x04, // sourceIPv4Address
+            0x00, 0x0c, 0x00, 0x04, // destinationIPv4Address
+            0x00, 0x07, 0x00, 0x02, // sourceTransportPort
+            0x00, 0x0b, 0x00, 0x02, // destinationTransportPort
+            0x00, 0x3d, 0x00, 0x01, // flowDirection
+            0x00, 0x06, 0x00, 0x02, // tcpControlBits
+            0x00, 0x05, 0x00, 0x01, // ipClassOfService
+            0x00, 0x0a, 0x00, 0x04, // ingressInterface
+            0x00, 0x34, 0x00, 0x01, // minimumTTL
+            0x00, 0x35, 0x00, 0x01, // maximumTTL
+            0x00, 0x16, 0x00, 0x04, // flowStartSysUpTime
+            0x00, 0x15, 0x00, 0x04, // flowEndSysUpTime
+            0x00, 0x94, 0x00, 0x08, // flowId
+            0x00, 0xc3, 0x00, 0x01, // ipDiffServCodePoint
+            0x00, 0x98, 0x00, 0x08, // flowStartMilliseconds
+            0x00, 0x99, 0x00, 0x08, // flowEndMilliseconds
+            0x00, 0x88, 0x00, 0x01, // flowEndReason
+        ];
+        assert_eq!(buf, golden);
+    }
+
+    #[test]
+    fn icmp_and_egress_swap_the_right_elements() {
+        let ids = |t: FlowTemplate| -> Vec<u16> {
+            t.template()
+                .unwrap()
+                .fields()
+                .iter()
+                .map(|f| f.id.number())
+                .collect()
+        };
+        let v6_icmp_egress = FlowTemplate {
+            ipv6: true,
+            icmp: true,
+            direction: Direction::Egress,
+        };
+        assert_eq!(v6_icmp_egress.id(), 263);
+        assert_eq!(
+            ids(v6_icmp_egress),
+            [1, 2, 4, 27, 28, 7, 11, 61, 5, 139, 14, 52, 53, 22, 21, 148, 195, 152, 153, 136]
+        );
+        let v4_icmp_ingress = FlowTemplate {
+            ipv6: false,
+            icmp: true,
+            direction: Direction::Ingress,
+        };
+        assert_eq!(v4_icmp_ingress.id(), 257);
+        assert_eq!(
+            ids(v4_icmp_ingress)[8..11],
+            [5, 32, 10] // ipClassOfService, icmpTypeCodeIPv4, ingressInterface
+        );
+    }
+}

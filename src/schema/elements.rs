@@ -1,0 +1,449 @@
+//! The one table of our data templates: every element once, in template
+//! order, with the templates that carry it, its size (the IANA size of its
+//! type), how a [`FlowRecord`] writes it and how a decoded value is read
+//! back. The data templates (`data.rs`), the encoder, the decoder's typed
+//! view (`decode.rs`), the drain chunk size and the README's element table
+//! all follow from [`FLOW_ELEMENTS`]; adding an element is one row here.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::flow::{Direction, FlowEndReason, FlowRecord};
+use crate::ipfix::ie::{self, InfoElement};
+use crate::ipfix::Value;
+
+/// Which of the eight data templates carry an element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carried {
+    All,
+    Ipv4,
+    Ipv6,
+    NonIcmp,
+    Icmpv4,
+    Icmpv6,
+    Ingress,
+    Egress,
+}
+
+impl Carried {
+    pub fn by(self, ipv6: bool, icmp: bool, direction: Direction) -> bool {
+        match self {
+            Carried::All => true,
+            Carried::Ipv4 => !ipv6,
+            Carried::Ipv6 => ipv6,
+            Carried::NonIcmp => !icmp,
+            Carried::Icmpv4 => icmp && !ipv6,
+            Carried::Icmpv6 => icmp && ipv6,
+            Carried::Ingress => direction == Direction::Ingress,
+            Carried::Egress => direction == Direction::Egress,
+        }
+    }
+
+    /// As the README's element table words it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Carried::All => "all",
+            Carried::Ipv4 => "IPv4",
+            Carried::Ipv6 => "IPv6",
+            Carried::NonIcmp => "non-ICMP",
+            Carried::Icmpv4 => "IPv4 ICMP",
+            Carried::Icmpv6 => "IPv6 ICMPv6",
+            Carried::Ingress => "ingress",
+            Carried::Egress => "egress",
+        }
+    }
+}
+
+/// What a record needs to be read back as a [`FlowRecord`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Missing is an error (unless another element of the same
+    /// [`FlowElement::field`] is present: IPv4 or IPv6 addresses).
+    Required,
+    /// Missing leaves the field 0.
+    Optional,
+    /// Derived from other fields (SysUpTime, DSCP); not read back.
+    Derived,
+}
+
+/// Why a decoded value cannot be read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreadable {
+    /// Wrong type or out of the field's range.
+    Value,
+    UnknownDirection(u64),
+    UnknownEndReason(u64),
+}
+
+/// What the encoder knows besides the record: the SysUpTime anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    pub system_init_ms: u64,
+}
+
+/// One row of the table.
+pub struct FlowElement {
+    pub element: InfoElement,
+    pub carried: Carried,
+    /// The [`FlowRecord`] field it writes and reads; elements of one field
+    /// (IPv4/IPv6 variants) are alternatives.
+    pub field: &'static str,
+    pub need: Need,
+    /// Big-endian value, exactly [`FlowElement::octets`].
+    pub write: fn(&FlowRecord, &Context, &mut Cursor<'_>),
+    pub read: fn(&mut FlowRecord, &Value) -> Result<(), Unreadable>,
+}
+
+impl FlowElement {
+    /// Octets on the wire: the full IANA size; every element of ours has a
+    /// fixed size.
+    pub const fn octets(&self) -> usize {
+        match self.element.ty.default_length() {
+            Some(n) => n as usize,
+            None => 0,
+        }
+    }
+}
+
+/// The data templates' elements in template order. Elements 1–17 keep the
+/// C package's order.
+pub static FLOW_ELEMENTS: [FlowElement; 25] = [
+    FlowElement {
+        element: ie::OCTET_DELTA_COUNT,
+        carried: Carried::All,
+        field: "octets",
+        need: Need::Required,
+        write: |r, _, out| out.put(&r.octets.to_be_bytes()),
+        read: |r, v| set(&mut r.octets, unsigned(v)),
+    },
+    FlowElement {
+        element: ie::PACKET_DELTA_COUNT,
+        carried: Carried::All,
+        field: "packets",
+        need: Need::Required,
+        write: |r, _, out| out.put(&r.packets.to_be_bytes()),
+        read: |r, v| set(&mut r.packets, unsigned(v)),
+    },
+    FlowElement {
+        element: ie::PROTOCOL_IDENTIFIER,
+        carried: Carried::All,
+        field: "protocol",
+        need: Need::Required,
+        write: |r, _, out| out.put(&[r.protocol]),
+        read: |r, v| set(&mut r.protocol, narrow(v)),
+    },
+    FlowElement {
+        element: ie::SOURCE_IPV4_ADDRESS,
+        carried: Carried::Ipv4,
+        field: "src_addr",
+        need: Need::Required,
+        write: |r, _, out| out.put_addr(r.src_addr),
+        read: |r, v| set(&mut r.src_addr, address(v)),
+    },
+    FlowElement {
+        element: ie::SOURCE_IPV6_ADDRESS,
+        carried: Carried::Ipv6,
+        field: "src_addr",
+        need: Need::Required,
+        write: |r, _, out| out.put_addr(r.src_addr),
+        read: |r, v| set(&mut r.src_addr, address(v)),
+    },
+    FlowElement {
+        element: ie::DESTINATION_IPV4_ADDRESS,
+        carried: Carried::Ipv4,
+        field: "dst_addr",
+        need: Need::Required,
+        write: |r, _, out| out.put_addr(r.dst_addr),
+        read: |r, v| set(&mut r.dst_addr, address(v)),
+    },
+    FlowElement {
+        element: ie::DESTINATION_IPV6_ADDRESS,
+        carried: Carried::Ipv6,
+        field: "dst_addr",
+        need: Need::Required,
+        write: |r, _, out| out.put_addr(r.dst_addr),
+        read: |r, v| set(&mut r.dst_addr, address(v)),
+    },
+    FlowElement {
+        element: ie::SOURCE_TRANSPORT_PORT,
+        carried: Carried::All,
+        field: "src_port",
+        need: Need::Required,
+        write: |r, _, out| out.put(&r.src_port.to_be_bytes()),
+        read: |r, v| set(&mut r.src_port, narrow(v)),
+    },
+    FlowElement {
+        element: ie::DESTINATION_TRANSPORT_PORT,
+        carried: Carried::All,
+        field: "dst_port",
+        need: Need::Required,
+        write: |r, _, out| out.put(&r.dst_port.to_be_bytes()),
+        read: |r, v| set(&mut r.dst_port, narrow(v)),
+    },
+    FlowElement {
+        element: ie::FLOW_DIRECTION,
+        carried: Carried::All,
+        field: "direction",
+        need: Need::Required,
+        write: |r, _, out| out.put(&[r.direction.flow_direction()]),
+        read: |r, v| {
+            r.direction = match unsigned(v)? {
+                0 => Direction::Ingress,
+                1 => Direction::Egress,
+                other => return Err(Unreadable::UnknownDirection(other)),
+            };
+            Ok(())
+        },
+    },
+    FlowElement {
+        element: ie::TCP_CONTROL_BITS,
+        carried: Carried::NonIcmp,
+        field: "tcp_flags",
+        need: Need::Optional,
+        write: |r, _, out| out.put(&r.tcp_flags.to_be_bytes()),
+        read: |r, v| set(&mut r.tcp_flags, narrow(v)),
+    },
+    FlowElement {
+        element: ie::IP_CLASS_OF_SERVICE,
+        carried: Carried::All,
+        field: "tos",
+        need: Need::Required,
+        write: |r, _, out| out.put(&[r.tos]),
+        read: |r, v| set(&mut r.tos, narrow(v)),
+    },
+    FlowElement {
+        element: ie::ICMP_TYPE_CODE_IPV4,
+        carried: Carried::Icmpv4,
+        field: "icmp_type, icmp_code",
+        need: Need::Optional,
+        write: |r, _, out| out.put(&r.icmp_type_code().to_be_bytes()),
+        read: read_icmp_type_code,
+    },
+    FlowElement {
+        element: ie::ICMP_TYPE_CODE_IPV6,
+        carried: Carried::Icmpv6,
+        field: "icmp_type, icmp_code",
+        need: Need::Optional,
+        write: |r, _, out| out.put(&r.icmp_type_code().to_be_bytes()),
+        read: read_icmp_type_code,
+    },
+    FlowElement {
+        element: ie::INGRESS_INTERFACE,
+        carried: Carried::Ingress,
+        field: "ingress_ifindex",
+        need: Need::Optional,
+        write: |r, _, out| out.put(&r.ingress_ifindex.to_be_bytes()),
+        read: |r, v| set(&mut r.ingress_ifindex, narrow(v)),
+    },
+    FlowElement {
+        element: ie::EGRESS_INTERFACE,
+        carried: Carried::Egress,
+        field: "egress_ifindex",
+        need: Need::Optional,
+        write: |r, _, out| out.put(&r.egress_ifindex.to_be_bytes()),
+        read: |r, v| set(&mut r.egress_ifindex, narrow(v)),
+    },
+    FlowElement {
+        element: ie::MINIMUM_TTL,
+        carried: Carried::All,
+        field: "ttl_min",
+        need: Need::Required,
+        write: |r, _, out| out.put(&[r.ttl_min]),
+        read: |r, v| set(&mut r.ttl_min, narrow(v)),
+    },
+    FlowElement {
+        element: ie::MAXIMUM_TTL,
+        carried: Carried::All,
+        field: "ttl_max",
+        need: Need::Required,
+        write: |r, _, out| out.put(&[r.ttl_max]),
+        read: |r, v| set(&mut r.ttl_max, narrow(v)),
+    },
+    FlowElement {
+        element: ie::FLOW_START_SYS_UP_TIME,
+        carried: Carried::All,
+        field: "start_ms",
+        need: Need::Derived,
+        write: |r, cx, out| out.put(&sys_up_time_ms(r.start_ms, cx.system_init_ms).to_be_bytes()),
+        read: |_, _| Ok(()),
+    },
+    FlowElement {
+        element: ie::FLOW_END_SYS_UP_TIME,
+        carried: Carried::All,
+        field: "end_ms",
+        need: Need::Derived,
+        write: |r, cx, out| out.put(&sys_up_time_ms(r.end_ms, cx.system_init_ms).to_be_bytes()),
+        read: |_, _| Ok(()),
+    },
+    FlowElement {
+        element: ie::FLOW_ID,
+        carried: Carried::All,
+        field: "flow_id",
+        need: Need::Required,
+        write: |r, _, out| out.put(&r.flow_id.to_be_bytes()),
+        read: |r, v| set(&mut r.flow_id, unsigned(v)),
+    },
+    FlowElement {
+        element: ie::IP_DIFF_SERV_CODE_POINT,
+        carried: Carried::All,
+        field: "tos",
+        need: Need::Derived,
+        write: |r, _, out| out.put(&[r.dscp()]),
+        read: |_, _| Ok(()),
+    },
+    FlowElement {
+        element: ie::FLOW_START_MILLISECONDS,
+        carried: Carried::All,
+        field: "start_ms",
+        need: Need::Required,
+        write: |r, _, out| out.put(&r.start_ms.to_be_bytes()),
+        read: |r, v| set(&mut r.start_ms, unsigned(v)),
+    },
+    FlowElement {
+        element: ie::FLOW_END_MILLISECONDS,
+        carried: Carried::All,
+        field: "end_ms",
+        need: Need::Required,
+        write: |r, _, out| out.put(&r.end_ms.to_be_bytes()),
+        read: |r, v| set(&mut r.end_ms, unsigned(v)),
+    },
+    FlowElement {
+        element: ie::FLOW_END_REASON,
+        carried: Carried::All,
+        field: "end_reason",
+        need: Need::Required,
+        write: |r, _, out| out.put(&[r.end_reason.code()]),
+        read: |r, v| {
+            r.end_reason = match unsigned(v)? {
+                1 => FlowEndReason::IdleTimeout,
+                2 => FlowEndReason::ActiveTimeout,
+                3 => FlowEndReason::EndOfFlow,
+                4 => FlowEndReason::ForcedEnd,
+                5 => FlowEndReason::LackOfResources,
+                other => return Err(Unreadable::UnknownEndReason(other)),
+            };
+            Ok(())
+        },
+    },
+];
+
+fn set<T>(field: &mut T, value: Result<T, Unreadable>) -> Result<(), Unreadable> {
+    *field = value?;
+    Ok(())
+}
+
+fn unsigned(v: &Value) -> Result<u64, Unreadable> {
+    v.as_unsigned().ok_or(Unreadable::Value)
+}
+
+fn narrow<T: TryFrom<u64>>(v: &Value) -> Result<T, Unreadable> {
+    T::try_from(unsigned(v)?).map_err(|_| Unreadable::Value)
+}
+
+fn address(v: &Value) -> Result<IpAddr, Unreadable> {
+    match v {
+        Value::Ipv4(a) => Ok(IpAddr::V4(*a)),
+        Value::Ipv6(a) => Ok(IpAddr::V6(*a)),
+        _ => Err(Unreadable::Value),
+    }
+}
+
+fn read_icmp_type_code(r: &mut FlowRecord, v: &Value) -> Result<(), Unreadable> {
+    let [icmp_type, icmp_code] = narrow::<u16>(v)?.to_be_bytes();
+    r.icmp_type = icmp_type;
+    r.icmp_code = icmp_code;
+    Ok(())
+}
+
+/// Milliseconds since `system_init_ms`, saturating at 0 below the anchor and
+/// clamped to `u32::MAX` (unsigned32, RFC 5102 `flowStartSysUpTime`).
+pub fn sys_up_time_ms(epoch_ms: u64, system_init_ms: u64) -> u32 {
+    u32::try_from(epoch_ms.saturating_sub(system_init_ms)).unwrap_or(u32::MAX)
+}
+
+/// The record every read starts from: what absent optional elements leave.
+pub fn blank_record() -> FlowRecord {
+    FlowRecord {
+        src_addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        dst_addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        src_port: 0,
+        dst_port: 0,
+        protocol: 0,
+        icmp_type: 0,
+        icmp_code: 0,
+        direction: Direction::Ingress,
+        ingress_ifindex: 0,
+        egress_ifindex: 0,
+        packets: 0,
+        octets: 0,
+        tcp_flags: 0,
+        ttl_min: 0,
+        ttl_max: 0,
+        tos: 0,
+        start_ms: 0,
+        end_ms: 0,
+        end_reason: FlowEndReason::IdleTimeout,
+        flow_id: 0,
+    }
+}
+
+/// Writes fields one after another into a record's slot in the message,
+/// without an intermediate buffer (a million records an interval).
+pub struct Cursor<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+    overflow: bool,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Cursor {
+            buf,
+            at: 0,
+            overflow: false,
+        }
+    }
+
+    pub fn put(&mut self, bytes: &[u8]) {
+        let end = self.at + bytes.len();
+        match self.buf.get_mut(self.at..end) {
+            Some(slot) => slot.copy_from_slice(bytes),
+            None => self.overflow = true,
+        }
+        self.at = end;
+    }
+
+    fn put_addr(&mut self, addr: IpAddr) {
+        match addr {
+            IpAddr::V4(a) => self.put(&a.octets()),
+            IpAddr::V6(a) => self.put(&a.octets()),
+        }
+    }
+
+    /// True when the fields filled the slot exactly.
+    pub fn filled(&self) -> bool {
+        !self.overflow && self.at == self.buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_element_once() {
+        for (i, a) in FLOW_ELEMENTS.iter().enumerate() {
+            for b in &FLOW_ELEMENTS[i + 1..] {
+                assert_ne!(a.element.id, b.element.id, "{}", a.element.name);
+            }
+            assert!(a.octets() > 0, "{} has no fixed size", a.element.name);
+        }
+    }
+
+    #[test]
+    fn sys_up_time_clamps() {
+        assert_eq!(sys_up_time_ms(1_000, 400), 600);
+        assert_eq!(sys_up_time_ms(399, 400), 0);
+        assert_eq!(sys_up_time_ms(400 + (1 << 32), 400), u32::MAX);
+        assert_eq!(sys_up_time_ms(400 + u64::from(u32::MAX), 400), u32::MAX);
+    }
+}

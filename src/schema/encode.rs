@@ -1,0 +1,117 @@
+//! The exporter's API: our templates, batches of [`FlowRecord`]s and the two
+//! options records, added to an [`ipfix::MessageBuilder`](MessageBuilder).
+//!
+//! ```no_run
+//! # use ipfix_flow_exporter::ipfix::{Session, Mtu};
+//! # use ipfix_flow_exporter::schema::{ExportStatistics, FlowMessages};
+//! # let records = vec![];
+//! let mut session = Session::new(1); // per collector and observation domain
+//! let system_init_ms = 1_700_000_000_000;
+//! let mut b = session.builder(1_700_000_100, Mtu::DEFAULT);
+//! b.add_flow_templates()?; // at start, on refresh, on reconnect
+//! b.add_system_init_time(system_init_ms)?;
+//! b.add_flow_records(&records, system_init_ms)?;
+//! b.add_statistics(&ExportStatistics::default())?;
+//! for message in b.finish()? { /* send message.bytes */ }
+//! # Ok::<(), ipfix_flow_exporter::ipfix::EncodeError>(())
+//! ```
+
+use super::data::FlowTemplate;
+use super::options::{
+    statistics_record, statistics_template, system_init_record, system_init_template,
+    ExportStatistics, STATISTICS_TEMPLATE_ID, SYSTEM_INIT_TEMPLATE_ID,
+};
+use crate::flow::FlowRecord;
+use crate::ipfix::{EncodeError, MessageBuilder, Mtu};
+
+/// Our records on a [`MessageBuilder`].
+pub trait FlowMessages {
+    /// The eight data templates (256..=263) and the two options templates
+    /// (264, 265). Send them when a session starts, when the UDP refresh
+    /// timer fires, and after each TCP reconnect.
+    fn add_flow_templates(&mut self) -> Result<(), EncodeError>;
+
+    /// One data record per flow, each routed to its template by direction,
+    /// IP version and ICMP-ness; records of one template share a data set
+    /// per message. The whole batch is checked before anything is added, so
+    /// an error (mixed address families) adds nothing.
+    fn add_flow_records(
+        &mut self,
+        records: &[FlowRecord],
+        system_init_ms: u64,
+    ) -> Result<(), EncodeError>;
+
+    /// The options record of template 264: when this observation domain's
+    /// SysUpTime clock started, in milliseconds since the UNIX epoch.
+    fn add_system_init_time(&mut self, system_init_ms: u64) -> Result<(), EncodeError>;
+
+    /// The options record of template 265.
+    fn add_statistics(&mut self, stats: &ExportStatistics) -> Result<(), EncodeError>;
+}
+
+impl FlowMessages for MessageBuilder<'_> {
+    fn add_flow_templates(&mut self) -> Result<(), EncodeError> {
+        for t in FlowTemplate::all() {
+            self.add_template(&t.template()?)?;
+        }
+        self.add_template(&system_init_template()?)?;
+        self.add_template(&statistics_template()?)
+    }
+
+    fn add_flow_records(
+        &mut self,
+        records: &[FlowRecord],
+        system_init_ms: u64,
+    ) -> Result<(), EncodeError> {
+        // One pass to route, then one data set per template: the builder
+        // keeps one set per template per message only if records of a
+        // template arrive together.
+        let mut by_template: [Vec<&FlowRecord>; 8] = Default::default();
+        for record in records {
+            let template = FlowTemplate::of(record)?;
+            by_template[template.index()].push(record);
+        }
+        for (template, group) in FlowTemplate::all().zip(&by_template) {
+            let len = template.record_len();
+            for record in group {
+                self.add_data_record(template.id(), len, |buf| {
+                    template.emit_record(record, system_init_ms, buf)
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn add_system_init_time(&mut self, system_init_ms: u64) -> Result<(), EncodeError> {
+        let out = system_init_record(self.observation_domain_id(), system_init_ms);
+        self.add_exact_record(SYSTEM_INIT_TEMPLATE_ID, &out)
+    }
+
+    fn add_statistics(&mut self, stats: &ExportStatistics) -> Result<(), EncodeError> {
+        let out = statistics_record(self.observation_domain_id(), stats);
+        self.add_exact_record(STATISTICS_TEMPLATE_ID, &out)
+    }
+}
+
+/// Flow records that surely fit one message at `mtu`, whatever their
+/// templates: the drain chunk, so that a crash loses at most what one
+/// message carries.
+pub fn records_per_message(mtu: Mtu) -> usize {
+    (mtu.bytes().saturating_sub(MESSAGE_OVERHEAD) / FlowTemplate::max_record_len().max(1)).max(1)
+}
+
+/// Message header (16) and a set header (4) for each data template a
+/// message may mix.
+const MESSAGE_OVERHEAD: usize = 16 + 4 * 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_per_message_counts_the_largest_record() {
+        // (1400 - 48) / 97.
+        assert_eq!(records_per_message(Mtu::DEFAULT), 13);
+        assert_eq!(records_per_message(Mtu::new(200).unwrap()), 1);
+    }
+}

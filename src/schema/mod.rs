@@ -1,0 +1,40 @@
+//! Our IPFIX schema: the templates we export and how a [`FlowRecord`] is
+//! written into them and read back, on top of the pure wire library
+//! [`crate::ipfix`].
+//!
+//! | ID  | kind    | records                                   |
+//! |-----|---------|-------------------------------------------|
+//! | 256 | data    | IPv4 TCP/UDP/SCTP/other, ingress          |
+//! | 257 | data    | IPv4 ICMP, ingress                        |
+//! | 258 | data    | IPv6 non-ICMPv6, ingress                  |
+//! | 259 | data    | IPv6 ICMPv6, ingress                      |
+//! | 260–263 | data | the same four, egress                    |
+//! | 264 | options | scope `observationDomainId`; `systemInitTimeMilliseconds` |
+//! | 265 | options | scope `observationDomainId`; the RFC 7011 §4.3 statistics |
+//!
+//! The data templates' elements are one table, [`elements::FLOW_ELEMENTS`]:
+//! each element once, with the templates that carry it, its size, how it
+//! is written and how it is read back. Values: `icmpTypeCode*` =
+//! type × 256 + code; `ipDiffServCodePoint` = TOS >> 2; `ipClassOfService` = TOS
+//! (IPv4) or traffic class (IPv6); `minimumTTL`/`maximumTTL` carry the IPv6
+//! hop limit. SysUpTime elements are milliseconds since the
+//! `system_init_ms` anchor the caller passes (the same value it sends in
+//! template 264): 0 for records before the anchor, `u32::MAX` for records
+//! more than 2^32 ms (49.7 days) after it — clamped, never wrapped; the
+//! absolute `flow*Milliseconds` elements are exact.
+//!
+//! [`FlowRecord`]: crate::flow::FlowRecord
+
+pub mod data;
+pub mod decode;
+pub mod elements;
+pub mod encode;
+pub mod options;
+
+#[cfg(test)]
+mod tests;
+
+pub use data::FlowTemplate;
+pub use decode::{FlowRecordError, ToFlowRecord};
+pub use encode::{records_per_message, FlowMessages};
+pub use options::ExportStatistics;
