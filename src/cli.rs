@@ -2,11 +2,11 @@
 //! configuration happens in `config.rs`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::parse_duration;
-use crate::export::collector::CollectorSpec;
+use crate::endpoint::Endpoint;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,18 +42,18 @@ pub enum FormatArg {
 pub struct CollectArgs {
     /// Where to listen: udp://ADDR:PORT or tcp://ADDR:PORT (repeatable).
     #[arg(long, value_name = "URL", default_value = "udp://127.0.0.1:4739", value_parser = parse_listen)]
-    pub listen: Vec<CollectorSpec>,
+    pub listen: Vec<Endpoint>,
     /// How to print what arrives.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
 }
 
-fn parse_listen(s: &str) -> Result<CollectorSpec, String> {
-    CollectorSpec::parse_listen(s).map_err(|e| e.to_string())
+fn parse_listen(s: &str) -> Result<Endpoint, String> {
+    Endpoint::parse_listen(s).map_err(|e| e.to_string())
 }
 
-fn parse_collector(s: &str) -> Result<CollectorSpec, String> {
-    CollectorSpec::parse(s).map_err(|e| e.to_string())
+fn parse_collector(s: &str) -> Result<Endpoint, String> {
+    Endpoint::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -109,7 +109,7 @@ pub struct RunArgs {
     /// IPFIX collector, [udp://|tcp://]HOST[:PORT] (port 4739 when omitted);
     /// repeat for several collectors.
     #[arg(long, value_name = "URL", value_parser = parse_collector)]
-    pub collector: Vec<CollectorSpec>,
+    pub collector: Vec<Endpoint>,
     /// Largest IPFIX message in bytes (header included).
     #[arg(long, value_name = "BYTES", default_value_t = 1400)]
     pub mtu: usize,
@@ -130,4 +130,48 @@ pub struct RunArgs {
     /// Meter 1 in N packets (random sampling); 1 meters every packet.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub sample_period: u32,
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (like 10s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" => value / 1e6,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "{s:?} has unknown unit {unit:?} (use ms, s, m or h)"
+            ))
+        }
+    };
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
 }

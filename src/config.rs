@@ -6,11 +6,10 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::cli::{AttachArg, CollectArgs, DirectionArg, FormatArg, OutputArg, RunArgs};
-use crate::datapath::attach::AttachMode;
-use crate::datapath::pins::{standalone_dir, PinPathError, STANDALONE_BASE};
-use crate::export::collector::CollectorSpec;
+use crate::endpoint::Endpoint;
 use crate::flow::Direction;
 use crate::ipfix::Mtu;
+use crate::pins::{standalone_dir, PinPathError, STANDALONE_BASE};
 
 /// Shortest export interval accepted: below it the flip/drain cycle would
 /// dominate a CPU.
@@ -39,6 +38,15 @@ fn invalid(flag: &'static str, value: impl ToString, why: impl ToString) -> Conf
     }
 }
 
+/// `--attach auto|tcx|tc`: how the programs are attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachMode {
+    /// TCX when the kernel supports it, clsact otherwise.
+    Auto,
+    Tcx,
+    Tc,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
     Json,
@@ -52,7 +60,7 @@ pub struct ExportConfig {
     pub active_timeout: Duration,
     pub idle_timeout: Duration,
     pub output: Option<OutputFormat>,
-    pub collectors: Vec<CollectorSpec>,
+    pub collectors: Vec<Endpoint>,
     pub mtu: Mtu,
     pub template_refresh: Duration,
     /// `None`: the observed interface's ifindex.
@@ -167,7 +175,7 @@ pub enum CollectFormat {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectConfig {
-    pub listen: Vec<CollectorSpec>,
+    pub listen: Vec<Endpoint>,
     pub format: CollectFormat,
 }
 
@@ -189,34 +197,6 @@ impl CollectConfig {
     }
 }
 
-/// `10s`, `500ms`, `2m`, `1h`, or a plain number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (like 10s, 500ms, 2m)"))?;
-    let secs = match unit {
-        "" | "s" => value,
-        "ms" => value / 1e3,
-        "us" => value / 1e6,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "{s:?} has unknown unit {unit:?} (use ms, s, m or h)"
-            ))
-        }
-    };
-    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-        return Err(format!("{s:?} is out of range"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,17 +209,6 @@ mod tests {
             crate::cli::Command::Run(r) => r,
             crate::cli::Command::Collect(_) => unreachable!("run was parsed"),
         })
-    }
-
-    #[test]
-    fn durations_take_units() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
-        assert!(parse_duration("10 parsecs").is_err());
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("-1s").is_err());
     }
 
     #[test]
@@ -277,7 +246,7 @@ mod tests {
         assert!(err.starts_with("--active-timeout 1ms"), "{err}");
     }
 
-    use crate::export::collector::Protocol;
+    use crate::endpoint::Protocol;
 
     #[test]
     fn collectors_are_repeatable_and_need_no_output_flag() {

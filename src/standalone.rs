@@ -15,9 +15,9 @@ use crate::config::RunConfig;
 use crate::daemon::{self, StopFlag};
 use crate::datapath::attach::{self, Attachment};
 use crate::datapath::object::{self, LoadOptions, PinSet};
-use crate::datapath::pins::STANDALONE_BASE;
 use crate::datapath::rcu::RcuBarrier;
 use crate::lock::{InstanceLock, LOCK_DIR};
+use crate::pins::STANDALONE_BASE;
 use crate::sys;
 
 /// Removes the pins a failed startup created; disarmed once running.

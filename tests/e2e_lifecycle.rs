@@ -12,7 +12,8 @@ use common::bpfobj::TestObject;
 use common::exporter::{totals, Exporter, PinDir, BIN};
 use common::netns::NetnsPair;
 use common::traffic::{sa, udp_l3_overhead, udp_send, udp_sink};
-use ipfix_flow_exporter::datapath::attach::{self, tcx_programs, AttachMode};
+use ipfix_flow_exporter::config::AttachMode;
+use ipfix_flow_exporter::datapath::attach::{self, tcx_programs};
 use ipfix_flow_exporter::flow::Direction;
 use serde_json::Value;
 

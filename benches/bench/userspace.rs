@@ -14,7 +14,7 @@ use ipfix_flow_exporter::datapath::batch::Drain;
 use ipfix_flow_exporter::datapath::maps::DatapathMaps;
 use ipfix_flow_exporter::datapath::rcu::RcuBarrier;
 use ipfix_flow_exporter::datapath::source::KernelSource;
-use ipfix_flow_exporter::export::collector::CollectorSpec;
+use ipfix_flow_exporter::endpoint::Endpoint;
 use ipfix_flow_exporter::export::session::TCP_QUEUE_RECORDS;
 use ipfix_flow_exporter::export::sink::IpfixSink;
 use ipfix_flow_exporter::flow::clock::TimeBase;
@@ -237,7 +237,7 @@ fn child_interval(n: usize, udp: bool) {
     // buffer, every send succeeds.
     let collector = UdpSocket::bind("127.0.0.1:0").expect("binding the collector socket");
     let port = collector.local_addr().expect("local addr").port();
-    let spec = CollectorSpec::parse(&format!("udp://127.0.0.1:{port}")).expect("collector");
+    let spec = Endpoint::parse(&format!("udp://127.0.0.1:{port}")).expect("collector");
     let boot_ms = TimeBase::sample(&SystemClock).boot_epoch_ms();
     let mut ipfix = IpfixSink::new(
         &[spec],

@@ -23,7 +23,7 @@ use std::time::Instant;
 use ipfix_flow_exporter::collect::net::Framer;
 use ipfix_flow_exporter::collect::{CollectingProcess, Input};
 use ipfix_flow_exporter::config::CollectFormat;
-use ipfix_flow_exporter::export::collector::Protocol;
+use ipfix_flow_exporter::endpoint::Protocol;
 use ipfix_flow_exporter::ipfix::{DecodedMessage, Decoder, DecoderConfig};
 use ipfix_flow_exporter::schema::ToFlowRecord;
 use libfuzzer_sys::fuzz_target;

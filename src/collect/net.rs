@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::process::Input;
-use crate::export::collector::{CollectorSpec, Protocol};
+use crate::endpoint::{Endpoint, Protocol};
 use crate::ipfix::error::WireError;
 use crate::ipfix::header::{IPFIX_VERSION, MESSAGE_HEADER_LEN};
 use crate::ipfix::message_length;
@@ -48,7 +48,7 @@ pub enum Listener {
 
 /// Binds `spec` (its host resolved now; the first address that binds
 /// wins). Errors name the listener.
-pub fn bind(spec: &CollectorSpec) -> Result<Listener> {
+pub fn bind(spec: &Endpoint) -> Result<Listener> {
     let addrs: Vec<SocketAddr> = (spec.host.as_str(), spec.port)
         .to_socket_addrs()
         .with_context(|| format!("listening on {spec}: resolving {}", spec.host))?

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use super::json::{flow_json, record_fields_json};
 use super::table::{record_line, Table};
 use crate::config::CollectFormat;
-use crate::export::collector::Protocol;
+use crate::endpoint::Protocol;
 use crate::ipfix::header::MessageHeader;
 use crate::ipfix::{DataRecord, DecodedMessage, Decoder, DecoderConfig, DomainKey, Event};
 use crate::schema::ToFlowRecord;

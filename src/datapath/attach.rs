@@ -14,16 +14,8 @@ use libbpf_rs::libbpf_sys;
 use libbpf_rs::{TcHook, TC_EGRESS, TC_INGRESS};
 
 use super::names::kernel_prog_name;
+use crate::config::AttachMode;
 use crate::flow::Direction;
-
-/// `--attach auto|tcx|tc`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttachMode {
-    /// TCX when the kernel supports it, clsact otherwise.
-    Auto,
-    Tcx,
-    Tc,
-}
 
 /// Our clsact filter's handle and priority: fixed, so that a restart after a
 /// crash finds and replaces the filter the dead process left.

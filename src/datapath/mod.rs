@@ -9,7 +9,6 @@ pub mod batch;
 pub mod maps;
 pub mod names;
 pub mod object;
-pub mod pins;
 pub mod rcu;
 pub mod source;
 pub mod test_run;

@@ -1,7 +1,6 @@
 //! The exporting process: collectors, transports, sessions.
 
 pub mod backoff;
-pub mod collector;
 pub mod resolve;
 pub mod session;
 pub mod sink;

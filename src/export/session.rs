@@ -5,9 +5,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::collector::{CollectorSpec, Protocol};
 use super::tcp::{TcpEvent, TcpLink};
 use super::udp::UdpLink;
+use crate::endpoint::{Endpoint, Protocol};
 use crate::flow::FlowRecord;
 use crate::ipfix::{EncodeError, Message, Mtu, Session};
 use crate::schema::{ExportStatistics, FlowMessages};
@@ -69,7 +69,7 @@ pub struct Context {
 }
 
 pub struct CollectorSession {
-    pub spec: CollectorSpec,
+    pub spec: Endpoint,
     link: Link,
     ipfix: Session,
     observation_domain_id: u32,
@@ -88,7 +88,7 @@ pub struct CollectorSession {
 
 impl CollectorSession {
     pub fn new(
-        spec: CollectorSpec,
+        spec: Endpoint,
         observation_domain_id: u32,
         mtu: Mtu,
         template_refresh: Duration,

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::collector::CollectorSpec;
 use super::session::{CollectorSession, Context};
 use crate::abi::FlowStats;
+use crate::endpoint::Endpoint;
 use crate::flow::sink::RecordSink;
 use crate::flow::{Direction, FlowRecord};
 use crate::ipfix::Mtu;
@@ -35,7 +35,7 @@ pub struct IpfixSink {
 
 impl IpfixSink {
     pub fn new(
-        collectors: &[CollectorSpec],
+        collectors: &[Endpoint],
         observation_domain_id: u32,
         mtu: Mtu,
         template_refresh: Duration,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::config::parse_duration;
-use crate::export::collector::{CollectorError, CollectorSpec, Protocol};
+use crate::cli::parse_duration;
+use crate::endpoint::{Endpoint, EndpointError, Protocol};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ArgError {
@@ -44,7 +44,7 @@ pub struct L3afdArgs {
     /// l3afd up to v2.1.0 passes none: it pins every map of every program
     /// of an interface in one directory.
     pub version: Option<String>,
-    pub collectors: Vec<CollectorSpec>,
+    pub collectors: Vec<Endpoint>,
     /// 0–5, as the C package: 0 off, 1 debug, 2 info, 3 warn, 4 error, 5 critical.
     pub verbose: u8,
     /// Idle timeout (`--flow-timeout`, seconds, as the C package).
@@ -111,8 +111,8 @@ fn seconds_or_duration(key: &str, v: &str) -> Result<Duration, ArgError> {
     parse_duration(v).map_err(|e| bad(key, v, e))
 }
 
-fn collector(key: &str, v: &str) -> Result<CollectorSpec, ArgError> {
-    CollectorSpec::parse(v).map_err(|e: CollectorError| bad(key, v, e))
+fn collector(key: &str, v: &str) -> Result<Endpoint, ArgError> {
+    Endpoint::parse(v).map_err(|e: EndpointError| bad(key, v, e))
 }
 
 impl L3afdArgs {
@@ -189,7 +189,7 @@ impl L3afdArgs {
         if let Some(host) = collector_ip {
             a.collectors.insert(
                 0,
-                CollectorSpec {
+                Endpoint {
                     protocol,
                     host,
                     port: collector_port.unwrap_or(C_PACKAGE_COLLECTOR_PORT),
@@ -232,7 +232,7 @@ mod tests {
         assert_eq!(a.log_dir, Some(PathBuf::from("/var/log/l3afd")));
         assert_eq!(
             a.collectors,
-            vec![CollectorSpec {
+            vec![Endpoint {
                 protocol: Protocol::Udp,
                 host: "127.0.0.1".into(),
                 port: 49280

@@ -26,10 +26,10 @@ use crate::config::ExportConfig;
 use crate::daemon::{self, StopFlag};
 use crate::datapath::maps::DatapathMaps;
 use crate::datapath::object::{self, LoadOptions};
-use crate::datapath::pins::l3afd_dir;
 use crate::datapath::rcu::RcuBarrier;
 use crate::flow::Direction;
 use crate::ipfix::Mtu;
+use crate::pins::l3afd_dir;
 use crate::{logging, sys};
 use args::L3afdArgs;
 use chain::ChainSlot;
@@ -221,7 +221,7 @@ fn prog_array_path(cfg: &L3afdConfig, map_name: &str) -> PathBuf {
     } else {
         cfg.args
             .bpf_root
-            .join(crate::datapath::pins::L3AFD_TC_DIR)
+            .join(crate::pins::L3AFD_TC_DIR)
             .join(&cfg.args.iface)
             .join(p)
     }

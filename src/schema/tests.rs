@@ -602,9 +602,8 @@ fn fuzzed_input_never_panics() {
 
 /// The README's element table, as the schema table says it must read.
 fn readme_element_table() -> String {
-    let mut out = String::from(
-        "| # | element | ID | octets | in templates |\n|---|---|---|---|---|\n",
-    );
+    let mut out =
+        String::from("| # | element | ID | octets | in templates |\n|---|---|---|---|---|\n");
     for (i, e) in elements::FLOW_ELEMENTS.iter().enumerate() {
         out += &format!(
             "| {} | `{}` | {} | {} | {} |\n",

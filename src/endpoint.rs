@@ -1,4 +1,6 @@
-//! `--collector [udp://|tcp://]HOST[:PORT]`: where IPFIX goes.
+//! An IPFIX transport endpoint, `[udp://|tcp://]HOST[:PORT]`: a collector
+//! `run` exports to (`--collector`), or the address `collect` listens on
+//! (`--listen`).
 
 use std::fmt;
 
@@ -16,14 +18,14 @@ pub enum Protocol {
 /// A collector as given on the command line; resolved (and re-resolved)
 /// by the transport, so a name that does not resolve yet is not fatal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CollectorSpec {
+pub struct Endpoint {
     pub protocol: Protocol,
     pub host: String,
     pub port: u16,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
-pub enum CollectorError {
+pub enum EndpointError {
     #[error("unknown scheme {0:?} (use udp:// or tcp://)")]
     Scheme(String),
     #[error("empty host")]
@@ -34,32 +36,32 @@ pub enum CollectorError {
     Bracket,
 }
 
-impl CollectorSpec {
+impl Endpoint {
     /// Parses `udp://192.0.2.1:4739`, `tcp://[2001:db8::1]`, `collector.example`,
     /// `[::1]:9995`, `2001:db8::5` (a bare IPv6 address takes the default port).
-    pub fn parse(s: &str) -> Result<Self, CollectorError> {
+    pub fn parse(s: &str) -> Result<Self, EndpointError> {
         Self::parse_inner(s, false)
     }
 
     /// As [`Self::parse`], but port 0 is allowed: a listener that lets the
     /// kernel pick (and prints what it got).
-    pub fn parse_listen(s: &str) -> Result<Self, CollectorError> {
+    pub fn parse_listen(s: &str) -> Result<Self, EndpointError> {
         Self::parse_inner(s, true)
     }
 
-    fn parse_inner(s: &str, port_zero: bool) -> Result<Self, CollectorError> {
+    fn parse_inner(s: &str, port_zero: bool) -> Result<Self, EndpointError> {
         let (protocol, rest) = match s.split_once("://") {
             Some(("udp", r)) => (Protocol::Udp, r),
             Some(("tcp", r)) => (Protocol::Tcp, r),
-            Some((scheme, _)) => return Err(CollectorError::Scheme(scheme.to_owned())),
+            Some((scheme, _)) => return Err(EndpointError::Scheme(scheme.to_owned())),
             None => (Protocol::Udp, s),
         };
         let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
-            let (host, after) = inner.split_once(']').ok_or(CollectorError::Bracket)?;
+            let (host, after) = inner.split_once(']').ok_or(EndpointError::Bracket)?;
             match after.strip_prefix(':') {
                 Some(p) => (host, Some(p)),
                 None if after.is_empty() => (host, None),
-                None => return Err(CollectorError::Port(after.to_owned())),
+                None => return Err(EndpointError::Port(after.to_owned())),
             }
         } else if rest.matches(':').count() > 1 {
             (rest, None) // a bare IPv6 address
@@ -70,16 +72,16 @@ impl CollectorSpec {
             }
         };
         if host.is_empty() {
-            return Err(CollectorError::EmptyHost);
+            return Err(EndpointError::EmptyHost);
         }
         let port = match port {
             None => IPFIX_PORT,
             Some(p) => match p.parse::<u16>() {
                 Ok(n) if n > 0 || port_zero => n,
-                _ => return Err(CollectorError::Port(p.to_owned())),
+                _ => return Err(EndpointError::Port(p.to_owned())),
             },
         };
-        Ok(CollectorSpec {
+        Ok(Endpoint {
             protocol,
             host: host.to_owned(),
             port,
@@ -87,7 +89,7 @@ impl CollectorSpec {
     }
 }
 
-impl fmt::Display for CollectorSpec {
+impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = match self.protocol {
             Protocol::Udp => "udp",
@@ -105,8 +107,8 @@ impl fmt::Display for CollectorSpec {
 mod tests {
     use super::*;
 
-    fn spec(p: Protocol, host: &str, port: u16) -> CollectorSpec {
-        CollectorSpec {
+    fn spec(p: Protocol, host: &str, port: u16) -> Endpoint {
+        Endpoint {
             protocol: p,
             host: host.into(),
             port,
@@ -129,40 +131,32 @@ mod tests {
             ("2001:db8::5", spec(Udp, "2001:db8::5", 4739)),
         ];
         for (text, want) in cases {
-            assert_eq!(CollectorSpec::parse(text), Ok(want.clone()), "{text}");
-            assert_eq!(CollectorSpec::parse(&want.to_string()), Ok(want), "{text}");
+            assert_eq!(Endpoint::parse(text), Ok(want.clone()), "{text}");
+            assert_eq!(Endpoint::parse(&want.to_string()), Ok(want), "{text}");
         }
     }
 
     #[test]
     fn listeners_may_ask_for_any_port() {
-        assert_eq!(
-            CollectorSpec::parse_listen("udp://127.0.0.1:0")
-                .unwrap()
-                .port,
-            0
-        );
-        assert!(CollectorSpec::parse("udp://127.0.0.1:0").is_err());
+        assert_eq!(Endpoint::parse_listen("udp://127.0.0.1:0").unwrap().port, 0);
+        assert!(Endpoint::parse("udp://127.0.0.1:0").is_err());
     }
 
     #[test]
     fn mistakes_are_named() {
         assert_eq!(
-            CollectorSpec::parse("sctp://x"),
-            Err(CollectorError::Scheme("sctp".into()))
+            Endpoint::parse("sctp://x"),
+            Err(EndpointError::Scheme("sctp".into()))
+        );
+        assert_eq!(Endpoint::parse("x:0"), Err(EndpointError::Port("0".into())));
+        assert_eq!(
+            Endpoint::parse("x:http"),
+            Err(EndpointError::Port("http".into()))
         );
         assert_eq!(
-            CollectorSpec::parse("x:0"),
-            Err(CollectorError::Port("0".into()))
+            Endpoint::parse("udp://:4739"),
+            Err(EndpointError::EmptyHost)
         );
-        assert_eq!(
-            CollectorSpec::parse("x:http"),
-            Err(CollectorError::Port("http".into()))
-        );
-        assert_eq!(
-            CollectorSpec::parse("udp://:4739"),
-            Err(CollectorError::EmptyHost)
-        );
-        assert_eq!(CollectorSpec::parse("[::1"), Err(CollectorError::Bracket));
+        assert_eq!(Endpoint::parse("[::1"), Err(EndpointError::Bracket));
     }
 }
