@@ -10,6 +10,7 @@ pub mod datapath;
 pub mod export;
 pub mod flow;
 pub mod ipfix;
+pub mod kernel;
 pub mod l3afd;
 pub mod lock;
 pub mod logging;
