@@ -3,7 +3,7 @@
 CARGO ?= cargo
 BPF_SRC := $(wildcard bpf/*.h bpf/*.c l3af/*/*.bpf.c benches/bpf/*.c)
 
-.PHONY: all setup build release test lint fmt demo clean soak
+.PHONY: all setup build release test lint fmt demo clean soak kernels
 
 all: build
 
@@ -19,17 +19,19 @@ release:
 # Everything CI runs. Needs root (BPF, tc, namespaces); IPFIX_TESTS_STRICT
 # turns any test that would skip into a failure. The emulated-l3afd tests
 # deploy the real artifact, so it is built and checked first; a bounded fuzz
-# session of the decoder follows. Benchmarks (`make bench`) and the soak
-# (`make soak`) are not part of it.
+# session of the decoder and the kernel matrix follow. Benchmarks (`make
+# bench`) and the soak (`make soak`) are not part of it.
 test: setup package check-artifact
 	IPFIX_TESTS_STRICT=1 IPFIX_ARTIFACT=$(abspath $(L3AF_TARBALL)) $(CARGO) test --lib --bins --tests
 	$(MAKE) fuzz
+	$(MAKE) kernels
 	$(MAKE) lint
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	clang-format --dry-run --Werror $(BPF_SRC)
+	shellcheck scripts/*.sh
 
 fmt:
 	$(CARGO) fmt --all
@@ -44,6 +46,14 @@ soak: setup
 
 clean:
 	$(CARGO) clean
+
+# --- Kernel matrix (README.md, "Kernels") -----------------------------------
+# `make kernels`: the kernel tests, the object rules and the end-to-end runs
+# inside a qemu guest on each of Debian 12's kernels (6.1 without TCX, 6.12),
+# from Debian's packages unpacked under target/kernels/ (never installed).
+# About 4 min; KERNELS="<release> ..." picks others.
+kernels: setup
+	bash scripts/kernels.sh
 
 # --- L3AF artifact (l3af/README.md) ------------------------------------------
 # `make package` builds the libc-only binary (feature `static`; libelf.a and

@@ -17,6 +17,10 @@ packages=(
     jq curl shellcheck ruby vagrant
     # the real-l3afd tests (make test-l3afd) and the systemd unit check
     lsb-release systemd
+    # the kernel matrix (make kernels): qemu guests booted by virtme-ng,
+    # which needs busybox, depmod and udev (without udev the guest's exit
+    # status does not come back) and reads the kernel's version with file
+    qemu-system-x86 busybox-static kmod udev file python3-venv
     # lint
     clang-format
 )
@@ -39,6 +43,13 @@ fi
 if ! command -v cargo >/dev/null; then
     echo "setup: cargo not found; install Rust (https://rustup.rs)" >&2
     exit 1
+fi
+
+# The kernel matrix's guests (make kernels, scripts/kernels.sh).
+virtme_ng_version=1.42
+if [ "$(/opt/virtme-ng/bin/vng --version 2>/dev/null)" != "virtme-ng $virtme_ng_version" ]; then
+    python3 -m venv /opt/virtme-ng
+    /opt/virtme-ng/bin/pip install --quiet "virtme-ng==$virtme_ng_version"
 fi
 
 # The decoder's fuzz session in `make test` (`make fuzz`).

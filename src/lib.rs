@@ -11,6 +11,7 @@ pub mod endpoint;
 pub mod export;
 pub mod flow;
 pub mod ipfix;
+pub mod kernel;
 pub mod l3afd;
 pub mod lock;
 pub mod logging;

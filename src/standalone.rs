@@ -48,6 +48,7 @@ pub fn link_pin_name(dir: crate::flow::Direction) -> String {
 /// Checks that fail before anything is created.
 fn preflight(cfg: &RunConfig) -> Result<u32> {
     let ifindex = sys::ifindex(&cfg.iface)?;
+    crate::kernel::require_supported()?;
     sys::require_caps()?;
     sys::require_bpffs(&cfg.pin_dir)?;
     sys::require_kernel_btf()?;

@@ -123,7 +123,18 @@ pub fn attach(
     link_pin: Option<&Path>,
 ) -> Result<Attachment> {
     let hook = match mode {
-        AttachMode::Tcx => attach_tcx(prog, ifindex, dir, link_pin)?,
+        AttachMode::Tcx => attach_tcx(prog, ifindex, dir, link_pin).map_err(|e| {
+            if tcx_unsupported(&e) {
+                e.context(format!(
+                    "--attach tcx: this kernel ({}) has no TCX; TCX needs Linux {} or later \
+                     (--attach auto uses clsact without it)",
+                    crate::kernel::running_release(),
+                    crate::kernel::TCX
+                ))
+            } else {
+                e
+            }
+        })?,
         AttachMode::Tc => attach_tc(prog, ifindex, dir)?,
         AttachMode::Auto => match attach_tcx(prog, ifindex, dir, link_pin) {
             Ok(h) => h,

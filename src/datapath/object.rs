@@ -86,6 +86,8 @@ pub struct LoadedObject {
 /// Loads the object of `direction` and pins its maps in `opts.pin_dir`,
 /// reusing maps already pinned there (a predecessor's flows get drained).
 pub fn load(direction: Direction, opts: &LoadOptions<'_>) -> Result<LoadedObject> {
+    // A named refusal instead of the verifier's dump on an old kernel.
+    crate::kernel::require_supported()?;
     match direction {
         Direction::Ingress => load_skel(
             direction,

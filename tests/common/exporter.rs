@@ -97,6 +97,21 @@ impl Exporter {
         exp
     }
 
+    /// Waits (bounded by `timeout`) until a record printed so far matches
+    /// `pred`; false when none did in time.
+    pub fn wait_for_record(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.records.lock().unwrap().iter().any(&pred) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The exporter's pid (nsenter execs it in place).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()

@@ -52,3 +52,20 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// True when the running kernel has TCX links (Linux 6.6+). Otherwise prints
+/// `SKIP: <test> needs TCX ...` naming the kernel and returns false: the
+/// kernel matrix (`make kernels`) runs the tests on 6.1, where only clsact
+/// exists, and a test that forces `--attach tcx` has nothing to test there
+/// (`tcx_on_a_kernel_without_it_is_refused_by_name` covers that kernel).
+pub fn kernel_has_tcx(test: &str) -> bool {
+    if ipfix_flow_exporter::kernel::has_tcx() {
+        return true;
+    }
+    println!(
+        "SKIP: {test} needs TCX (Linux {} or later); this kernel is {}",
+        ipfix_flow_exporter::kernel::TCX,
+        ipfix_flow_exporter::kernel::running_release()
+    );
+    false
+}
