@@ -98,42 +98,6 @@ impl FlowStat {
     }
 }
 
-/// Totals of the per-CPU statistics, summed over CPUs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FlowStats {
-    pub packets: u64,
-    pub non_ip: u64,
-    pub parse_failed: u64,
-    pub table_full_packets: u64,
-    pub table_full_octets: u64,
-    pub sampled_out: u64,
-}
-
-impl FlowStats {
-    pub fn get(&self, stat: FlowStat) -> u64 {
-        match stat {
-            FlowStat::Packets => self.packets,
-            FlowStat::NonIp => self.non_ip,
-            FlowStat::ParseFailed => self.parse_failed,
-            FlowStat::TableFullPackets => self.table_full_packets,
-            FlowStat::TableFullOctets => self.table_full_octets,
-            FlowStat::SampledOut => self.sampled_out,
-        }
-    }
-
-    pub fn add(&mut self, stat: FlowStat, n: u64) {
-        let slot = match stat {
-            FlowStat::Packets => &mut self.packets,
-            FlowStat::NonIp => &mut self.non_ip,
-            FlowStat::ParseFailed => &mut self.parse_failed,
-            FlowStat::TableFullPackets => &mut self.table_full_packets,
-            FlowStat::TableFullOctets => &mut self.table_full_octets,
-            FlowStat::SampledOut => &mut self.sampled_out,
-        };
-        *slot = slot.wrapping_add(n);
-    }
-}
-
 /// `struct flow_key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {

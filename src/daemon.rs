@@ -137,15 +137,20 @@ pub fn run_interval(
     for m in meters.iter_mut() {
         let dir = m.direction().as_str();
         match m.interval(clock, shutting_down, sink) {
-            Ok(r) => log::debug!(
-                "{dir}: exported {} records, {} packets, {} octets",
-                r.records,
-                r.packets,
-                r.octets
-            ),
+            Ok(r) => {
+                log::debug!(
+                    "{dir}: exported {} records, {} packets, {} octets",
+                    r.records,
+                    r.packets,
+                    r.octets
+                );
+                // The totals the sinks got, not a second read.
+                if let Err(e) = maps(m).publish_monitors(&r.totals) {
+                    failures.record("publishing monitor maps", &e);
+                }
+            }
             Err(e) => failures.record(&format!("{dir} export interval"), &e),
         }
-        publish_monitors(m, failures);
     }
     sink.end_of_interval();
 }

@@ -31,11 +31,11 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use common::bpfobj::{TestObject, TC_ACT_UNSPEC};
 use common::frames::*;
 use ipfix_flow_exporter::abi::{
-    FlowConfig, FlowKey, FlowStats, FlowValue, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_NS, TCP_PSH,
+    FlowConfig, FlowKey, FlowValue, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_NS, TCP_PSH,
     TCP_RST, TCP_SYN, TCP_URG,
 };
 use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
-use ipfix_flow_exporter::flow::Direction;
+use ipfix_flow_exporter::flow::{Direction, FlowStats};
 
 const A4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);

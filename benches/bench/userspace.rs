@@ -9,7 +9,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use ipfix_flow_exporter::abi::{FlowKey, FlowStats, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
+use ipfix_flow_exporter::abi::{FlowKey, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
+use ipfix_flow_exporter::flow::FlowStats;
 use ipfix_flow_exporter::datapath::batch::Drain;
 use ipfix_flow_exporter::datapath::maps::DatapathMaps;
 use ipfix_flow_exporter::datapath::rcu::RcuBarrier;

@@ -8,7 +8,8 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use super::batch::check_flow_map;
 use super::names::MapRole;
 use super::rcu::RcuBarrier;
-use crate::abi::{FlowConfig, FlowStat, FlowStats};
+use crate::abi::{FlowConfig, FlowStat};
+use crate::flow::FlowStats;
 use crate::flow::Direction;
 
 /// The maps the daemon works with.

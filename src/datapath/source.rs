@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use super::batch::Drain;
 use super::maps::DatapathMaps;
 use super::rcu::RcuBarrier;
-use crate::abi::FlowStats;
+use crate::flow::FlowStats;
 use crate::flow::source::{FlowEntry, FlowSource};
 
 pub struct KernelSource {

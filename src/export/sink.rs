@@ -5,10 +5,9 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::session::{CollectorSession, Context};
-use crate::abi::FlowStats;
 use crate::endpoint::Endpoint;
 use crate::flow::sink::RecordSink;
-use crate::flow::{Direction, FlowRecord};
+use crate::flow::{FlowRecord, FlowStats, IntervalSummary};
 use crate::ipfix::Mtu;
 
 /// Uptime beyond which the SysUpTime anchor leaves the boot time: a u32 of
@@ -100,9 +99,9 @@ impl RecordSink for IpfixSink {
         }
     }
 
-    fn stats(&mut self, direction: Direction, stats: &FlowStats, boot_epoch_ms: u64) {
-        self.stats[direction as usize] = *stats;
-        self.boot_epoch_ms = boot_epoch_ms;
+    fn summary(&mut self, summary: &IntervalSummary) {
+        self.stats[summary.direction as usize] = summary.totals;
+        self.boot_epoch_ms = summary.boot_epoch_ms;
     }
 
     fn end_of_interval(&mut self) {

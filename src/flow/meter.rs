@@ -11,7 +11,8 @@ use super::ids::{FlowIds, IdAllocator};
 use super::record::{Direction, FlowEndReason, FlowRecord};
 use super::sink::RecordSink;
 use super::source::FlowSource;
-use crate::abi::{FlowKey, FlowStats, FlowValue};
+use crate::abi::{FlowKey, FlowValue};
+use super::stats::{FlowStats, IntervalSummary};
 
 /// What one interval did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub struct IntervalReport {
     pub records: u64,
     pub packets: u64,
     pub octets: u64,
+    /// The datapath totals the interval read (once), as the sinks got them.
+    pub totals: FlowStats,
 }
 
 pub struct Meter<S> {
@@ -152,7 +155,12 @@ impl<S: FlowSource> Meter<S> {
             sink.records(records);
         })?;
         self.ids.expire(facts.now_boot_ns);
-        sink.stats(self.direction, &stats, time.boot_epoch_ms());
+        report.totals = stats;
+        sink.summary(&IntervalSummary {
+            direction: self.direction,
+            totals: stats,
+            boot_epoch_ms: time.boot_epoch_ms(),
+        });
         Ok(report)
     }
 }

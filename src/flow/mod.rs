@@ -7,5 +7,7 @@ pub mod meter;
 pub mod record;
 pub mod sink;
 pub mod source;
+pub mod stats;
 
 pub use record::{Direction, FlowEndReason, FlowRecord};
+pub use stats::{FlowStats, IntervalSummary};

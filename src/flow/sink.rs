@@ -2,16 +2,16 @@
 
 use std::time::Instant;
 
-use super::record::{Direction, FlowRecord};
-use crate::abi::FlowStats;
+use super::record::FlowRecord;
+use super::stats::IntervalSummary;
 
 /// Receives what the meter exports. Implementations count and log their own
 /// failures: a sink never stops the meter.
 pub trait RecordSink {
     fn records(&mut self, records: &[FlowRecord]);
-    /// Called once per interval and direction with the datapath totals and
-    /// the boot time (ms since the epoch).
-    fn stats(&mut self, _direction: Direction, _stats: &FlowStats, _boot_epoch_ms: u64) {}
+    /// Called once per interval and direction, after its records, with what
+    /// the interval read of the datapath.
+    fn summary(&mut self, _summary: &IntervalSummary) {}
     /// Called after every direction exported its interval.
     fn end_of_interval(&mut self) {}
     /// Called often between intervals: progress connections and queues.
@@ -31,9 +31,9 @@ impl RecordSink for Fanout {
         }
     }
 
-    fn stats(&mut self, direction: Direction, stats: &FlowStats, boot_epoch_ms: u64) {
+    fn summary(&mut self, summary: &IntervalSummary) {
         for s in &mut self.0 {
-            s.stats(direction, stats, boot_epoch_ms);
+            s.summary(summary);
         }
     }
 

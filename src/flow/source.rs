@@ -2,7 +2,8 @@
 
 use anyhow::Result;
 
-use crate::abi::{FlowKey, FlowStats, FlowValue};
+use crate::abi::{FlowKey, FlowValue};
+use crate::flow::FlowStats;
 
 /// One kernel flow entry.
 pub type FlowEntry = (FlowKey, FlowValue);

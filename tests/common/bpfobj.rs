@@ -4,7 +4,8 @@
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use ipfix_flow_exporter::abi::{FlowKey, FlowStats, FlowValue};
+use ipfix_flow_exporter::abi::{FlowKey, FlowValue};
+use ipfix_flow_exporter::flow::FlowStats;
 use ipfix_flow_exporter::datapath::batch::Drain;
 use ipfix_flow_exporter::datapath::object::{self, LoadOptions, LoadedObject};
 use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
