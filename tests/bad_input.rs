@@ -27,9 +27,9 @@ use common::bpfobj::{TestObject, TC_ACT_UNSPEC};
 use common::frames::{ETH_HLEN, ETH_P_IP, ETH_P_IPV6, IPV4_HLEN, IPV6_HLEN};
 use gen::Rng;
 use ipfix_flow_exporter::abi::{FlowKey, FlowValue};
-use ipfix_flow_exporter::flow::FlowStats;
 use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 use ipfix_flow_exporter::flow::Direction;
+use ipfix_flow_exporter::flow::FlowStats;
 use model::{Flows, Outcome};
 
 /// Loopback: the device test_run uses for ifindex 0 and 1.

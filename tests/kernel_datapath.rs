@@ -31,8 +31,8 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use common::bpfobj::{TestObject, TC_ACT_UNSPEC};
 use common::frames::*;
 use ipfix_flow_exporter::abi::{
-    FlowConfig, FlowKey, FlowValue, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_NS, TCP_PSH,
-    TCP_RST, TCP_SYN, TCP_URG,
+    FlowConfig, FlowKey, FlowValue, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_NS, TCP_PSH, TCP_RST,
+    TCP_SYN, TCP_URG,
 };
 use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 use ipfix_flow_exporter::flow::{Direction, FlowStats};

@@ -10,19 +10,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use ipfix_flow_exporter::abi::{FlowKey, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
-use ipfix_flow_exporter::flow::FlowStats;
 use ipfix_flow_exporter::datapath::batch::Drain;
 use ipfix_flow_exporter::datapath::maps::DatapathMaps;
 use ipfix_flow_exporter::datapath::rcu::RcuBarrier;
 use ipfix_flow_exporter::datapath::source::KernelSource;
 use ipfix_flow_exporter::endpoint::Endpoint;
-use ipfix_flow_exporter::export::session::TCP_QUEUE_RECORDS;
 use ipfix_flow_exporter::export::sink::IpfixSink;
+use ipfix_flow_exporter::export::state::TCP_QUEUE_RECORDS;
 use ipfix_flow_exporter::flow::clock::TimeBase;
 use ipfix_flow_exporter::flow::ids::IdAllocator;
 use ipfix_flow_exporter::flow::meter::{Meter, MeterConfig};
 use ipfix_flow_exporter::flow::sink::RecordSink;
 use ipfix_flow_exporter::flow::source::{FlowEntry, FlowSource};
+use ipfix_flow_exporter::flow::FlowStats;
 use ipfix_flow_exporter::flow::{Direction, FlowRecord};
 use ipfix_flow_exporter::ipfix::{Mtu, Session};
 use ipfix_flow_exporter::schema::{records_per_message, FlowMessages};
@@ -270,7 +270,7 @@ fn child_interval(n: usize, udp: bool) {
     let (u1, s1) = cpu_time();
     assert_eq!(r.records, n as u64);
     let messages = if udp {
-        let stats = ipfix.sessions[0].stats;
+        let stats = ipfix.sessions[0].stats();
         assert_eq!(stats.flow_records, n as u64, "every record sent");
         stats.messages
     } else {

@@ -9,8 +9,8 @@ use super::batch::check_flow_map;
 use super::names::MapRole;
 use super::rcu::RcuBarrier;
 use crate::abi::{FlowConfig, FlowStat};
-use crate::flow::FlowStats;
 use crate::flow::Direction;
+use crate::flow::FlowStats;
 
 /// The maps the daemon works with.
 pub struct DatapathMaps {

@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use super::batch::Drain;
 use super::maps::DatapathMaps;
 use super::rcu::RcuBarrier;
-use crate::flow::FlowStats;
 use crate::flow::source::{FlowEntry, FlowSource};
+use crate::flow::FlowStats;
 
 pub struct KernelSource {
     pub maps: DatapathMaps,

@@ -4,5 +4,6 @@ pub mod backoff;
 pub mod resolve;
 pub mod session;
 pub mod sink;
+pub mod state;
 pub mod tcp;
 pub mod udp;

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::session::{CollectorSession, Context};
+use super::session::CollectorSession;
+use super::state::Context;
 use crate::endpoint::Endpoint;
 use crate::flow::sink::RecordSink;
 use crate::flow::{FlowRecord, FlowStats, IntervalSummary};
@@ -86,7 +87,7 @@ impl IpfixSink {
             if left > 0 {
                 log::warn!("collector {}: {left} records not sent at shutdown", s.spec);
             }
-            log::info!("collector {}: {}", s.spec, s.stats);
+            log::info!("collector {}: {}", s.spec, s.stats());
         }
     }
 }

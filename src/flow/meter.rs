@@ -11,8 +11,8 @@ use super::ids::{FlowIds, IdAllocator};
 use super::record::{Direction, FlowEndReason, FlowRecord};
 use super::sink::RecordSink;
 use super::source::FlowSource;
-use crate::abi::{FlowKey, FlowValue};
 use super::stats::{FlowStats, IntervalSummary};
+use crate::abi::{FlowKey, FlowValue};
 
 /// What one interval did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -89,7 +89,7 @@ impl L3afdConfig {
             observation_domain_id: args.observation_domain_id,
             tcp_queue_records: args
                 .tcp_queue_records
-                .unwrap_or(crate::export::session::TCP_QUEUE_RECORDS),
+                .unwrap_or(crate::export::state::TCP_QUEUE_RECORDS),
         };
         Ok(L3afdConfig {
             direction,

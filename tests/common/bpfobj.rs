@@ -5,11 +5,11 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use ipfix_flow_exporter::abi::{FlowKey, FlowValue};
-use ipfix_flow_exporter::flow::FlowStats;
 use ipfix_flow_exporter::datapath::batch::Drain;
 use ipfix_flow_exporter::datapath::object::{self, LoadOptions, LoadedObject};
 use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 use ipfix_flow_exporter::flow::Direction;
+use ipfix_flow_exporter::flow::FlowStats;
 
 pub const TC_ACT_UNSPEC: u32 = u32::MAX; // -1
 
