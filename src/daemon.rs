@@ -11,7 +11,6 @@ use anyhow::{Context, Result};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::{ExportConfig, OutputFormat};
 use crate::datapath::maps::DatapathMaps;
@@ -79,12 +78,9 @@ pub fn meters(
     rcu: &Rc<RcuBarrier>,
     cfg: &ExportConfig,
     max_flows: usize,
+    clock: &dyn Clock,
 ) -> Vec<KernelMeter> {
-    let start_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let ids = IdAllocator::new(start_ms);
+    let ids = IdAllocator::new(clock.epoch_ms());
     let chunk = records_per_message(cfg.mtu);
     maps.into_iter()
         .map(|m| {
@@ -117,6 +113,7 @@ pub fn sinks(cfg: &ExportConfig, ifindex: u32, boot_epoch_ms: u64) -> Fanout {
             cfg.template_refresh,
             cfg.tcp_queue_records,
             boot_epoch_ms,
+            Box::new(SystemClock),
         )));
     }
     Fanout(out)
@@ -184,10 +181,10 @@ pub fn run_until_stopped(
             Err(e) => failures.record("draining leftovers", &e),
         }
     }
-    let mut next = Instant::now() + every;
-    let mut next_publish = Instant::now() + MONITOR_PUBLISH;
+    let mut next = clock.now() + every;
+    let mut next_publish = clock.now() + MONITOR_PUBLISH;
     while !stop.is_set() {
-        let now = Instant::now();
+        let now = clock.now();
         if now >= next_publish {
             for m in meters.iter_mut() {
                 publish_monitors(m, failures);
@@ -201,9 +198,9 @@ pub fn run_until_stopped(
         }
         run_interval(meters, clock, false, sink, failures);
         next += every;
-        if next < Instant::now() {
+        if next < clock.now() {
             // The export took longer than an interval: do not try to catch up.
-            next = Instant::now() + every;
+            next = clock.now() + every;
         }
     }
 }
@@ -241,7 +238,7 @@ pub fn serve(
     before_flush: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let clock = SystemClock;
-    let mut meters = meters(maps, rcu, cfg, max_flows);
+    let mut meters = meters(maps, rcu, cfg, max_flows, &clock);
     let boot_epoch_ms = TimeBase::sample(&clock).boot_epoch_ms();
     let mut sink = sinks(cfg, ifindex, boot_epoch_ms);
     let mut failures = FailureLog::default();
@@ -253,7 +250,7 @@ pub fn serve(
         &mut sink,
         &mut failures,
     );
-    let stopping = Instant::now();
+    let stopping = clock.now();
     before_flush();
     log::debug!("detached after {} ms", stopping.elapsed().as_millis());
     rcu.wait()?;

@@ -172,6 +172,10 @@ impl Clock for SystemClock {
     fn real_ns(&self) -> u64 {
         realtime_ns()
     }
+
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
 }
 
 /// CLOCK_BOOTTIME in nanoseconds: the clock of bpf_ktime_get_boot_ns().

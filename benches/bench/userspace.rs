@@ -247,6 +247,7 @@ fn child_interval(n: usize, udp: bool) {
         Duration::from_secs(60),
         TCP_QUEUE_RECORDS,
         boot_ms,
+        Box::new(SystemClock),
     );
     let deadline = Instant::now() + Duration::from_secs(5);
     while ipfix.sessions[0].peer.is_none() && Instant::now() < deadline {

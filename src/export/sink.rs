@@ -2,11 +2,12 @@
 //! every record, each in its own transport session; one failing collector
 //! never holds up the others.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::session::CollectorSession;
 use super::state::Context;
 use crate::endpoint::Endpoint;
+use crate::flow::clock::Clock;
 use crate::flow::sink::RecordSink;
 use crate::flow::{FlowRecord, FlowStats, IntervalSummary};
 use crate::ipfix::Mtu;
@@ -29,6 +30,7 @@ pub fn sysuptime_anchor_ms(boot_epoch_ms: u64, now_ms: u64) -> u64 {
 
 pub struct IpfixSink {
     pub sessions: Vec<CollectorSession>,
+    clock: Box<dyn Clock>,
     boot_epoch_ms: u64,
     stats: [FlowStats; 2],
 }
@@ -41,8 +43,10 @@ impl IpfixSink {
         template_refresh: Duration,
         tcp_queue_records: usize,
         boot_epoch_ms: u64,
+        clock: Box<dyn Clock>,
     ) -> Self {
         IpfixSink {
+            clock,
             sessions: collectors
                 .iter()
                 .map(|c| {
@@ -61,13 +65,10 @@ impl IpfixSink {
     }
 
     fn context(&self) -> Context {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now_ms = self.clock.epoch_ms();
         let ignored = |f: fn(&FlowStats) -> u64| self.stats.iter().map(f).sum();
         Context {
-            now: Instant::now(),
+            now: self.clock.now(),
             export_time_secs: u32::try_from(now_ms / 1000).unwrap_or(u32::MAX),
             system_init_ms: sysuptime_anchor_ms(self.boot_epoch_ms, now_ms),
             ignored_packets: ignored(|s| s.table_full_packets),
@@ -78,7 +79,7 @@ impl IpfixSink {
     /// Waits (bounded by `deadline`) until every TCP session has written its
     /// queue; what is left is counted as not sent.
     fn drain(&mut self, deadline: Instant) {
-        while Instant::now() < deadline && self.sessions.iter().any(|s| !s.is_drained()) {
+        while self.clock.now() < deadline && self.sessions.iter().any(|s| !s.is_drained()) {
             self.poll();
             std::thread::sleep(Duration::from_millis(5));
         }

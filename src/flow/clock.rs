@@ -1,12 +1,24 @@
-//! Kernel timestamps (CLOCK_BOOTTIME ns) to absolute time.
+//! The one clock abstraction of the export path, and kernel timestamps
+//! (CLOCK_BOOTTIME ns) to absolute time.
 
-/// The two clocks the meter needs; injected so expiry can be unit-tested
-/// (the system's is `crate::sys::SystemClock`).
+use std::time::Instant;
+
+/// Every clock the export path reads: the meter (kernel timestamps to
+/// epoch), the exporter (export time, SysUpTime anchor, timers) and the
+/// daemon's schedule. Injected so that each can be unit-tested; the
+/// system's is `crate::sys::SystemClock`.
 pub trait Clock {
     /// CLOCK_BOOTTIME, the clock of `bpf_ktime_get_boot_ns()`.
     fn boot_ns(&self) -> u64;
     /// CLOCK_REALTIME, nanoseconds since the Unix epoch.
     fn real_ns(&self) -> u64;
+    /// The monotonic clock of timers and deadlines.
+    fn now(&self) -> Instant;
+
+    /// CLOCK_REALTIME in milliseconds since the Unix epoch.
+    fn epoch_ms(&self) -> u64 {
+        self.real_ns() / 1_000_000
+    }
 }
 
 /// `realtime - boottime`, sampled once per interval: wall-clock steps
@@ -41,6 +53,7 @@ impl TimeBase {
 #[cfg(test)]
 pub mod fake {
     use std::cell::Cell;
+    use std::time::{Duration, Instant};
 
     use super::Clock;
 
@@ -48,6 +61,7 @@ pub mod fake {
     pub struct FakeClock {
         pub boot: Cell<u64>,
         pub epoch_at_boot: u64,
+        started: Instant,
     }
 
     impl FakeClock {
@@ -55,6 +69,7 @@ pub mod fake {
             FakeClock {
                 boot: Cell::new(0),
                 epoch_at_boot,
+                started: Instant::now(),
             }
         }
 
@@ -70,6 +85,10 @@ pub mod fake {
 
         fn real_ns(&self) -> u64 {
             self.epoch_at_boot + self.boot.get()
+        }
+
+        fn now(&self) -> Instant {
+            self.started + Duration::from_nanos(self.boot.get())
         }
     }
 }
