@@ -121,7 +121,7 @@ pub struct RunArgs {
     pub observation_domain_id: Option<u32>,
     /// Flow records held per TCP collector while it is away or slow; beyond
     /// it the oldest are dropped and counted (notSentFlowTotalCount).
-    #[arg(long, value_name = "N", default_value_t = crate::export::state::TCP_QUEUE_RECORDS)]
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
     pub tcp_queue_records: usize,
     /// Replace pinned maps in the pin directory that do not match this build
     /// (left by an older version) instead of refusing to start.

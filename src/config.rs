@@ -69,6 +69,89 @@ pub struct ExportConfig {
     pub tcp_queue_records: usize,
 }
 
+/// The export settings as given, before validation: what `run`'s flags and
+/// l3afd's start args both fill in. [`Default`] holds the defaults of both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSettings {
+    pub active_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub output: Option<OutputFormat>,
+    pub collectors: Vec<Endpoint>,
+    pub mtu: usize,
+    pub template_refresh: Duration,
+    pub observation_domain_id: Option<u32>,
+    pub tcp_queue_records: usize,
+}
+
+pub const DEFAULT_ACTIVE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_TEMPLATE_REFRESH: Duration = Duration::from_secs(60);
+/// Flow records a TCP session holds while its collector is away or slow
+/// (`--tcp-queue-records`); beyond it the oldest are dropped and counted as
+/// not sent. At about 100 bytes a record this bounds the queue near 6.5 MB
+/// per collector.
+pub const DEFAULT_TCP_QUEUE_RECORDS: usize = 65_536;
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        ExportSettings {
+            active_timeout: DEFAULT_ACTIVE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            output: None,
+            collectors: Vec::new(),
+            mtu: Mtu::DEFAULT.bytes(),
+            template_refresh: DEFAULT_TEMPLATE_REFRESH,
+            observation_domain_id: None,
+            tcp_queue_records: DEFAULT_TCP_QUEUE_RECORDS,
+        }
+    }
+}
+
+impl ExportSettings {
+    /// The one validation of export settings, whoever gave them; an error
+    /// names the setting and the value.
+    pub fn validate(self) -> Result<ExportConfig, ConfigError> {
+        if self.active_timeout < MIN_ACTIVE_TIMEOUT {
+            return Err(invalid(
+                "active-timeout",
+                format!("{:?}", self.active_timeout),
+                format!("must be at least {MIN_ACTIVE_TIMEOUT:?}"),
+            ));
+        }
+        if self.idle_timeout.is_zero() {
+            return Err(invalid("idle-timeout", "0", "must be more than 0"));
+        }
+        if self.output.is_none() && self.collectors.is_empty() {
+            return Err(invalid(
+                "collector",
+                "(none)",
+                "nothing to export to: give --collector HOST:PORT or --output json",
+            ));
+        }
+        let mtu = Mtu::new(self.mtu).map_err(|e| invalid("mtu", self.mtu, e))?;
+        if self.tcp_queue_records == 0 {
+            return Err(invalid("tcp-queue-records", 0, "must be at least 1"));
+        }
+        if self.template_refresh < MIN_TEMPLATE_REFRESH {
+            return Err(invalid(
+                "template-refresh",
+                format!("{:?}", self.template_refresh),
+                format!("must be at least {MIN_TEMPLATE_REFRESH:?}"),
+            ));
+        }
+        Ok(ExportConfig {
+            active_timeout: self.active_timeout,
+            idle_timeout: self.idle_timeout,
+            output: self.output,
+            collectors: self.collectors,
+            mtu,
+            template_refresh: self.template_refresh,
+            observation_domain_id: self.observation_domain_id,
+            tcp_queue_records: self.tcp_queue_records,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunConfig {
     pub iface: String,
@@ -91,16 +174,6 @@ impl RunConfig {
             DirectionArg::Egress => vec![Direction::Egress],
             DirectionArg::Both => Direction::ALL.to_vec(),
         };
-        if a.active_timeout < MIN_ACTIVE_TIMEOUT {
-            return Err(invalid(
-                "active-timeout",
-                format!("{:?}", a.active_timeout),
-                format!("must be at least {MIN_ACTIVE_TIMEOUT:?}"),
-            ));
-        }
-        if a.idle_timeout.is_zero() {
-            return Err(invalid("idle-timeout", "0", "must be more than 0"));
-        }
         if let Some(n) = a.max_flows {
             if !(MIN_FLOWS..=MAX_FLOWS).contains(&n) {
                 return Err(invalid(
@@ -115,24 +188,6 @@ impl RunConfig {
                 "sample-period",
                 0,
                 "must be 1 (every packet) or more",
-            ));
-        }
-        if a.output.is_none() && a.collector.is_empty() {
-            return Err(invalid(
-                "collector",
-                "(none)",
-                "nothing to export to: give --collector HOST:PORT or --output json",
-            ));
-        }
-        let mtu = Mtu::new(a.mtu).map_err(|e| invalid("mtu", a.mtu, e))?;
-        if a.tcp_queue_records == 0 {
-            return Err(invalid("tcp-queue-records", 0, "must be at least 1"));
-        }
-        if a.template_refresh < MIN_TEMPLATE_REFRESH {
-            return Err(invalid(
-                "template-refresh",
-                format!("{:?}", a.template_refresh),
-                format!("must be at least {MIN_TEMPLATE_REFRESH:?}"),
             ));
         }
         let pin_dir = match &a.pin_path {
@@ -151,18 +206,19 @@ impl RunConfig {
             pin_dir,
             replace_pins: a.replace_pins,
             sample_period: a.sample_period,
-            export: ExportConfig {
+            export: ExportSettings {
                 active_timeout: a.active_timeout,
                 idle_timeout: a.idle_timeout,
                 output: a.output.map(|o| match o {
                     OutputArg::Json => OutputFormat::Json,
                 }),
                 collectors: a.collector.clone(),
-                mtu,
+                mtu: a.mtu,
                 template_refresh: a.template_refresh,
                 observation_domain_id: a.observation_domain_id,
                 tcp_queue_records: a.tcp_queue_records,
-            },
+            }
+            .validate()?,
         })
     }
 }
@@ -209,6 +265,21 @@ mod tests {
             crate::cli::Command::Run(r) => r,
             crate::cli::Command::Collect(_) => unreachable!("run was parsed"),
         })
+    }
+
+    /// `run`'s flag defaults (clap's, in cli.rs) are the defaults of
+    /// [`ExportSettings`], which l3afd's start args use too.
+    #[test]
+    fn run_flag_defaults_are_the_export_defaults() {
+        let a = run_args(&["--collector", "192.0.2.1:4739"]).unwrap();
+        let cfg = RunConfig::from_args(&a).unwrap();
+        let want = ExportSettings {
+            collectors: a.collector.clone(),
+            ..ExportSettings::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(cfg.export, want);
     }
 
     #[test]

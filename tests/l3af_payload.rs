@@ -113,7 +113,7 @@ fn payload_names_match_the_objects_and_the_binary() {
         }
         let parsed = L3afdArgs::parse(&argv).unwrap();
         assert!(parsed.unknown.is_empty(), "{:?}", parsed.unknown);
-        assert_eq!(parsed.collectors.len(), 1);
+        assert_eq!(parsed.export.collectors.len(), 1);
 
         let monitors = p["monitor_maps"].as_array().unwrap();
         let roles: BTreeSet<String> = MapRole::MONITORS.iter().map(|r| r.map_name(d)).collect();

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use ipfix_flow_exporter::abi::{FlowKey, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
+use ipfix_flow_exporter::config::DEFAULT_TCP_QUEUE_RECORDS as TCP_QUEUE_RECORDS;
 use ipfix_flow_exporter::datapath::batch::Drain;
 use ipfix_flow_exporter::datapath::maps::DatapathMaps;
 use ipfix_flow_exporter::datapath::rcu::RcuBarrier;
 use ipfix_flow_exporter::datapath::source::KernelSource;
 use ipfix_flow_exporter::endpoint::Endpoint;
 use ipfix_flow_exporter::export::sink::IpfixSink;
-use ipfix_flow_exporter::export::state::TCP_QUEUE_RECORDS;
 use ipfix_flow_exporter::flow::clock::TimeBase;
 use ipfix_flow_exporter::flow::ids::IdAllocator;
 use ipfix_flow_exporter::flow::meter::{Meter, MeterConfig};

@@ -16,11 +16,6 @@ use crate::schema::{ExportStatistics, FlowMessages};
 pub const UDP_TEMPLATE_COPIES: usize = 3;
 /// Over UDP, templates also go out every this many messages.
 pub const UDP_TEMPLATE_EVERY_MESSAGES: u64 = 1000;
-/// Flow records a TCP session holds while its collector is away or slow
-/// (`--tcp-queue-records`); beyond it the oldest are dropped and counted as
-/// not sent. At about 100 bytes a record this bounds the queue near 6.5 MB
-/// per collector.
-pub const TCP_QUEUE_RECORDS: usize = 65_536;
 /// Records encoded per step while draining the TCP queue.
 pub const TCP_ENCODE_BATCH: usize = 512;
 

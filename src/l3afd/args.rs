@@ -10,6 +10,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::cli::parse_duration;
+use crate::config::ExportSettings;
 use crate::endpoint::{Endpoint, EndpointError, Protocol};
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -44,16 +45,12 @@ pub struct L3afdArgs {
     /// l3afd up to v2.1.0 passes none: it pins every map of every program
     /// of an interface in one directory.
     pub version: Option<String>,
-    pub collectors: Vec<Endpoint>,
     /// 0–5, as the C package: 0 off, 1 debug, 2 info, 3 warn, 4 error, 5 critical.
     pub verbose: u8,
-    /// Idle timeout (`--flow-timeout`, seconds, as the C package).
-    pub idle_timeout: Duration,
-    pub active_timeout: Duration,
-    pub mtu: Option<usize>,
-    pub observation_domain_id: Option<u32>,
-    pub template_refresh: Option<Duration>,
-    pub tcp_queue_records: Option<usize>,
+    /// The collectors, timeouts (`--flow-timeout` is the idle timeout, in
+    /// seconds, as the C package), MTU and the rest, with `run`'s defaults;
+    /// validated as `run`'s are.
+    pub export: ExportSettings,
     pub log_dir: Option<PathBuf>,
     /// Legacy mode: the pinned prog array of the previous program.
     pub map_name: Option<String>,
@@ -66,8 +63,6 @@ pub struct L3afdArgs {
 }
 
 pub const DEFAULT_VERBOSE: u8 = 2;
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_ACTIVE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BPF_ROOT: &str = "/sys/fs/bpf";
 /// `--collector_port` when only `--collector_ip` is given: the C package's
 /// default (bpf_ipfix_user.c), not IANA's 4739 (which `--collector` uses).
@@ -121,14 +116,8 @@ impl L3afdArgs {
             iface: String::new(),
             direction: None,
             version: None,
-            collectors: Vec::new(),
             verbose: DEFAULT_VERBOSE,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            active_timeout: DEFAULT_ACTIVE_TIMEOUT,
-            mtu: None,
-            observation_domain_id: None,
-            template_refresh: None,
-            tcp_queue_records: None,
+            export: ExportSettings::default(),
             log_dir: None,
             map_name: None,
             name: None,
@@ -159,7 +148,7 @@ impl L3afdArgs {
                         _ => return Err(bad(k, &v, "use udp or tcp")),
                     }
                 }
-                "collector" => a.collectors.push(collector(k, &v)?),
+                "collector" => a.export.collectors.push(collector(k, &v)?),
                 "verbose" => {
                     let n: u8 = number(k, &v)?;
                     if n > 5 {
@@ -167,17 +156,15 @@ impl L3afdArgs {
                     }
                     a.verbose = n;
                 }
-                "flow-timeout" | "idle-timeout" => a.idle_timeout = seconds_or_duration(k, &v)?,
-                "active-timeout" => a.active_timeout = seconds_or_duration(k, &v)?,
-                "mtu" => a.mtu = Some(number(k, &v)?),
-                "observation-domain-id" => a.observation_domain_id = Some(number(k, &v)?),
-                "template-refresh" => a.template_refresh = Some(seconds_or_duration(k, &v)?),
+                "flow-timeout" | "idle-timeout" => {
+                    a.export.idle_timeout = seconds_or_duration(k, &v)?
+                }
+                "active-timeout" => a.export.active_timeout = seconds_or_duration(k, &v)?,
+                "mtu" => a.export.mtu = number(k, &v)?,
+                "observation-domain-id" => a.export.observation_domain_id = Some(number(k, &v)?),
+                "template-refresh" => a.export.template_refresh = seconds_or_duration(k, &v)?,
                 "tcp-queue-records" => {
-                    let n: usize = number(k, &v)?;
-                    if n == 0 {
-                        return Err(bad(k, &v, "must be at least 1"));
-                    }
-                    a.tcp_queue_records = Some(n);
+                    a.export.tcp_queue_records = number(k, &v)?;
                 }
                 "log-dir" => a.log_dir = (!v.is_empty()).then(|| PathBuf::from(v)),
                 "map-name" => a.map_name = (!v.is_empty()).then_some(v),
@@ -187,7 +174,7 @@ impl L3afdArgs {
             }
         }
         if let Some(host) = collector_ip {
-            a.collectors.insert(
+            a.export.collectors.insert(
                 0,
                 Endpoint {
                     protocol,
@@ -228,10 +215,10 @@ mod tests {
         assert_eq!(a.version.as_deref(), Some("latest"));
         assert_eq!(a.direction.as_deref(), Some("ingress"));
         assert_eq!(a.verbose, 2);
-        assert_eq!(a.idle_timeout, Duration::from_secs(45));
+        assert_eq!(a.export.idle_timeout, Duration::from_secs(45));
         assert_eq!(a.log_dir, Some(PathBuf::from("/var/log/l3afd")));
         assert_eq!(
-            a.collectors,
+            a.export.collectors,
             vec![Endpoint {
                 protocol: Protocol::Udp,
                 host: "127.0.0.1".into(),
@@ -288,11 +275,14 @@ mod tests {
             "--map-name=/sys/fs/bpf/tc/globals/eth0/prev/1/prev_jmp",
         ]))
         .unwrap();
-        assert_eq!(a.collectors.len(), 2);
-        assert_eq!(a.collectors[0].host, "192.0.2.9");
-        assert_eq!(a.collectors[1].protocol, Protocol::Tcp);
-        assert_eq!(a.active_timeout, Duration::from_secs(2));
-        assert_eq!((a.mtu, a.observation_domain_id), (Some(1200), Some(77)));
+        assert_eq!(a.export.collectors.len(), 2);
+        assert_eq!(a.export.collectors[0].host, "192.0.2.9");
+        assert_eq!(a.export.collectors[1].protocol, Protocol::Tcp);
+        assert_eq!(a.export.active_timeout, Duration::from_secs(2));
+        assert_eq!(
+            (a.export.mtu, a.export.observation_domain_id),
+            (1200, Some(77))
+        );
         assert!(a.map_name.is_some());
     }
 

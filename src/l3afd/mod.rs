@@ -28,7 +28,6 @@ use crate::datapath::maps::DatapathMaps;
 use crate::datapath::object::{self, LoadOptions};
 use crate::datapath::rcu::RcuBarrier;
 use crate::flow::Direction;
-use crate::ipfix::Mtu;
 use crate::pins::l3afd_dir;
 use crate::{logging, sys};
 use args::L3afdArgs;
@@ -70,27 +69,13 @@ impl L3afdConfig {
             .or_else(|| name_from_exe(&exe))
             .unwrap_or_else(|| DEFAULT_NAME.to_owned());
         let pin_dir = l3afd_dir(&args.bpf_root, &args.iface, &name, args.version.as_deref())?;
-        if args.collectors.is_empty() {
+        if args.export.collectors.is_empty() {
             bail!(
                 "no collector: give --collector_ip=HOST (and --collector_port) or --collector=URL"
             );
         }
-        let mtu = match args.mtu {
-            Some(n) => Mtu::new(n).map_err(|e| anyhow::anyhow!("--mtu={n}: {e}"))?,
-            None => Mtu::DEFAULT,
-        };
-        let export = ExportConfig {
-            active_timeout: args.active_timeout.max(crate::config::MIN_ACTIVE_TIMEOUT),
-            idle_timeout: args.idle_timeout.max(Duration::from_millis(1)),
-            output: None,
-            collectors: args.collectors.clone(),
-            mtu,
-            template_refresh: args.template_refresh.unwrap_or(Duration::from_secs(60)),
-            observation_domain_id: args.observation_domain_id,
-            tcp_queue_records: args
-                .tcp_queue_records
-                .unwrap_or(crate::export::state::TCP_QUEUE_RECORDS),
-        };
+        // Validated as `run`'s flags are: a bad value is refused by name.
+        let export = args.export.clone().validate()?;
         Ok(L3afdConfig {
             direction,
             args,
@@ -307,4 +292,42 @@ fn scopeguard(f: impl FnOnce()) -> impl Drop {
         }
     }
     Guard(Some(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &[&str]) -> Result<L3afdConfig> {
+        let mut argv: Vec<String> = ["--iface=veth0", "--collector_ip=192.0.2.1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        L3afdConfig::new("/opt/l3afd/bpf_ipfix_ingress", &argv)
+    }
+
+    /// Start args are validated as `run`'s flags are, with `run`'s defaults:
+    /// nothing is clamped silently.
+    #[test]
+    fn start_args_get_runs_defaults_and_checks() {
+        let cfg = config(&[]).unwrap();
+        let want = crate::config::ExportSettings {
+            collectors: cfg.args.export.collectors.clone(),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(cfg.export, want);
+        for (arg, flag) in [
+            ("--active-timeout=1ms", "--active-timeout"),
+            ("--flow-timeout=0", "--idle-timeout"),
+            ("--template-refresh=0", "--template-refresh"),
+            ("--mtu=10", "--mtu"),
+            ("--tcp-queue-records=0", "--tcp-queue-records"),
+        ] {
+            let err = format!("{:#}", config(&[arg]).err().expect(arg));
+            assert!(err.contains(flag), "{arg}: {err}");
+        }
+    }
 }
