@@ -14,31 +14,12 @@ use crate::abi::{FlowConfig, FLOW_MAP_MAX_ENTRIES};
 use crate::config::RunConfig;
 use crate::daemon::{self, StopFlag};
 use crate::datapath::attach::{self, Attachment};
-use crate::datapath::object::{self, LoadOptions, PinSet};
+use crate::datapath::object::{self, LoadOptions};
+use crate::datapath::pinned::PinOwner;
 use crate::datapath::rcu::RcuBarrier;
 use crate::lock::{InstanceLock, LOCK_DIR};
 use crate::pins::STANDALONE_BASE;
 use crate::sys;
-
-/// Removes the pins a failed startup created; disarmed once running.
-struct PinGuard {
-    sets: Vec<PinSet>,
-    armed: bool,
-}
-
-impl Drop for PinGuard {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        for set in &self.sets {
-            set.unpin_created();
-        }
-        for set in self.sets.iter().rev() {
-            set.remove_created_dirs();
-        }
-    }
-}
 
 /// Pin file of the TCX link of one direction, beside the maps.
 pub fn link_pin_name(dir: crate::flow::Direction) -> String {
@@ -61,10 +42,7 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
     let stop = StopFlag::install()?;
     let rcu = Rc::new(RcuBarrier::new()?);
 
-    let mut pins = PinGuard {
-        sets: Vec::new(),
-        armed: true,
-    };
+    let mut pins = PinOwner::default();
     let mut loaded = Vec::new();
     for &dir in &cfg.directions {
         let obj = object::load(
@@ -89,7 +67,7 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
                 cfg.pin_dir.display()
             );
         }
-        pins.sets.push(set);
+        pins.add(set);
         maps.write_config(&FlowConfig {
             sample_period: cfg.sample_period,
         })
@@ -116,7 +94,7 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
         );
         attachments.push(a);
     }
-    pins.armed = false;
+    pins.keep();
     // From here on: removing the clsact filter (netlink) and bpf() on the
     // fds we hold; no loading or attaching.
     sys::drop_capabilities(&sys::runtime_caps(&[sys::CAP_NET_ADMIN]))?;
@@ -138,16 +116,12 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
             }
         },
     )?;
-    for set in &pins.sets {
-        set.unpin_files()?;
+    // A directory a crashed run created is ours too: removed when empty.
+    let base = Path::new(STANDALONE_BASE);
+    let mut also: Vec<&Path> = vec![&cfg.pin_dir];
+    if cfg.pin_dir.parent() == Some(base) {
+        also.push(base);
     }
-    for set in pins.sets.iter().rev() {
-        set.remove_created_dirs();
-    }
-    // A directory a crashed run created is ours too: remove it when empty.
-    let _ = std::fs::remove_dir(&cfg.pin_dir);
-    if cfg.pin_dir.parent() == Some(Path::new(STANDALONE_BASE)) {
-        let _ = std::fs::remove_dir(STANDALONE_BASE);
-    }
+    pins.remove_all(&also)?;
     Ok(())
 }

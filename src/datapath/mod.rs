@@ -9,6 +9,7 @@ pub mod batch;
 pub mod maps;
 pub mod names;
 pub mod object;
+pub mod pinned;
 pub mod rcu;
 pub mod source;
 pub mod test_run;

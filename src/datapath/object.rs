@@ -15,6 +15,7 @@ use libbpf_rs::{MapCore, MapHandle, MapType, OpenMapMut, ProgramImpl};
 
 use super::maps::DatapathMaps;
 use super::names::{entry_function, MapRole};
+use super::pinned::PinSet;
 use crate::flow::Direction;
 use crate::skel;
 
@@ -26,53 +27,6 @@ pub struct LoadOptions<'a> {
     /// Delete pins in `pin_dir` that do not match this build instead of
     /// refusing to start. Only for directories this program owns.
     pub replace_stale_pins: bool,
-}
-
-/// Pin files of one object, and which of them this load created.
-#[derive(Debug, Default)]
-pub struct PinSet {
-    pub dir: PathBuf,
-    /// Directories this load created, deepest first.
-    pub created_dirs: Vec<PathBuf>,
-    pub files: Vec<(PathBuf, bool)>,
-}
-
-impl PinSet {
-    /// Removes every pin file of the object.
-    pub fn unpin_files(&self) -> Result<()> {
-        for (path, _) in &self.files {
-            match fs::remove_file(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).with_context(|| format!("unpinning {}", path.display())),
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes only the pin files this load created (a failed startup).
-    pub fn unpin_created(&self) {
-        for (path, created) in &self.files {
-            if *created {
-                let _ = fs::remove_file(path);
-            }
-        }
-    }
-
-    /// Removes the directories this load created, where they are empty
-    /// (another object may still pin into them).
-    pub fn remove_created_dirs(&self) {
-        for dir in &self.created_dirs {
-            let _ = fs::remove_dir(dir);
-        }
-    }
-
-    pub fn reused(&self) -> impl Iterator<Item = &Path> {
-        self.files
-            .iter()
-            .filter(|(_, created)| !created)
-            .map(|(p, _)| p.as_path())
-    }
 }
 
 pub struct LoadedObject {
@@ -152,8 +106,7 @@ where
         Ok(l) => l,
         Err(e) => {
             // Remove the pins this attempt created, keep the ones reused.
-            pins.unpin_created();
-            pins.remove_created_dirs();
+            pins.remove_created();
             return Err(e);
         }
     };

@@ -26,6 +26,7 @@ use crate::config::ExportConfig;
 use crate::daemon::{self, StopFlag};
 use crate::datapath::maps::DatapathMaps;
 use crate::datapath::object::{self, LoadOptions};
+use crate::datapath::pinned::PinOwner;
 use crate::datapath::rcu::RcuBarrier;
 use crate::flow::Direction;
 use crate::pins::l3afd_dir;
@@ -227,36 +228,11 @@ fn legacy(
             replace_stale_pins: false,
         },
     )?;
-    let pins = obj.pins;
+    // A failed start removes only what it created; pins adopted from a
+    // crashed predecessor keep what it metered.
+    let mut pins = PinOwner::default();
+    pins.add(obj.pins);
     let legacy_versioned = cfg.args.version.is_some();
-    let exited_cleanly = std::cell::Cell::new(false);
-    let unpin = scopeguard(|| {
-        if !exited_cleanly.get() {
-            // A failed start: remove only what this start created; pins
-            // adopted from a crashed predecessor keep what it metered.
-            pins.unpin_created();
-            pins.remove_created_dirs();
-            return;
-        }
-        // Out of the chain and everything exported. l3afd pins nothing
-        // here in legacy mode and its Stop waits for our jmp table pin to
-        // vanish, so every pin goes — also those adopted from a predecessor
-        // that crashed (l3afd's monitor restarts it over them).
-        if let Err(e) = pins.unpin_files() {
-            log::error!("{e:#}");
-        }
-        pins.remove_created_dirs();
-        // <name>/<version> (and <name>) of a predecessor, when now empty.
-        // Without --version the directory is the interface's, l3afd's own.
-        if legacy_versioned {
-            for dir in [Some(pins.dir.as_path()), pins.dir.parent()]
-                .into_iter()
-                .flatten()
-            {
-                let _ = std::fs::remove_dir(dir);
-            }
-        }
-    });
     let slot = ChainSlot::insert(
         &prog_array_path(cfg, map_name),
         std::os::fd::AsFd::as_fd(&obj.prog),
@@ -276,22 +252,23 @@ fn legacy(
             drop(slot);
         },
     );
-    exited_cleanly.set(result.is_ok());
-    drop(unpin);
-    result
-}
-
-/// Runs `f` on drop.
-fn scopeguard(f: impl FnOnce()) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f();
-            }
-        }
+    result?;
+    // Out of the chain and everything exported. l3afd pins nothing here in
+    // legacy mode and its Stop waits for our jmp table pin to vanish, so
+    // every pin goes — also those adopted from a predecessor that crashed
+    // (l3afd's monitor restarts it over them) — and <name>/<version> (and
+    // <name>) of a predecessor, when now empty. Without --version the
+    // directory is the interface's, l3afd's own.
+    let dir = pins.sets()[0].dir.clone();
+    let mut also: Vec<&Path> = Vec::new();
+    if legacy_versioned {
+        also.push(&dir);
+        also.extend(dir.parent());
     }
-    Guard(Some(f))
+    if let Err(e) = pins.remove_all(&also) {
+        log::error!("{e:#}");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -65,8 +65,7 @@ impl TestObject {
 
 impl Drop for TestObject {
     fn drop(&mut self) {
-        let _ = self.obj.pins.unpin_files();
-        self.obj.pins.remove_created_dirs();
+        let _ = self.obj.pins.remove_all();
         let _ = std::fs::remove_dir(&self.dir);
     }
 }
