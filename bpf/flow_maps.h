@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The maps of one object, named after its direction: ipfix_<dir>_<what>.
- * Every map is pinned by name (l3afd pins them under
+ * The shapes of the maps. Each object declares its own, named after its
+ * direction and spelled out in full (ipfix_<dir>_<what>, so that grep finds
+ * every use). Every map is pinned by name (l3afd pins them under
  * /sys/fs/bpf/tc/globals/<iface>/<name>/<version>/). src/datapath/names.rs
  * holds the same names; tests/object_rules.rs checks both against the
  * built objects.
@@ -34,54 +35,32 @@
 		__uint(pinning, LIBBPF_PIN_BY_NAME);       \
 	} name SEC(".maps")
 
-/*
- * Declares every map of the object for direction @dir (ingress or egress)
- * and a struct flow_maps initialiser named ipfix_<dir>_maps_init.
- */
-#define IPFIX_MAPS(dir)                                  \
-	struct {                                         \
-		__uint(type, BPF_MAP_TYPE_PROG_ARRAY);   \
-		__uint(max_entries, 1);                  \
-		__uint(key_size, sizeof(__u32));         \
-		__uint(value_size, sizeof(__u32));       \
-		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
-	} ipfix_##dir##_jmp_table SEC(".maps");          \
-	FLOW_MAP(ipfix_##dir##_flows_0);                 \
-	FLOW_MAP(ipfix_##dir##_flows_1);                 \
-	struct {                                         \
-		__uint(type, BPF_MAP_TYPE_ARRAY);        \
-		__uint(max_entries, 1);                  \
-		__type(key, __u32);                      \
-		__type(value, struct flow_selector);     \
-		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
-	} ipfix_##dir##_selector SEC(".maps");           \
-	struct {                                         \
-		__uint(type, BPF_MAP_TYPE_ARRAY);        \
-		__uint(max_entries, 1);                  \
-		__type(key, __u32);                      \
-		__type(value, struct flow_config);       \
-		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
-	} ipfix_##dir##_config SEC(".maps");             \
+/* The shapes of the other maps; each object names its own, in full. */
+#define JMP_TABLE(name)                                \
+	struct {                                       \
+		__uint(type, BPF_MAP_TYPE_PROG_ARRAY); \
+		__uint(max_entries, 1);                \
+		__uint(key_size, sizeof(__u32));       \
+		__uint(value_size, sizeof(__u32));     \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);   \
+	} name SEC(".maps")
+
+#define ONE_SLOT_MAP(name, value_type)               \
+	struct {                                     \
+		__uint(type, BPF_MAP_TYPE_ARRAY);    \
+		__uint(max_entries, 1);              \
+		__type(key, __u32);                  \
+		__type(value, value_type);           \
+		__uint(pinning, LIBBPF_PIN_BY_NAME); \
+	} name SEC(".maps")
+
+#define STATS_MAP(name)                                  \
 	struct {                                         \
 		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
 		__uint(max_entries, FLOW_STAT_COUNT);    \
 		__type(key, __u32);                      \
 		__type(value, __u64);                    \
 		__uint(pinning, LIBBPF_PIN_BY_NAME);     \
-	} ipfix_##dir##_stats SEC(".maps");              \
-	MONITOR_MAP(ipfix_##dir##_packets);              \
-	MONITOR_MAP(ipfix_##dir##_non_ip);               \
-	MONITOR_MAP(ipfix_##dir##_parse_err);            \
-	MONITOR_MAP(ipfix_##dir##_full_pkts);            \
-	MONITOR_MAP(ipfix_##dir##_full_bytes)
-
-#define IPFIX_MAPS_REF(dir)                          \
-	{                                            \
-		.flows_0 = &ipfix_##dir##_flows_0,   \
-		.flows_1 = &ipfix_##dir##_flows_1,   \
-		.selector = &ipfix_##dir##_selector, \
-		.config = &ipfix_##dir##_config,     \
-		.stats = &ipfix_##dir##_stats,       \
-	}
+	} name SEC(".maps")
 
 #endif /* FLOW_MAPS_H */

@@ -10,13 +10,29 @@
 #include "flow_maps.h"
 #include "flow_track.h"
 
-IPFIX_MAPS(egress);
+JMP_TABLE(ipfix_egress_jmp_table);
+FLOW_MAP(ipfix_egress_flows_0);
+FLOW_MAP(ipfix_egress_flows_1);
+ONE_SLOT_MAP(ipfix_egress_selector, struct flow_selector);
+ONE_SLOT_MAP(ipfix_egress_config, struct flow_config);
+STATS_MAP(ipfix_egress_stats);
+MONITOR_MAP(ipfix_egress_packets);
+MONITOR_MAP(ipfix_egress_non_ip);
+MONITOR_MAP(ipfix_egress_parse_failed);
+MONITOR_MAP(ipfix_egress_table_full_packets);
+MONITOR_MAP(ipfix_egress_table_full_octets);
 
 /* SCHED_CLS without an expected attach type: fits tc-root's prog array. */
 SEC("tc")
 int _egress_flow_monitoring(struct __sk_buff *skb)
 {
-	const struct flow_maps maps = IPFIX_MAPS_REF(egress);
+	const struct flow_maps maps = {
+		.flows_0 = &ipfix_egress_flows_0,
+		.flows_1 = &ipfix_egress_flows_1,
+		.selector = &ipfix_egress_selector,
+		.config = &ipfix_egress_config,
+		.stats = &ipfix_egress_stats,
+	};
 
 	/* Where a forwarded packet came in; 0 when it is locally sent. */
 	flow_meter(skb, &maps, skb->ingress_ifindex);

@@ -10,13 +10,29 @@
 #include "flow_maps.h"
 #include "flow_track.h"
 
-IPFIX_MAPS(ingress);
+JMP_TABLE(ipfix_ingress_jmp_table);
+FLOW_MAP(ipfix_ingress_flows_0);
+FLOW_MAP(ipfix_ingress_flows_1);
+ONE_SLOT_MAP(ipfix_ingress_selector, struct flow_selector);
+ONE_SLOT_MAP(ipfix_ingress_config, struct flow_config);
+STATS_MAP(ipfix_ingress_stats);
+MONITOR_MAP(ipfix_ingress_packets);
+MONITOR_MAP(ipfix_ingress_non_ip);
+MONITOR_MAP(ipfix_ingress_parse_failed);
+MONITOR_MAP(ipfix_ingress_table_full_packets);
+MONITOR_MAP(ipfix_ingress_table_full_octets);
 
 /* SCHED_CLS without an expected attach type: fits tc-root's prog array. */
 SEC("tc")
 int _ingress_flow_monitoring(struct __sk_buff *skb)
 {
-	const struct flow_maps maps = IPFIX_MAPS_REF(ingress);
+	const struct flow_maps maps = {
+		.flows_0 = &ipfix_ingress_flows_0,
+		.flows_1 = &ipfix_ingress_flows_1,
+		.selector = &ipfix_ingress_selector,
+		.config = &ipfix_ingress_config,
+		.stats = &ipfix_ingress_stats,
+	};
 
 	/* Routing has not happened yet: the egress interface is unknown. */
 	flow_meter(skb, &maps, 0);

@@ -166,6 +166,20 @@ impl FlowKey {
     const ICMP_TYPE: usize = 42;
     const ICMP_CODE: usize = 43;
 
+    /// Every field of `struct flow_key` with its offset, in C order (checked
+    /// against the objects' BTF by `tests/object_rules.rs`).
+    pub const FIELDS: [(&'static str, usize); 9] = [
+        ("src_addr", Self::SRC),
+        ("dst_addr", Self::DST),
+        ("ifindex", Self::IFINDEX),
+        ("src_port", Self::SPORT),
+        ("dst_port", Self::DPORT),
+        ("ip_version", Self::VERSION),
+        ("protocol", Self::PROTO),
+        ("icmp_type", Self::ICMP_TYPE),
+        ("icmp_code", Self::ICMP_CODE),
+    ];
+
     pub fn parse(b: &[u8]) -> Result<Self, AbiError> {
         check_len("flow_key", b, FLOW_KEY_SIZE)?;
         let mut key = FlowKey::default();
@@ -250,6 +264,20 @@ impl FlowValue {
     const TTL_MAX: usize = 40;
     const PEER: usize = 44;
     const TOS: usize = 48;
+
+    /// Every field of `struct flow_value` but the padding, with its offset,
+    /// in C order (checked against the objects' BTF).
+    pub const FIELDS: [(&'static str, usize); 9] = [
+        ("packets", Self::PACKETS),
+        ("octets", Self::OCTETS),
+        ("first_seen_ns", Self::FIRST),
+        ("last_seen_ns", Self::LAST),
+        ("tcp_flags", Self::FLAGS),
+        ("ttl_min", Self::TTL_MIN),
+        ("ttl_max", Self::TTL_MAX),
+        ("peer_ifindex", Self::PEER),
+        ("tos", Self::TOS),
+    ];
 
     pub fn parse(b: &[u8]) -> Result<Self, AbiError> {
         check_len("flow_value", b, FLOW_VALUE_SIZE)?;

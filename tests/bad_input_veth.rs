@@ -295,14 +295,14 @@ fn is_flow(r: &Value, k: &FlowKey) -> bool {
 }
 
 /// Waits (bounded) until the exporter has published statistics at least
-/// as recent as `packets`; returns (packets, non_ip, parse_err).
+/// as recent as `packets`; returns (packets, non_ip, parse_failed).
 fn settled_monitors(pins: &Path, packets: u64) -> (u64, u64, u64) {
     let read = |what: &str| read_monitor(pins, &format!("ipfix_ingress_{what}"));
     let deadline = Instant::now() + Duration::from_secs(5);
     while read("packets") < packets && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    (read("packets"), read("non_ip"), read("parse_err"))
+    (read("packets"), read("non_ip"), read("parse_failed"))
 }
 
 #[test]
@@ -420,7 +420,7 @@ fn malformed_frames_through_a_veth() {
             monitors.2 - monitors_start.2
         ),
         (want.packets + 50, want.non_ip, want.parse_failed),
-        "monitor maps: packets, non_ip, parse_err"
+        "monitor maps: packets, non_ip, parse_failed"
     );
 
     // Still running: a clean stop exports everything.

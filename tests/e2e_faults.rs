@@ -73,9 +73,9 @@ fn a_full_flow_table_passes_every_packet_and_counts_the_unmetered_exactly() {
     let late = udp_send(&net.a, sa(a, 43000), sa(b, 7301), 3, 50, Duration::ZERO);
     assert_eq!(sink.join().unwrap(), late);
     std::thread::sleep(Duration::from_millis(2500));
-    let (full_pkts, full_bytes) = (
-        read_monitor(&exp, "ipfix_egress_full_pkts"),
-        read_monitor(&exp, "ipfix_egress_full_bytes"),
+    let (table_full_packets, table_full_octets) = (
+        read_monitor(&exp, "ipfix_egress_table_full_packets"),
+        read_monitor(&exp, "ipfix_egress_table_full_octets"),
     );
     let recs = exp.stop();
     std::thread::sleep(Duration::from_millis(300));
@@ -84,14 +84,18 @@ fn a_full_flow_table_passes_every_packet_and_counts_the_unmetered_exactly() {
     let burst = |r: &Value| r["direction"] == "egress" && r["dst_port"] == 7300;
     let (metered, metered_octets) = totals(&recs, burst);
     assert!(
-        metered > 0 && full_pkts > 0,
-        "metered {metered}, refused {full_pkts}"
+        metered > 0 && table_full_packets > 0,
+        "metered {metered}, refused {table_full_packets}"
     );
-    assert_eq!(metered + full_pkts, sent, "metered + refused = sent");
-    assert_eq!(metered_octets + full_bytes, sent * 78, "octets too");
+    assert_eq!(
+        metered + table_full_packets,
+        sent,
+        "metered + refused = sent"
+    );
+    assert_eq!(metered_octets + table_full_octets, sent * 78, "octets too");
     let stats = last_statistics(&out);
-    assert_eq!(stats["ignoredPacketTotalCount"], full_pkts);
-    assert_eq!(stats["ignoredOctetTotalCount"], full_bytes);
+    assert_eq!(stats["ignoredPacketTotalCount"], table_full_packets);
+    assert_eq!(stats["ignoredOctetTotalCount"], table_full_octets);
     assert!(
         recs.iter()
             .filter(|r| burst(r))
@@ -159,7 +163,7 @@ fn memory_stays_bounded_under_a_flood_of_new_flows() {
     std::thread::sleep(Duration::from_millis(1500));
     let hwm = vm_hwm_kib(exp.pid());
     eprintln!("peak RSS {hwm} KiB after {sent} new flows");
-    let full = read_monitor(&exp, "ipfix_egress_full_pkts");
+    let full = read_monitor(&exp, "ipfix_egress_table_full_packets");
     let recs = exp.stop();
     let metered: u64 = recs
         .iter()

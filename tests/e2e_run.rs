@@ -72,9 +72,13 @@ fn udp_v4_and_v6_both_directions_exact() {
             common::exporter::read_monitor(&exp.pin_dir, &format!("ipfix_{dir}_{what}"))
         };
         assert!(read("packets") >= at_least, "{dir} packets monitor");
-        assert_eq!(read("parse_err"), 0, "{dir}");
+        assert_eq!(read("parse_failed"), 0, "{dir}");
         assert!(read("non_ip") >= 1, "{dir}: ARP is counted, not metered");
-        assert_eq!((read("full_pkts"), read("full_bytes")), (0, 0), "{dir}");
+        assert_eq!(
+            (read("table_full_packets"), read("table_full_octets")),
+            (0, 0),
+            "{dir}"
+        );
     }
     let recs = exp.stop();
     for (dir, src, dst, port, packets, octets) in expected {

@@ -116,7 +116,10 @@ fn payload_names_match_the_objects_and_the_binary() {
         assert_eq!(parsed.export.collectors.len(), 1);
 
         let monitors = p["monitor_maps"].as_array().unwrap();
-        let roles: BTreeSet<String> = MapRole::MONITORS.iter().map(|r| r.map_name(d)).collect();
+        let roles: BTreeSet<String> = MapRole::MONITORS
+            .iter()
+            .map(|r| r.map_name(d).to_owned())
+            .collect();
         let mut scalar = BTreeSet::new();
         for m in monitors {
             let name = m["name"].as_str().unwrap().to_owned();

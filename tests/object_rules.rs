@@ -8,11 +8,11 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use ipfix_flow_exporter::abi::{FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
+use ipfix_flow_exporter::abi::{FlowKey, FlowValue, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
 use ipfix_flow_exporter::datapath::names::{entry_function, object_file, MapRole};
 use ipfix_flow_exporter::datapath::BPF_OBJ_DIR;
 use ipfix_flow_exporter::flow::Direction;
-use libbpf_rs::btf::types::Struct;
+use libbpf_rs::btf::types::{MemberAttr, Struct};
 use libbpf_rs::btf::{Btf, HasSize};
 use libbpf_rs::ObjectBuilder;
 
@@ -87,7 +87,10 @@ fn map_names_are_the_rust_names_and_differ_between_objects() {
             .maps()
             .map(|m| m.name().to_string_lossy().into_owned())
             .collect();
-        let want: BTreeSet<String> = MapRole::ALL.iter().map(|r| r.map_name(dir)).collect();
+        let want: BTreeSet<String> = MapRole::ALL
+            .iter()
+            .map(|r| r.map_name(dir).to_owned())
+            .collect();
         assert_eq!(names, want, "{dir:?}");
         for n in names {
             assert!(all.insert(n.clone()), "{n} appears in both objects");
@@ -122,7 +125,26 @@ fn btf_layout_matches_the_rust_mirror() {
         let btf = Btf::from_path(object_path(dir)).unwrap();
         let key = btf.type_by_name::<Struct<'_>>("flow_key").unwrap();
         assert_eq!(key.size(), FLOW_KEY_SIZE);
+        assert_eq!(fields(&key), FlowKey::FIELDS.to_vec(), "flow_key");
         let value = btf.type_by_name::<Struct<'_>>("flow_value").unwrap();
         assert_eq!(value.size(), FLOW_VALUE_SIZE);
+        let mut want = FlowValue::FIELDS.to_vec();
+        want.push(("pad", 49));
+        assert_eq!(fields(&value), want, "flow_value");
     }
+}
+
+/// Member names and byte offsets of a BTF struct, in order.
+fn fields(s: &Struct<'_>) -> Vec<(&'static str, usize)> {
+    s.iter()
+        .map(|m| {
+            let name = m.name.expect("named member").to_string_lossy().into_owned();
+            let offset = match m.attr {
+                MemberAttr::Normal { offset } => offset,
+                MemberAttr::BitField { .. } => panic!("{name} is a bitfield"),
+            };
+            assert_eq!(offset % 8, 0, "{name} is not byte-aligned");
+            (&*name.leak(), offset as usize / 8)
+        })
+        .collect()
 }

@@ -175,7 +175,7 @@ fn main() {
     }
     let sent = sent.load(Ordering::Relaxed);
     let hwm = rss_kib(pid, "VmHWM:");
-    let full = common::exporter::read_monitor(&pins.0, "ipfix_egress_full_pkts");
+    let full = common::exporter::read_monitor(&pins.0, "ipfix_egress_table_full_packets");
     let stopping = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),

@@ -47,9 +47,9 @@ impl DatapathMaps {
             monitors: [
                 get(MapRole::MonitorPackets)?,
                 get(MapRole::MonitorNonIp)?,
-                get(MapRole::MonitorParseErr)?,
-                get(MapRole::MonitorFullPkts)?,
-                get(MapRole::MonitorFullBytes)?,
+                get(MapRole::MonitorParseFailed)?,
+                get(MapRole::MonitorTableFullPackets)?,
+                get(MapRole::MonitorTableFullOctets)?,
             ],
         };
         for m in &maps.flows {

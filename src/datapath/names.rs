@@ -20,9 +20,9 @@ pub enum MapRole {
     /// Monitor maps: one u64 total at key 0, for l3afd's `monitor_maps`.
     MonitorPackets,
     MonitorNonIp,
-    MonitorParseErr,
-    MonitorFullPkts,
-    MonitorFullBytes,
+    MonitorParseFailed,
+    MonitorTableFullPackets,
+    MonitorTableFullOctets,
 }
 
 impl MapRole {
@@ -35,39 +35,49 @@ impl MapRole {
         MapRole::Stats,
         MapRole::MonitorPackets,
         MapRole::MonitorNonIp,
-        MapRole::MonitorParseErr,
-        MapRole::MonitorFullPkts,
-        MapRole::MonitorFullBytes,
+        MapRole::MonitorParseFailed,
+        MapRole::MonitorTableFullPackets,
+        MapRole::MonitorTableFullOctets,
     ];
 
     /// The monitor maps, in the order of the counters they publish.
     pub const MONITORS: [MapRole; 5] = [
         MapRole::MonitorPackets,
         MapRole::MonitorNonIp,
-        MapRole::MonitorParseErr,
-        MapRole::MonitorFullPkts,
-        MapRole::MonitorFullBytes,
+        MapRole::MonitorParseFailed,
+        MapRole::MonitorTableFullPackets,
+        MapRole::MonitorTableFullOctets,
     ];
 
-    fn suffix(self) -> &'static str {
-        match self {
-            MapRole::JmpTable => "jmp_table",
-            MapRole::Flows0 => "flows_0",
-            MapRole::Flows1 => "flows_1",
-            MapRole::Selector => "selector",
-            MapRole::Config => "config",
-            MapRole::Stats => "stats",
-            MapRole::MonitorPackets => "packets",
-            MapRole::MonitorNonIp => "non_ip",
-            MapRole::MonitorParseErr => "parse_err",
-            MapRole::MonitorFullPkts => "full_pkts",
-            MapRole::MonitorFullBytes => "full_bytes",
+    /// Map (and pin file) name in the object of `dir`: `ipfix_<dir>_<job>`,
+    /// spelled out in full as in the BPF source and the payload.
+    pub fn map_name(self, dir: Direction) -> &'static str {
+        use Direction::{Egress, Ingress};
+        use MapRole::*;
+        match (self, dir) {
+            (JmpTable, Ingress) => "ipfix_ingress_jmp_table",
+            (JmpTable, Egress) => "ipfix_egress_jmp_table",
+            (Flows0, Ingress) => "ipfix_ingress_flows_0",
+            (Flows0, Egress) => "ipfix_egress_flows_0",
+            (Flows1, Ingress) => "ipfix_ingress_flows_1",
+            (Flows1, Egress) => "ipfix_egress_flows_1",
+            (Selector, Ingress) => "ipfix_ingress_selector",
+            (Selector, Egress) => "ipfix_egress_selector",
+            (Config, Ingress) => "ipfix_ingress_config",
+            (Config, Egress) => "ipfix_egress_config",
+            (Stats, Ingress) => "ipfix_ingress_stats",
+            (Stats, Egress) => "ipfix_egress_stats",
+            (MonitorPackets, Ingress) => "ipfix_ingress_packets",
+            (MonitorPackets, Egress) => "ipfix_egress_packets",
+            (MonitorNonIp, Ingress) => "ipfix_ingress_non_ip",
+            (MonitorNonIp, Egress) => "ipfix_egress_non_ip",
+            (MonitorParseFailed, Ingress) => "ipfix_ingress_parse_failed",
+            (MonitorParseFailed, Egress) => "ipfix_egress_parse_failed",
+            (MonitorTableFullPackets, Ingress) => "ipfix_ingress_table_full_packets",
+            (MonitorTableFullPackets, Egress) => "ipfix_egress_table_full_packets",
+            (MonitorTableFullOctets, Ingress) => "ipfix_ingress_table_full_octets",
+            (MonitorTableFullOctets, Egress) => "ipfix_egress_table_full_octets",
         }
-    }
-
-    /// Map (and pin file) name in the object of `dir`: `ipfix_<dir>_<job>`.
-    pub fn map_name(self, dir: Direction) -> String {
-        format!("ipfix_{}_{}", dir.as_str(), self.suffix())
     }
 }
 
@@ -113,6 +123,13 @@ mod tests {
     #[test]
     fn directions_never_share_a_map_name() {
         for a in MapRole::ALL {
+            assert!(a.map_name(Direction::Ingress).starts_with("ipfix_ingress_"));
+            assert_eq!(
+                a.map_name(Direction::Ingress)
+                    .strip_prefix("ipfix_ingress_"),
+                a.map_name(Direction::Egress).strip_prefix("ipfix_egress_"),
+                "{a:?} has one name per direction"
+            );
             for b in MapRole::ALL {
                 assert_ne!(
                     a.map_name(Direction::Ingress),

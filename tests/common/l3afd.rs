@@ -98,7 +98,7 @@ impl Payload {
             ("cmd_start", names::artifact_binary(direction)),
             ("object_file", names::object_file(direction)),
             ("entry_function_name", names::entry_function(direction)),
-            ("map_name", MapRole::JmpTable.map_name(direction)),
+            ("map_name", MapRole::JmpTable.map_name(direction).to_owned()),
             ("prog_type", "tc".to_owned()),
         ] {
             assert_eq!(s(k), want, "{PAYLOAD_JSON}: {key}[0].{k}");
