@@ -14,15 +14,17 @@ use crate::abi::{FlowConfig, FLOW_MAP_MAX_ENTRIES};
 use crate::config::RunConfig;
 use crate::daemon::{self, StopFlag};
 use crate::datapath::attach::{self, Attachment};
+use crate::datapath::maps::DatapathMaps;
 use crate::datapath::object::{self, LoadOptions};
 use crate::datapath::pinned::PinOwner;
 use crate::datapath::rcu::RcuBarrier;
+use crate::flow::Direction;
 use crate::lock::{InstanceLock, LOCK_DIR};
 use crate::pins::STANDALONE_BASE;
 use crate::sys;
 
 /// Pin file of the TCX link of one direction, beside the maps.
-pub fn link_pin_name(dir: crate::flow::Direction) -> String {
+pub fn link_pin_name(dir: Direction) -> String {
     format!("ipfix_{}_link", dir.as_str())
 }
 
@@ -36,13 +38,11 @@ fn preflight(cfg: &RunConfig) -> Result<u32> {
     Ok(ifindex)
 }
 
-pub fn run(cfg: &RunConfig) -> Result<()> {
-    let ifindex = preflight(cfg)?;
-    let _lock = InstanceLock::acquire(Path::new(LOCK_DIR), &cfg.iface)?;
-    let stop = StopFlag::install()?;
-    let rcu = Rc::new(RcuBarrier::new()?);
+/// One loaded object: its direction, program and maps.
+type Loaded = (Direction, std::os::fd::OwnedFd, DatapathMaps);
 
-    let mut pins = PinOwner::default();
+/// Loads and configures every direction's object; their pins go to `pins`.
+fn load_all(cfg: &RunConfig, pins: &mut PinOwner) -> Result<Vec<Loaded>> {
     let mut loaded = Vec::new();
     for &dir in &cfg.directions {
         let obj = object::load(
@@ -81,8 +81,13 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
         loaded.push((direction, prog, maps));
     }
 
+    Ok(loaded)
+}
+
+/// Attaches every loaded program to the interface.
+fn attach_all(cfg: &RunConfig, ifindex: u32, loaded: &[Loaded]) -> Result<Vec<Attachment>> {
     let mut attachments: Vec<Attachment> = Vec::new();
-    for (dir, prog, _) in &loaded {
+    for (dir, prog, _) in loaded {
         use std::os::fd::AsFd;
         let link_pin = cfg.pin_dir.join(link_pin_name(*dir));
         let a = attach::attach(prog.as_fd(), ifindex, *dir, cfg.attach, Some(&link_pin))?;
@@ -94,6 +99,18 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
         );
         attachments.push(a);
     }
+    Ok(attachments)
+}
+
+pub fn run(cfg: &RunConfig) -> Result<()> {
+    let ifindex = preflight(cfg)?;
+    let _lock = InstanceLock::acquire(Path::new(LOCK_DIR), &cfg.iface)?;
+    let stop = StopFlag::install()?;
+    let rcu = Rc::new(RcuBarrier::new()?);
+
+    let mut pins = PinOwner::default();
+    let loaded = load_all(cfg, &mut pins)?;
+    let attachments = attach_all(cfg, ifindex, &loaded)?;
     pins.keep();
     // From here on: removing the clsact filter (netlink) and bpf() on the
     // fds we hold; no loading or attaching.

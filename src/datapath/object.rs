@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{MapCore, MapHandle, MapType, OpenMapMut, ProgramImpl};
+use libbpf_rs::{MapCore, MapHandle, MapType, Object, OpenMapMut, OpenObject, ProgramImpl};
 
 use super::maps::DatapathMaps;
 use super::names::{entry_function, MapRole};
@@ -60,25 +60,62 @@ fn load_skel<B>(direction: Direction, builder: B, opts: &LoadOptions<'_>) -> Res
 where
     B: for<'o> SkelBuilder<'o>,
 {
-    let created_dirs: Vec<PathBuf> = opts
-        .pin_dir
+    let mut pins = pin_dir(opts.pin_dir)?;
+    let mut storage = MaybeUninit::uninit();
+    let loaded = builder
+        .open(&mut storage)
+        .with_context(|| format!("opening the {} BPF object", direction.as_str()))
+        .and_then(|mut open| {
+            prepare_maps(open.open_object_mut(), direction, opts, &mut pins)?;
+            open.load().with_context(|| {
+                format!(
+                    "loading the {} BPF object (kernel verifier or map creation refused it)",
+                    direction.as_str()
+                )
+            })
+        });
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            // Remove the pins this attempt created, keep the ones reused.
+            pins.remove_created();
+            return Err(e);
+        }
+    };
+    let (prog, prog_id, maps) = handles(loaded.object(), direction)?;
+    Ok(LoadedObject {
+        direction,
+        prog,
+        prog_id,
+        maps,
+        pins,
+    })
+}
+
+/// Creates the pin directory; the set remembers which directories it made.
+fn pin_dir(dir: &Path) -> Result<PinSet> {
+    let created_dirs: Vec<PathBuf> = dir
         .ancestors()
         .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
         .map(Path::to_path_buf)
         .collect();
-    fs::create_dir_all(opts.pin_dir)
-        .with_context(|| format!("creating pin directory {}", opts.pin_dir.display()))?;
-    let mut pins = PinSet {
-        dir: opts.pin_dir.to_path_buf(),
+    fs::create_dir_all(dir).with_context(|| format!("creating pin directory {}", dir.display()))?;
+    Ok(PinSet {
+        dir: dir.to_path_buf(),
         created_dirs,
         files: Vec::new(),
-    };
+    })
+}
 
-    let mut storage = MaybeUninit::uninit();
-    let mut open = builder
-        .open(&mut storage)
-        .with_context(|| format!("opening the {} BPF object", direction.as_str()))?;
-    for mut map in open.open_object_mut().maps_mut() {
+/// Sizes the flow maps and points every map at its pin, checking pins a
+/// predecessor left; `pins` learns which files the load will create.
+fn prepare_maps(
+    open: &mut OpenObject,
+    direction: Direction,
+    opts: &LoadOptions<'_>,
+    pins: &mut PinSet,
+) -> Result<()> {
+    for mut map in open.maps_mut() {
         let name = map.name().to_string_lossy().into_owned();
         if is_flow_map(&name, direction) {
             if let Some(n) = opts.max_flows {
@@ -93,27 +130,15 @@ where
         }
         map.set_pin_path(&path)
             .with_context(|| format!("setting pin path {}", path.display()))?;
-        pins.files.push((path.clone(), !path.exists()));
+        pins.files.push((path, !exists));
     }
+    Ok(())
+}
 
-    let loaded = open.load().with_context(|| {
-        format!(
-            "loading the {} BPF object (kernel verifier or map creation refused it)",
-            direction.as_str()
-        )
-    });
-    let loaded = match loaded {
-        Ok(l) => l,
-        Err(e) => {
-            // Remove the pins this attempt created, keep the ones reused.
-            pins.remove_created();
-            return Err(e);
-        }
-    };
-
+/// The program's fd and id and the maps' handles, owned past the object.
+fn handles(object: &Object, direction: Direction) -> Result<(OwnedFd, u32, DatapathMaps)> {
     let entry = entry_function(direction);
-    let prog = loaded
-        .object()
+    let prog = object
         .progs()
         .find(|p| p.name().to_string_lossy() == entry)
         .with_context(|| format!("the {} object has no program {entry}", direction.as_str()))?;
@@ -123,8 +148,6 @@ where
         .context("duplicating the program fd")?;
     let prog_id =
         ProgramImpl::<()>::id_from_fd(prog_fd.as_fd()).context("reading the program id")?;
-
-    let object = loaded.object();
     let maps = DatapathMaps::from_roles(direction, |role| {
         let want = role.map_name(direction);
         let map = object
@@ -133,14 +156,7 @@ where
             .with_context(|| format!("the {} object has no map {want}", direction.as_str()))?;
         MapHandle::try_from(&map).with_context(|| format!("duplicating the fd of map {want}"))
     })?;
-
-    Ok(LoadedObject {
-        direction,
-        prog: prog_fd,
-        prog_id,
-        maps,
-        pins,
-    })
+    Ok((prog_fd, prog_id, maps))
 }
 
 fn is_flow_map(name: &str, direction: Direction) -> bool {

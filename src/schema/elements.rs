@@ -7,6 +7,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+pub use super::cursor::Cursor;
+
 use crate::flow::{Direction, FlowEndReason, FlowRecord};
 use crate::ipfix::ie::{self, InfoElement};
 use crate::ipfix::Value;
@@ -383,45 +385,6 @@ pub fn blank_record() -> FlowRecord {
         end_ms: 0,
         end_reason: FlowEndReason::IdleTimeout,
         flow_id: 0,
-    }
-}
-
-/// Writes fields one after another into a record's slot in the message,
-/// without an intermediate buffer (a million records an interval).
-pub struct Cursor<'a> {
-    buf: &'a mut [u8],
-    at: usize,
-    overflow: bool,
-}
-
-impl<'a> Cursor<'a> {
-    pub fn new(buf: &'a mut [u8]) -> Self {
-        Cursor {
-            buf,
-            at: 0,
-            overflow: false,
-        }
-    }
-
-    pub fn put(&mut self, bytes: &[u8]) {
-        let end = self.at + bytes.len();
-        match self.buf.get_mut(self.at..end) {
-            Some(slot) => slot.copy_from_slice(bytes),
-            None => self.overflow = true,
-        }
-        self.at = end;
-    }
-
-    fn put_addr(&mut self, addr: IpAddr) {
-        match addr {
-            IpAddr::V4(a) => self.put(&a.octets()),
-            IpAddr::V6(a) => self.put(&a.octets()),
-        }
-    }
-
-    /// True when the fields filled the slot exactly.
-    pub fn filled(&self) -> bool {
-        !self.overflow && self.at == self.buf.len()
     }
 }
 

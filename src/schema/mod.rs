@@ -25,6 +25,7 @@
 //!
 //! [`FlowRecord`]: crate::flow::FlowRecord
 
+mod cursor;
 pub mod data;
 pub mod decode;
 pub mod elements;
