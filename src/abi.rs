@@ -312,7 +312,7 @@ impl FlowValue {
 /// `struct flow_config`; all zero means the defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FlowConfig {
-    /// Meter 1 in N packets; 0 and 1 mean every packet.
+    /// FlowExporter 1 in N packets; 0 and 1 mean every packet.
     pub sample_period: u32,
 }
 

@@ -127,7 +127,7 @@ pub struct RunArgs {
     /// (left by an older version) instead of refusing to start.
     #[arg(long)]
     pub replace_pins: bool,
-    /// Meter 1 in N packets (random sampling); 1 meters every packet.
+    /// FlowExporter 1 in N packets (random sampling); 1 meters every packet.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub sample_period: u32,
 }

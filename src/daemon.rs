@@ -1,7 +1,7 @@
 //! The export loop: tick, retire, drain, export; signals; final flush.
 //!
 //! It does not care who loaded the objects: standalone `run` and the l3afd
-//! modes hand it meters over their maps.
+//! modes hand it exporters over their maps.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,14 +13,14 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::rc::Rc;
 
 use crate::config::{ExportConfig, OutputFormat};
+use crate::datapath::kernel_source::KernelSource;
 use crate::datapath::maps::DatapathMaps;
 use crate::datapath::rcu::RcuBarrier;
-use crate::datapath::source::KernelSource;
-use crate::export::sink::IpfixSink;
+use crate::export::ipfix_sink::IpfixSink;
 use crate::flow::clock::{Clock, TimeBase};
+use crate::flow::exporter::{ExporterConfig, FlowExporter};
 use crate::flow::ids::IdAllocator;
-use crate::flow::meter::{Meter, MeterConfig};
-use crate::flow::sink::{Fanout, RecordSink};
+use crate::flow::record_sink::{Fanout, RecordSink};
 
 use crate::output::json::JsonLines;
 use crate::schema::records_per_message;
@@ -70,24 +70,24 @@ impl FailureLog {
     }
 }
 
-pub type KernelMeter = Meter<KernelSource>;
+pub type KernelExporter = FlowExporter<KernelSource>;
 
-/// Meters over the maps of each direction, sharing one flowId space.
-pub fn meters(
+/// Flow exporters over the maps of each direction, sharing one flowId space.
+pub fn exporters(
     maps: Vec<DatapathMaps>,
     rcu: &Rc<RcuBarrier>,
     cfg: &ExportConfig,
     max_flows: usize,
     clock: &dyn Clock,
-) -> Vec<KernelMeter> {
+) -> Vec<KernelExporter> {
     let ids = IdAllocator::new(clock.epoch_ms());
     let chunk = records_per_message(cfg.mtu);
     maps.into_iter()
         .map(|m| {
             let direction = m.direction;
-            Meter::new(
+            FlowExporter::new(
                 KernelSource::new(m, Rc::clone(rcu)),
-                &MeterConfig {
+                &ExporterConfig {
                     direction,
                     idle_timeout: cfg.idle_timeout,
                     ids: ids.clone(),
@@ -119,19 +119,19 @@ pub fn sinks(cfg: &ExportConfig, ifindex: u32, boot_epoch_ms: u64) -> Fanout {
     Fanout(out)
 }
 
-fn maps(m: &mut KernelMeter) -> &DatapathMaps {
+fn maps(m: &mut KernelExporter) -> &DatapathMaps {
     &m.source_mut().maps
 }
 
-/// One interval for every meter; failures are logged and survived.
+/// One interval for every exporter; failures are logged and survived.
 pub fn run_interval(
-    meters: &mut [KernelMeter],
+    exporters: &mut [KernelExporter],
     clock: &dyn Clock,
     shutting_down: bool,
     sink: &mut dyn RecordSink,
     failures: &mut FailureLog,
 ) {
-    for m in meters.iter_mut() {
+    for m in exporters.iter_mut() {
         let dir = m.direction().as_str();
         match m.interval(clock, shutting_down, sink) {
             Ok(r) => {
@@ -152,7 +152,7 @@ pub fn run_interval(
     sink.end_of_interval();
 }
 
-fn publish_monitors(m: &mut KernelMeter, failures: &mut FailureLog) {
+fn publish_monitors(m: &mut KernelExporter, failures: &mut FailureLog) {
     let res = maps(m).stats().and_then(|s| maps(m).publish_monitors(&s));
     if let Err(e) = res {
         failures.record("publishing monitor maps", &e);
@@ -163,14 +163,14 @@ fn publish_monitors(m: &mut KernelMeter, failures: &mut FailureLog) {
 /// `stop` is set. Returns without the final flush (the caller decides,
 /// after detaching, see [`final_flush`]).
 pub fn run_until_stopped(
-    meters: &mut [KernelMeter],
+    exporters: &mut [KernelExporter],
     clock: &dyn Clock,
     every: Duration,
     stop: &StopFlag,
     sink: &mut dyn RecordSink,
     failures: &mut FailureLog,
 ) {
-    for m in meters.iter_mut() {
+    for m in exporters.iter_mut() {
         match m.drain_leftovers(clock, sink) {
             Ok(r) if r.records > 0 => log::info!(
                 "{}: exported {} records a previous run left in the maps",
@@ -186,7 +186,7 @@ pub fn run_until_stopped(
     while !stop.is_set() {
         let now = clock.now();
         if now >= next_publish {
-            for m in meters.iter_mut() {
+            for m in exporters.iter_mut() {
                 publish_monitors(m, failures);
             }
             next_publish = now + MONITOR_PUBLISH;
@@ -196,7 +196,7 @@ pub fn run_until_stopped(
             sink.poll();
             continue;
         }
-        run_interval(meters, clock, false, sink, failures);
+        run_interval(exporters, clock, false, sink, failures);
         next += every;
         if next < clock.now() {
             // The export took longer than an interval: do not try to catch up.
@@ -209,23 +209,23 @@ pub fn run_until_stopped(
 /// the process within 2 s.
 pub const FLUSH_DEADLINE: Duration = Duration::from_millis(600);
 
-/// Exports both flow maps of every meter as "forced end" (two flips, so that
+/// Exports both flow maps of every exporter as "forced end" (two flips, so that
 /// even packets metered during the first drain are exported), then gives
 /// the sinks until the deadline to write it out.
 pub fn final_flush(
-    meters: &mut [KernelMeter],
+    exporters: &mut [KernelExporter],
     clock: &dyn Clock,
     sink: &mut dyn RecordSink,
     failures: &mut FailureLog,
     started: Instant,
 ) {
     for _ in 0..2 {
-        run_interval(meters, clock, true, sink, failures);
+        run_interval(exporters, clock, true, sink, failures);
     }
     sink.flush(started + FLUSH_DEADLINE);
 }
 
-/// The export side of every mode: meters over `maps`, the sinks `cfg`
+/// The export side of every mode: exporters over `maps`, the sinks `cfg`
 /// asks for, intervals until a signal, then `before_flush` (standalone
 /// detaches there) and the final flush.
 pub fn serve(
@@ -238,12 +238,12 @@ pub fn serve(
     before_flush: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let clock = SystemClock;
-    let mut meters = meters(maps, rcu, cfg, max_flows, &clock);
+    let mut exporters = exporters(maps, rcu, cfg, max_flows, &clock);
     let boot_epoch_ms = TimeBase::sample(&clock).boot_epoch_ms();
     let mut sink = sinks(cfg, ifindex, boot_epoch_ms);
     let mut failures = FailureLog::default();
     run_until_stopped(
-        &mut meters,
+        &mut exporters,
         &clock,
         cfg.active_timeout,
         stop,
@@ -254,7 +254,7 @@ pub fn serve(
     before_flush();
     log::debug!("detached after {} ms", stopping.elapsed().as_millis());
     rcu.wait()?;
-    final_flush(&mut meters, &clock, &mut sink, &mut failures, stopping);
+    final_flush(&mut exporters, &clock, &mut sink, &mut failures, stopping);
     log::info!(
         "final export done {} ms after the signal",
         stopping.elapsed().as_millis()

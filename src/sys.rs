@@ -161,7 +161,7 @@ pub fn drop_capabilities(keep: &[u32]) -> Result<()> {
     Ok(())
 }
 
-/// The system's clocks, for the meter.
+/// The system's clocks, for the export path.
 pub struct SystemClock;
 
 impl Clock for SystemClock {

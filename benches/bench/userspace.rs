@@ -12,16 +12,16 @@ use anyhow::Result;
 use ipfix_flow_exporter::abi::{FlowKey, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
 use ipfix_flow_exporter::config::DEFAULT_TCP_QUEUE_RECORDS as TCP_QUEUE_RECORDS;
 use ipfix_flow_exporter::datapath::batch::Drain;
+use ipfix_flow_exporter::datapath::kernel_source::KernelSource;
 use ipfix_flow_exporter::datapath::maps::DatapathMaps;
 use ipfix_flow_exporter::datapath::rcu::RcuBarrier;
-use ipfix_flow_exporter::datapath::source::KernelSource;
 use ipfix_flow_exporter::endpoint::Endpoint;
-use ipfix_flow_exporter::export::sink::IpfixSink;
+use ipfix_flow_exporter::export::ipfix_sink::IpfixSink;
 use ipfix_flow_exporter::flow::clock::TimeBase;
+use ipfix_flow_exporter::flow::exporter::{ExporterConfig, FlowExporter};
+use ipfix_flow_exporter::flow::flow_source::{FlowEntry, FlowSource};
 use ipfix_flow_exporter::flow::ids::IdAllocator;
-use ipfix_flow_exporter::flow::meter::{Meter, MeterConfig};
-use ipfix_flow_exporter::flow::sink::RecordSink;
-use ipfix_flow_exporter::flow::source::{FlowEntry, FlowSource};
+use ipfix_flow_exporter::flow::record_sink::RecordSink;
 use ipfix_flow_exporter::flow::FlowStats;
 use ipfix_flow_exporter::flow::{Direction, FlowRecord};
 use ipfix_flow_exporter::ipfix::{Mtu, Session};
@@ -113,12 +113,12 @@ impl RecordSink for EncodeSink {
     }
 }
 
-fn meter_config(max_flows: usize) -> MeterConfig {
+fn meter_config(max_flows: usize) -> ExporterConfig {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    MeterConfig {
+    ExporterConfig {
         direction: Direction::Ingress,
         idle_timeout: Duration::from_secs(30),
         ids: IdAllocator::new(secs),
@@ -196,7 +196,7 @@ fn child_throughput(n: usize, runs: usize) {
             inner: KernelSource::new(maps, Rc::clone(&rcu)),
             retire: Duration::ZERO,
         };
-        let mut meter = Meter::new(source, &meter_config(cap));
+        let mut meter = FlowExporter::new(source, &meter_config(cap));
         for pass in 0..2 {
             let now = ipfix_flow_exporter::sys::boottime_ns();
             let src = &meter.source_mut().inner.maps;
@@ -233,7 +233,7 @@ fn child_interval(n: usize, udp: bool) {
     let obj = TestObject::load_with(Direction::Ingress, Some(cap as u32));
     let rcu = Rc::new(RcuBarrier::new().expect("RCU barrier"));
     let maps = DatapathMaps::open_pinned(Direction::Ingress, &obj.dir).expect("maps");
-    let mut meter = Meter::new(KernelSource::new(maps, rcu), &meter_config(cap));
+    let mut meter = FlowExporter::new(KernelSource::new(maps, rcu), &meter_config(cap));
     // A collector that never reads: the kernel drops what overflows its
     // buffer, every send succeeds.
     let collector = UdpSocket::bind("127.0.0.1:0").expect("binding the collector socket");
@@ -339,7 +339,7 @@ fn child_drain(n: usize, batch_only: bool) {
         (0..n)
             .map(|i| {
                 let (k, v) = synthetic_flow(i, now);
-                ipfix_flow_exporter::flow::meter::to_record(
+                ipfix_flow_exporter::flow::exporter::to_record(
                     &k,
                     &v,
                     Direction::Ingress,
@@ -449,7 +449,7 @@ pub fn run(report: &mut Report) {
             "Method. A fresh child process per size loads the ingress object with \
              `--max-flows` ≥ the size, fills the active flow map from user space \
              (`BPF_MAP_UPDATE_BATCH`; IPv4 and IPv6, TCP and UDP, distinct keys), \
-             and times `Meter::interval` — the daemon's code: flip the selector, \
+             and times `FlowExporter::interval` — the daemon's code: flip the selector, \
              wait for RCU, drain with `BPF_MAP_LOOKUP_AND_DELETE_BATCH` in chunks of \
              {chunk} (one message's worth), assign flowIds, decide flowEndReason, \
              build records, expire the id table — into a sink that encodes each \

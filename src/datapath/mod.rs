@@ -6,12 +6,12 @@ pub const BPF_OBJ_DIR: &str = env!("IPFIX_BPF_OBJ_DIR");
 
 pub mod attach;
 pub mod batch;
+pub mod kernel_source;
 pub mod maps;
 pub mod names;
 pub mod object;
 pub mod pinned;
 pub mod rcu;
-pub mod source;
 pub mod test_run;
 
 // The skeletons carry the C structs as seen through the objects' BTF: a

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-/// Every clock the export path reads: the meter (kernel timestamps to
+/// Every clock the export path reads: the flow exporter (kernel timestamps to
 /// epoch), the exporter (export time, SysUpTime anchor, timers) and the
 /// daemon's schedule. Injected so that each can be unit-tested; the
 /// system's is `crate::sys::SystemClock`.

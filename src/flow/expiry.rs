@@ -1,6 +1,6 @@
 //! Why a record ends: the flowEndReason policy.
 //!
-//! Every export interval the meter retires the active flow map and exports
+//! Every export interval the flow exporter retires the active flow map and exports
 //! every entry in it, so a record covers the packets of one interval and no
 //! unexported count ever lives in user space (a crash loses nothing the
 //! kernel maps still hold). The export interval is the active timeout. The

@@ -22,7 +22,7 @@ struct Known {
     last_seen_ns: u64,
 }
 
-/// Hands out ids; shared by the meters of both directions so that an id is
+/// Hands out ids; shared by the flow exporters of both directions so that an id is
 /// unique in the whole run.
 #[derive(Debug, Clone)]
 pub struct IdAllocator(Rc<Cell<u64>>);

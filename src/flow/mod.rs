@@ -1,12 +1,13 @@
-//! Flow records and their life cycle in user space.
+//! The pure core: flow records and their life cycle in user space. It
+//! depends on the kernel ABI mirror (`crate::abi`) and nothing of the shell.
 
 pub mod clock;
 pub mod expiry;
+pub mod exporter;
+pub mod flow_source;
 pub mod ids;
-pub mod meter;
 pub mod record;
-pub mod sink;
-pub mod source;
+pub mod record_sink;
 pub mod stats;
 
 pub use record::{Direction, FlowEndReason, FlowRecord};

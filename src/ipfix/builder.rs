@@ -10,9 +10,9 @@
 
 use super::error::{EncodeError, WireError};
 use super::header::{MessageHeader, MessageHeaderView, MESSAGE_HEADER_LEN};
-use super::record::TypedTemplate;
 use super::set::{SetHeader, SetHeaderView, MIN_DATA_SET_ID, SET_HEADER_LEN};
 use super::template::{Template, TemplateRecord, TEMPLATE_HEADER_LEN};
+use super::typed_template::TypedTemplate;
 use super::value::Value;
 
 /// Largest IPFIX payload a message may have, header included.

@@ -33,13 +33,14 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::bytes::Reader;
+use super::data_record::DataRecord;
 use super::error::{DecodeError, WireError};
 use super::header::{MessageHeader, MessageHeaderView, MESSAGE_HEADER_LEN};
 use super::ie::{self, ElementId, InfoElement};
-use super::record::{DataRecord, TypedTemplate};
 use super::set::{SetHeader, SetHeaderView, SetKind, SET_HEADER_LEN};
 use super::template::{Template, TemplateRecord, TEMPLATE_HEADER_LEN};
 use super::template_cache::{CacheLimits, DomainKey, TemplateCache};
+use super::typed_template::TypedTemplate;
 
 /// Decoder settings.
 #[derive(Debug, Clone)]

@@ -36,7 +36,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use super::record::TypedTemplate;
+use super::typed_template::TypedTemplate;
 
 /// One exporter's observation domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

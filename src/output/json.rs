@@ -4,7 +4,7 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 
-use crate::flow::sink::RecordSink;
+use crate::flow::record_sink::RecordSink;
 use crate::flow::FlowRecord;
 
 pub fn record_json(r: &FlowRecord) -> Value {

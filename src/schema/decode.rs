@@ -93,7 +93,7 @@ mod tests {
     use super::*;
     use crate::flow::{Direction, FlowEndReason};
     use crate::ipfix::ie::{self, InfoElement};
-    use crate::ipfix::record::DecodedField;
+    use crate::ipfix::DecodedField;
     use crate::ipfix::Value;
     use std::net::Ipv4Addr;
 

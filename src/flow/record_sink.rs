@@ -5,8 +5,8 @@ use std::time::Instant;
 use super::record::FlowRecord;
 use super::stats::IntervalSummary;
 
-/// Receives what the meter exports. Implementations count and log their own
-/// failures: a sink never stops the meter.
+/// Receives what the flow exporter exports. Implementations count and log their own
+/// failures: a sink never stops the flow exporter.
 pub trait RecordSink {
     fn records(&mut self, records: &[FlowRecord]);
     /// Called once per interval and direction, after its records, with what

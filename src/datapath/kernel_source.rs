@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use super::batch::Drain;
 use super::maps::DatapathMaps;
 use super::rcu::RcuBarrier;
-use crate::flow::source::{FlowEntry, FlowSource};
+use crate::flow::flow_source::{FlowEntry, FlowSource};
 use crate::flow::FlowStats;
 
 pub struct KernelSource {

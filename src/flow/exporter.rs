@@ -7,10 +7,10 @@ use anyhow::Result;
 
 use super::clock::{Clock, TimeBase};
 use super::expiry::{end_reason, IntervalFacts};
+use super::flow_source::FlowSource;
 use super::ids::{FlowIds, IdAllocator};
 use super::record::{Direction, FlowEndReason, FlowRecord};
-use super::sink::RecordSink;
-use super::source::FlowSource;
+use super::record_sink::RecordSink;
 use super::stats::{FlowStats, IntervalSummary};
 use crate::abi::{FlowKey, FlowValue};
 
@@ -24,7 +24,7 @@ pub struct IntervalReport {
     pub totals: FlowStats,
 }
 
-pub struct Meter<S> {
+pub struct FlowExporter<S> {
     source: S,
     direction: Direction,
     idle_timeout: Duration,
@@ -39,20 +39,20 @@ pub struct Meter<S> {
     records: Vec<FlowRecord>,
 }
 
-pub struct MeterConfig {
+pub struct ExporterConfig {
     pub direction: Direction,
     pub idle_timeout: Duration,
-    /// Shared by every meter of the run.
+    /// Shared by every exporter of the run.
     pub ids: IdAllocator,
     /// Bound on remembered flow ids (see [`FlowIds`]).
     pub max_known_flows: usize,
     pub chunk: usize,
 }
 
-impl<S: FlowSource> Meter<S> {
-    pub fn new(source: S, cfg: &MeterConfig) -> Self {
+impl<S: FlowSource> FlowExporter<S> {
+    pub fn new(source: S, cfg: &ExporterConfig) -> Self {
         let idle_ns = u64::try_from(cfg.idle_timeout.as_nanos()).unwrap_or(u64::MAX);
-        Meter {
+        FlowExporter {
             last_table_full: source.initial_stats().table_full_packets,
             source,
             direction: cfg.direction,
@@ -125,7 +125,7 @@ impl<S: FlowSource> Meter<S> {
             table_overflowed: overflowed,
         };
         let mut report = IntervalReport::default();
-        let Meter {
+        let FlowExporter {
             source,
             direction,
             idle_timeout,
@@ -165,7 +165,7 @@ impl<S: FlowSource> Meter<S> {
     }
 }
 
-impl<S> Meter<S> {
+impl<S> FlowExporter<S> {
     /// A flow table overflow is never silent, but a sustained one logs once
     /// a minute with what accumulated since.
     fn warn_table_full(&mut self, refused: u64, stats: &FlowStats) {
@@ -234,7 +234,7 @@ pub fn to_record(
 mod tests {
     use super::*;
     use crate::flow::clock::fake::FakeClock;
-    use crate::flow::source::FlowEntry;
+    use crate::flow::flow_source::FlowEntry;
 
     const SEC: u64 = 1_000_000_000;
 
@@ -317,14 +317,14 @@ mod tests {
         (key, value)
     }
 
-    fn meter(chunk: usize) -> Meter<FakeSource> {
-        meter_over(FakeSource::default(), chunk)
+    fn exporter(chunk: usize) -> FlowExporter<FakeSource> {
+        exporter_over(FakeSource::default(), chunk)
     }
 
-    fn meter_over(source: FakeSource, chunk: usize) -> Meter<FakeSource> {
-        Meter::new(
+    fn exporter_over(source: FakeSource, chunk: usize) -> FlowExporter<FakeSource> {
+        FlowExporter::new(
             source,
-            &MeterConfig {
+            &ExporterConfig {
                 direction: Direction::Egress,
                 idle_timeout: Duration::from_secs(30),
                 ids: IdAllocator::new(7),
@@ -338,7 +338,7 @@ mod tests {
     fn each_interval_exports_the_retired_map_whole_in_chunks() {
         let clock = FakeClock::new(1_700_000_000 * SEC);
         clock.advance_ns(10 * SEC);
-        let mut m = meter(2);
+        let mut m = exporter(2);
         m.source_mut().maps[0] = (1..=5).map(|p| entry(p, 3, 9 * SEC, 10 * SEC, 0)).collect();
         m.source_mut().maps[1] = vec![entry(9, 1, 9 * SEC, 10 * SEC, 0)];
         let mut sink = Collect::default();
@@ -361,7 +361,7 @@ mod tests {
     #[test]
     fn a_flow_keeps_its_id_across_intervals_until_it_ends() {
         let clock = FakeClock::new(0);
-        let mut m = meter(64);
+        let mut m = exporter(64);
         let mut sink = Collect::default();
         clock.advance_ns(2 * SEC);
         m.source_mut().maps[0] = vec![entry(1, 1, SEC, 2 * SEC, 0x02)];
@@ -388,7 +388,7 @@ mod tests {
         let clock = FakeClock::new(0);
         let mut source = FakeSource::default();
         source.stats.table_full_packets = 500; // a predecessor's total
-        let mut m = meter_over(source, 64);
+        let mut m = exporter_over(source, 64);
         let mut sink = Collect::default();
         m.drain_leftovers(&clock, &mut sink).unwrap();
         let active = m.source_mut().active;
@@ -407,7 +407,7 @@ mod tests {
     #[test]
     fn shutdown_forces_the_end() {
         let clock = FakeClock::new(0);
-        let mut m = meter(64);
+        let mut m = exporter(64);
         let mut sink = Collect::default();
         m.source_mut().maps[0] = vec![entry(1, 1, 0, 0, 0)];
         m.interval(&clock, true, &mut sink).unwrap();

@@ -8,7 +8,7 @@ use super::session::CollectorSession;
 use super::state::Context;
 use crate::endpoint::Endpoint;
 use crate::flow::clock::Clock;
-use crate::flow::sink::RecordSink;
+use crate::flow::record_sink::RecordSink;
 use crate::flow::{FlowRecord, FlowStats, IntervalSummary};
 use crate::ipfix::Mtu;
 
