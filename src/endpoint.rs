@@ -34,6 +34,43 @@ pub enum EndpointError {
     Port(String),
     #[error("unterminated IPv6 address (missing ']')")]
     Bracket,
+    #[error("{0:?} is not an IPv4 address")]
+    BadIpv4(String),
+    #[error("{0:?} is not an IPv6 address")]
+    BadIpv6(String),
+    #[error("{0:?} is not a host name (letters, digits, '-' and '.')")]
+    BadHost(String),
+}
+
+/// An address must be one, a name must be one: `300.1.1.1` is neither a
+/// valid IPv4 address nor a host name (a top-level label is never all
+/// digits, RFC 3696 §2), so it is refused here instead of being looked up
+/// and retried forever.
+pub fn check_host(host: &str, bracketed: bool) -> Result<(), EndpointError> {
+    if bracketed || host.contains(':') {
+        return match host.parse::<std::net::Ipv6Addr>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(EndpointError::BadIpv6(host.to_owned())),
+        };
+    }
+    let last = host.trim_end_matches('.').rsplit('.').next().unwrap_or("");
+    if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
+        return match host.parse::<std::net::Ipv4Addr>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(EndpointError::BadIpv4(host.to_owned())),
+        };
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if host.len() > 253 || !host.trim_end_matches('.').split('.').all(label_ok) {
+        return Err(EndpointError::BadHost(host.to_owned()));
+    }
+    Ok(())
 }
 
 impl Endpoint {
@@ -56,6 +93,7 @@ impl Endpoint {
             Some((scheme, _)) => return Err(EndpointError::Scheme(scheme.to_owned())),
             None => (Protocol::Udp, s),
         };
+        let bracketed = rest.starts_with('[');
         let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
             let (host, after) = inner.split_once(']').ok_or(EndpointError::Bracket)?;
             match after.strip_prefix(':') {
@@ -74,6 +112,7 @@ impl Endpoint {
         if host.is_empty() {
             return Err(EndpointError::EmptyHost);
         }
+        check_host(host, bracketed)?;
         let port = match port {
             None => IPFIX_PORT,
             Some(p) => match p.parse::<u16>() {
@@ -158,5 +197,43 @@ mod tests {
             Err(EndpointError::EmptyHost)
         );
         assert_eq!(Endpoint::parse("[::1"), Err(EndpointError::Bracket));
+    }
+
+    /// Found in review: `300.1.1.1` was taken for a host name and retried
+    /// forever.
+    #[test]
+    fn bad_addresses_are_refused_not_looked_up() {
+        for bad in ["300.1.1.1:4739", "10.0.0.256", "1.2.3", "192.0.2.1.5"] {
+            assert!(
+                matches!(Endpoint::parse(bad), Err(EndpointError::BadIpv4(_))),
+                "{bad}: {:?}",
+                Endpoint::parse(bad)
+            );
+        }
+        for bad in ["[192.0.2.1]:4739", "[2001:db8::g]", "2001:db8:::1"] {
+            assert!(
+                matches!(Endpoint::parse(bad), Err(EndpointError::BadIpv6(_))),
+                "{bad}: {:?}",
+                Endpoint::parse(bad)
+            );
+        }
+        for bad in ["coll ector", "-x.example", "a..b", "x_y.example"] {
+            assert!(
+                matches!(Endpoint::parse(bad), Err(EndpointError::BadHost(_))),
+                "{bad}: {:?}",
+                Endpoint::parse(bad)
+            );
+        }
+        let msg = Endpoint::parse("300.1.1.1:4739").unwrap_err().to_string();
+        assert_eq!(msg, "\"300.1.1.1\" is not an IPv4 address");
+        for good in [
+            "192.0.2.1",
+            "collector.example.",
+            "x-1.example:9995",
+            "[2001:db8::1]:4739",
+            "localhost",
+        ] {
+            assert!(Endpoint::parse(good).is_ok(), "{good}");
+        }
     }
 }

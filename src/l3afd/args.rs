@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use crate::cli::parse_duration;
 use crate::config::ExportSettings;
-use crate::endpoint::{Endpoint, EndpointError, Protocol};
+use crate::endpoint::{check_host, Endpoint, EndpointError, Protocol};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ArgError {
@@ -133,7 +133,10 @@ impl L3afdArgs {
                 "iface" => a.iface = v,
                 "direction" => a.direction = Some(v),
                 "version" => a.version = (!v.is_empty()).then_some(v),
-                "collector-ip" => collector_ip = Some(v),
+                "collector-ip" => {
+                    check_host(&v, false).map_err(|e| bad(k, &v, e))?;
+                    collector_ip = Some(v);
+                }
                 "collector-port" => {
                     let p: u16 = number(k, &v)?;
                     if p == 0 {
@@ -308,5 +311,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a --key=value"), "{e}");
+        let e = L3afdArgs::parse(&argv(&["--iface=eth0", "--collector_ip=300.1.1.1"]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "--collector-ip=300.1.1.1: \"300.1.1.1\" is not an IPv4 address"
+        );
     }
 }
