@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::state::{CollectorState, NotEncoded, Outgoing, Transport};
+use super::state::{CollectorState, NotEncoded, Outgoing, Transport, Unwritten};
 use super::tcp::{TcpEvent, TcpLink};
 use super::udp::UdpLink;
 use crate::endpoint::{Endpoint, Protocol};
@@ -77,8 +77,8 @@ impl CollectorSession {
     /// whole) is counted as not sent. Returns that number.
     pub fn abandon_pending(&mut self) -> u64 {
         let pending = match &self.link {
-            Link::Udp(_) => 0,
-            Link::Tcp(link) => link.pending_records(),
+            Link::Udp(_) => Unwritten::default(),
+            Link::Tcp(link) => link.unwritten(),
         };
         self.state.abandon(pending)
     }
@@ -165,11 +165,8 @@ impl CollectorSession {
                     self.connected(peer, cx);
                     continue;
                 }
-                TcpEvent::Down {
-                    error,
-                    lost_records,
-                } => {
-                    self.state.connection_lost(lost_records);
+                TcpEvent::Down { error, lost } => {
+                    self.state.connection_lost(lost);
                     if self.outage_since.is_none() {
                         self.outage_since = Some(cx.now);
                         log::warn!(

@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+pub use super::tcp::Unwritten;
 use crate::flow::FlowRecord;
 use crate::ipfix::{EncodeError, Message, MessageBuilder, Mtu, Session};
 use crate::schema::{ExportStatistics, FlowMessages};
@@ -265,22 +266,28 @@ impl CollectorState {
         self.stats.send_errors += 1;
     }
 
-    /// TCP: the connection broke; `lost_records` were handed to it but
-    /// never written whole.
-    pub fn connection_lost(&mut self, lost_records: u64) {
-        self.stats.not_sent += lost_records;
-        self.stats.flow_records = self.stats.flow_records.saturating_sub(lost_records);
+    /// TCP: the connection broke; `lost` was handed to it but never
+    /// written whole: not sent after all, in every total.
+    pub fn connection_lost(&mut self, lost: Unwritten) {
+        self.unsend(lost);
         self.stats.send_errors += 1;
     }
 
-    /// At shutdown: the queue and `pending` records the connection still
-    /// holds are not sent. Returns how many.
-    pub fn abandon(&mut self, pending: u64) -> u64 {
-        let left = self.queue.len() as u64 + pending;
+    /// At shutdown: the queue and what the connection still holds are not
+    /// sent. Returns how many flow records.
+    pub fn abandon(&mut self, pending: Unwritten) -> u64 {
+        let left = self.queue.len() as u64 + pending.records;
+        self.stats.not_sent += self.queue.len() as u64;
         self.queue.clear();
-        self.stats.flow_records = self.stats.flow_records.saturating_sub(pending);
-        self.stats.not_sent += left;
+        self.unsend(pending);
         left
+    }
+
+    fn unsend(&mut self, u: Unwritten) {
+        self.stats.messages = self.stats.messages.saturating_sub(u.messages);
+        self.stats.octets = self.stats.octets.saturating_sub(u.octets);
+        self.stats.flow_records = self.stats.flow_records.saturating_sub(u.records);
+        self.stats.not_sent += u.records;
     }
 
     /// Templates and the anchor, numbered now.
@@ -370,6 +377,15 @@ mod tests {
             end_ms: 1_700_000_000_000,
             end_reason: FlowEndReason::IdleTimeout,
             flow_id: u64::from(i),
+        }
+    }
+
+    /// What a link would report for `out` not written.
+    fn unwritten(out: &[Outgoing]) -> Unwritten {
+        Unwritten {
+            messages: out.len() as u64,
+            octets: out.iter().map(|o| o.message.bytes.len() as u64).sum(),
+            records: out.iter().map(|o| o.flow_records).sum(),
         }
     }
 
@@ -527,9 +543,16 @@ mod tests {
         assert_eq!(batch[0].message.sequence_number, 1);
         send(&mut s, &batch);
         assert!(s.next_batch(&cx(t0)).is_none());
-        s.connection_lost(4);
-        assert_eq!(s.stats.flow_records, 6);
-        assert_eq!(s.stats.not_sent, 4);
+        let before = s.stats;
+        // The batch's message never left whole.
+        s.connection_lost(unwritten(&batch));
+        assert_eq!(s.stats.flow_records, 0);
+        assert_eq!(s.stats.not_sent, 10);
+        // The exported totals count only what was written: the greeting.
+        let hello_octets: usize = hello.iter().map(|o| o.message.bytes.len()).sum();
+        assert_eq!(s.stats.messages, hello.len() as u64);
+        assert_eq!(s.stats.octets, hello_octets as u64);
+        assert_eq!(before.messages, (hello.len() + batch.len()) as u64);
         let again = s.connected(&cx(t0 + Duration::from_secs(1)));
         assert_eq!(again[0].message.sequence_number, 0);
         // Templates and the anchor, in one message at the default MTU.
@@ -550,10 +573,12 @@ mod tests {
         assert_eq!(n, TCP_ENCODE_BATCH as u64);
         assert_eq!(s.queued(), 600 - TCP_ENCODE_BATCH);
         send(&mut s, &first);
-        // Shutdown with the rest queued and 5 records inside the socket.
-        let left = s.abandon(5);
-        assert_eq!(left, (600 - TCP_ENCODE_BATCH) as u64 + 5);
-        assert_eq!(s.stats.flow_records, TCP_ENCODE_BATCH as u64 - 5);
+        // Shutdown with the rest queued and the last message not written.
+        let last = unwritten(&first[first.len() - 1..]);
+        let left = s.abandon(last);
+        assert_eq!(left, (600 - TCP_ENCODE_BATCH) as u64 + last.records);
+        assert_eq!(s.stats.flow_records, TCP_ENCODE_BATCH as u64 - last.records);
+        assert_eq!(s.stats.messages, first.len() as u64 - 1);
         assert_eq!(s.stats.not_sent, 200 + left);
         assert_eq!(s.queued(), 0);
     }

@@ -2,6 +2,7 @@
 //! reconnect with capped backoff. Each connection is a new transport
 //! session: the caller resets sequence numbers and resends templates.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
@@ -30,22 +31,31 @@ pub enum TcpEvent {
     Nothing,
     /// A new connection: start a new transport session on it.
     Connected(SocketAddr),
-    /// The connection (or an attempt) failed; `lost_records` were encoded
-    /// but not fully written.
+    /// The connection (or an attempt) failed; the messages in `lost` were
+    /// handed over but not fully written.
     Down {
         error: String,
-        lost_records: u64,
+        lost: Unwritten,
     },
+}
+
+/// Messages handed to the link and not (fully) written to the socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unwritten {
+    pub messages: u64,
+    pub octets: u64,
+    pub records: u64,
 }
 
 pub struct TcpLink {
     resolver: Resolver,
     state: State,
     backoff: Backoff,
-    /// Encoded bytes not yet accepted by the socket, and the data records
-    /// they carry (counted as not sent if the connection drops).
+    /// Encoded bytes not yet accepted by the socket, and where each message
+    /// in it ends with the flow records it carries: what is not written
+    /// whole when the connection drops is counted as not sent.
     out: Vec<u8>,
-    out_records: u64,
+    ends: VecDeque<(usize, u64)>,
     out_pos: usize,
 }
 
@@ -58,7 +68,7 @@ impl TcpLink {
             },
             backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
             out: Vec::new(),
-            out_records: 0,
+            ends: VecDeque::new(),
             out_pos: 0,
         }
     }
@@ -72,24 +82,34 @@ impl TcpLink {
         self.out_pos >= self.out.len()
     }
 
-    /// Data records in messages not yet fully written.
-    pub fn pending_records(&self) -> u64 {
-        if self.is_idle() {
-            0
-        } else {
-            self.out_records
+    /// The messages not yet fully written.
+    pub fn unwritten(&self) -> Unwritten {
+        let mut u = Unwritten::default();
+        let mut start = 0;
+        for &(end, records) in &self.ends {
+            if end > self.out_pos {
+                u.messages += 1;
+                u.octets += (end - start) as u64;
+                u.records += records;
+            }
+            start = end;
         }
+        u
     }
 
     /// Queues a message behind what is pending; only call when connected.
     pub fn push(&mut self, msg: &[u8], records: u64) {
         if self.is_idle() {
-            self.out.clear();
-            self.out_pos = 0;
-            self.out_records = 0;
+            self.clear();
         }
         self.out.extend_from_slice(msg);
-        self.out_records += records;
+        self.ends.push_back((self.out.len(), records));
+    }
+
+    fn clear(&mut self) {
+        self.out.clear();
+        self.ends.clear();
+        self.out_pos = 0;
     }
 
     /// Progresses connecting and writing.
@@ -132,9 +152,7 @@ impl TcpLink {
                         (Ok(()), Ok(peer)) => {
                             self.state = State::Connected(stream);
                             self.backoff.reset();
-                            self.out.clear();
-                            self.out_pos = 0;
-                            self.out_records = 0;
+                            self.clear();
                             TcpEvent::Connected(peer)
                         }
                         (Err(e), _) | (_, Err(e)) => self.down(now, e.to_string()),
@@ -170,22 +188,50 @@ impl TcpLink {
             }
         }
         if self.is_idle() {
-            self.out_records = 0;
+            self.clear();
         }
         TcpEvent::Nothing
     }
 
     fn down(&mut self, now: Instant, error: String) -> TcpEvent {
-        let lost_records = if self.is_idle() { 0 } else { self.out_records };
-        self.out.clear();
-        self.out_pos = 0;
-        self.out_records = 0;
+        let lost = self.unwritten();
+        self.clear();
         self.state = State::Idle {
             next_try: now + self.backoff.next_delay(),
         };
-        TcpEvent::Down {
-            error,
-            lost_records,
-        }
+        TcpEvent::Down { error, lost }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only messages written whole count as sent: one cut in the middle and
+    /// those behind it are unwritten, those before it are not.
+    #[test]
+    fn unwritten_counts_the_messages_not_written_whole() {
+        let mut link = TcpLink::new("192.0.2.1", 4739);
+        link.push(&[0; 100], 3);
+        link.push(&[0; 50], 2);
+        link.push(&[0; 30], 0);
+        let all = Unwritten {
+            messages: 3,
+            octets: 180,
+            records: 5,
+        };
+        assert_eq!(link.unwritten(), all);
+        link.out_pos = 120;
+        assert_eq!(
+            link.unwritten(),
+            Unwritten {
+                messages: 2,
+                octets: 80,
+                records: 2
+            }
+        );
+        link.out_pos = 180;
+        assert!(link.is_idle());
+        assert_eq!(link.unwritten(), Unwritten::default());
     }
 }
