@@ -128,6 +128,16 @@ impl ExportSettings {
                 "nothing to export to: give --collector HOST:PORT or --output json",
             ));
         }
+        let min_mtu = crate::schema::min_mtu();
+        if self.mtu < min_mtu {
+            return Err(invalid(
+                "mtu",
+                self.mtu,
+                format!(
+                    "must be at least {min_mtu}, the largest template or record with its headers"
+                ),
+            ));
+        }
         let mtu = Mtu::new(self.mtu).map_err(|e| invalid("mtu", self.mtu, e))?;
         if self.tcp_queue_records == 0 {
             return Err(invalid("tcp-queue-records", 0, "must be at least 1"));
@@ -265,6 +275,19 @@ mod tests {
             crate::cli::Command::Run(r) => r,
             crate::cli::Command::Collect(_) => unreachable!("run was parsed"),
         })
+    }
+
+    /// Found in review: `--mtu 24` was accepted, and no template fits it.
+    #[test]
+    fn an_mtu_nothing_fits_is_refused() {
+        let a = run_args(&["--collector", "192.0.2.1", "--mtu", "116"]).unwrap();
+        let err = RunConfig::from_args(&a).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "--mtu 116: must be at least 117, the largest template or record with its headers"
+        );
+        let a = run_args(&["--collector", "192.0.2.1", "--mtu", "117"]).unwrap();
+        assert_eq!(RunConfig::from_args(&a).unwrap().export.mtu.bytes(), 117);
     }
 
     /// `run`'s flag defaults (clap's, in cli.rs) are the defaults of

@@ -207,7 +207,8 @@ fn sorted_rows(mut rows: Vec<Row>) -> Vec<Row> {
     rows
 }
 
-/// tshark capturing what is sent to port 4739 on a namespace's loopback.
+/// tshark capturing what is sent to port 4739 on an interface of a
+/// namespace.
 struct Capture {
     bg: Background,
     pcap: Scratch,
@@ -215,6 +216,10 @@ struct Capture {
 
 impl Capture {
     fn start(ns: &str) -> Self {
+        Self::start_on(ns, "lo")
+    }
+
+    fn start_on(ns: &str, iface: &str) -> Self {
         let pcap = Scratch(Scratch::new("ipfix-tshark-").0.with_extension("pcap"));
         let mut bg = Background::start_in(
             ns,
@@ -222,7 +227,7 @@ impl Capture {
             &[
                 "tshark",
                 "-i",
-                "lo",
+                iface,
                 "-f",
                 "udp port 4739",
                 "-w",
@@ -696,4 +701,88 @@ fn sequence_numbers_stay_in_order_across_template_refreshes() {
     let refreshes = text.matches("\"cflow.template_id\": \"256\"").count();
     assert!(refreshes >= 6, "templates sent {refreshes} times");
     assert_sequence_in_order(&text);
+}
+
+/// Found in review: `--mtu` above the path MTU sent datagrams the kernel had
+/// to fragment. The collector sits behind a 576-octet link: no datagram
+/// carries more than 548 octets of IPFIX, and every record still arrives.
+#[test]
+fn no_datagram_exceeds_the_path_mtu() {
+    if !common::privileged("no_datagram_exceeds_the_path_mtu")
+        || !common::have_tool("tshark", "tshark")
+    {
+        return;
+    }
+    let net = NetnsPair::new();
+    for (ns, dev) in [(&net.a, &net.veth_a), (&net.b, &net.veth_b)] {
+        let out = NetnsPair::exec(ns, &["ip", "link", "set", dev, "mtu", "576"]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let collector_ip = NetnsPair::ip(false, false);
+    let (mut collector, addr) = start_collect(&net.b, &format!("udp://{collector_ip}:4739"));
+    let capture = Capture::start_on(&net.b, &net.veth_b);
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &[
+            "--active-timeout",
+            "300ms",
+            "--mtu",
+            "1400",
+            "--collector",
+            &format!("udp://{addr}"),
+        ],
+    );
+    let to = sa(collector_ip, 9);
+    let sink = udp_sink(&net.b, to);
+    let from = sa(NetnsPair::ip(false, true), 0);
+    let flows = 40u16;
+    NetnsPair::run_in(&net.a, move || {
+        for port in 0..flows {
+            let s = std::net::UdpSocket::bind(sa(from.ip(), 20000 + port)).unwrap();
+            s.send_to(&[0u8; 32], to).unwrap();
+        }
+    });
+    assert_eq!(
+        sink.join().unwrap(),
+        u64::from(flows),
+        "datagrams delivered"
+    );
+    let log = std::sync::Arc::clone(&exp.stderr);
+    let recs = exp.stop();
+    assert!(
+        log.lock()
+            .unwrap()
+            .contains("more than the path carries in one datagram (548 octets)"),
+        "{}",
+        log.lock().unwrap()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let json = capture.stop();
+    let out = collector.stop();
+    let ours: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["protocol"] == 17 && r["dst_port"] == 9)
+        .collect();
+    assert_eq!(ours.len(), usize::from(flows), "one record per flow");
+    assert_eq!(
+        sorted(&collected_flows(&out)),
+        sorted(&recs),
+        "every record arrived"
+    );
+    let lengths: Vec<u64> = serde_json::from_str::<Value>(&json)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["_source"]["layers"]["udp"]["udp.length"].as_str())
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert!(lengths.len() > 3, "tshark saw the messages: {lengths:?}");
+    assert!(
+        lengths.iter().all(|&l| l <= 548 + 8),
+        "datagrams over the 576-octet path: {lengths:?}"
+    );
+    let fragments = json.matches("\"ip.flags.mf\": \"1\"").count();
+    assert_eq!(fragments, 0, "no IP fragments");
 }

@@ -239,6 +239,8 @@ impl CollectorSession {
                         self.spec,
                         udp.local_addr().map(|a| a.to_string()).unwrap_or_default()
                     );
+                    let max = udp.max_datagram;
+                    self.fit_path_mtu(max);
                 }
                 true
             }
@@ -248,6 +250,36 @@ impl CollectorSession {
                 self.warn_outage(cx.now, &e.to_string());
                 false
             }
+        }
+    }
+
+    /// Never a datagram over the path MTU: a larger `--mtu` is lowered to
+    /// it, with a warning (not below the smallest MTU our messages fit).
+    fn fit_path_mtu(&mut self, max_datagram: Option<usize>) {
+        let Some(max) = max_datagram else {
+            return;
+        };
+        let mtu = self.state.mtu().bytes();
+        if max >= mtu {
+            return;
+        }
+        let floor = crate::schema::min_mtu();
+        let to = max.max(floor);
+        match Mtu::new(to) {
+            Ok(m) => {
+                log::warn!(
+                    "collector {}: --mtu {mtu} is more than the path carries in one datagram \
+                     ({max} octets); sending messages of at most {to}{}",
+                    self.spec,
+                    if to > max {
+                        " (the smallest our messages fit; they will be fragmented)"
+                    } else {
+                        ""
+                    }
+                );
+                self.state.lower_mtu(m);
+            }
+            Err(e) => log::error!("collector {}: {e}", self.spec),
         }
     }
 

@@ -117,6 +117,16 @@ impl CollectorState {
         }
     }
 
+    pub fn mtu(&self) -> Mtu {
+        self.mtu
+    }
+
+    /// Messages from now on are at most `mtu` octets (the path to the
+    /// collector carries no more in one datagram).
+    pub fn lower_mtu(&mut self, mtu: Mtu) {
+        self.mtu = self.mtu.min(mtu);
+    }
+
     /// Records waiting in the TCP queue.
     pub fn queued(&self) -> usize {
         self.queue.len()

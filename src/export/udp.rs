@@ -11,6 +11,37 @@ pub struct UdpLink {
     resolver: Resolver,
     socket: Option<UdpSocket>,
     pub peer: Option<SocketAddr>,
+    /// The largest message one unfragmented datagram carries on the route
+    /// to the collector, once connected.
+    pub max_datagram: Option<usize>,
+}
+
+const UDP_HEADER_LEN: usize = 8;
+
+/// The path MTU the kernel knows for a connected socket (IP_MTU /
+/// IPV6_MTU): the route's MTU, lowered by PMTU discovery.
+fn path_mtu(socket: &UdpSocket, ipv6: bool) -> Option<usize> {
+    use nix::libc;
+    use std::os::fd::AsRawFd;
+    let (level, name) = if ipv6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_MTU)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_MTU)
+    };
+    let mut mtu: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the fd is a live socket; the kernel writes at most `len`
+    // octets into `mtu`, an int as both options are.
+    let ret = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&mut mtu as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    (ret == 0).then(|| usize::try_from(mtu).ok()).flatten()
 }
 
 impl UdpLink {
@@ -19,6 +50,7 @@ impl UdpLink {
             resolver: Resolver::new(host, port),
             socket: None,
             peer: None,
+            max_datagram: None,
         }
     }
 
@@ -45,6 +77,10 @@ impl UdpLink {
         };
         let socket = UdpSocket::bind(SocketAddr::new(local, 0))?;
         socket.connect(peer)?;
+        self.max_datagram = path_mtu(&socket, peer.is_ipv6()).map(|mtu| {
+            let ip_header = if peer.is_ipv6() { 40 } else { 20 };
+            mtu.saturating_sub(ip_header + UDP_HEADER_LEN)
+        });
         self.socket = Some(socket);
         self.peer = Some(peer);
         Ok(true)

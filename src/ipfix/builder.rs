@@ -16,7 +16,7 @@ use super::typed_template::TypedTemplate;
 use super::value::Value;
 
 /// Largest IPFIX payload a message may have, header included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Mtu(usize);
 
 impl Mtu {

@@ -22,6 +22,8 @@ use super::options::{
     ExportStatistics, STATISTICS_TEMPLATE_ID, SYSTEM_INIT_TEMPLATE_ID,
 };
 use crate::flow::FlowRecord;
+use crate::ipfix::header::MESSAGE_HEADER_LEN;
+use crate::ipfix::set::SET_HEADER_LEN;
 use crate::ipfix::{EncodeError, MessageBuilder, Mtu};
 
 /// Our records on a [`MessageBuilder`].
@@ -104,6 +106,21 @@ pub fn records_per_message(mtu: Mtu) -> usize {
 /// message may mix.
 const MESSAGE_OVERHEAD: usize = 16 + 4 * 8;
 
+/// The smallest MTU every message of ours fits: one template, or one
+/// record, behind a message and a set header.
+pub fn min_mtu() -> usize {
+    let templates = FlowTemplate::all()
+        .filter_map(|t| t.template().ok())
+        .chain(system_init_template())
+        .chain(statistics_template())
+        .map(|t| t.buffer_len());
+    let records = FlowTemplate::all().map(FlowTemplate::record_len).chain([
+        system_init_record(0, 0).len(),
+        statistics_record(0, &ExportStatistics::default()).len(),
+    ]);
+    MESSAGE_HEADER_LEN + SET_HEADER_LEN + templates.chain(records).max().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +130,22 @@ mod tests {
         // (1400 - 48) / 97.
         assert_eq!(records_per_message(Mtu::DEFAULT), 13);
         assert_eq!(records_per_message(Mtu::new(200).unwrap()), 1);
+    }
+
+    /// The IPv6 data record (97) is our largest item; the 20-field data
+    /// template record (84) is next.
+    #[test]
+    fn min_mtu_fits_the_largest_record_and_template() {
+        assert_eq!(min_mtu(), 16 + 4 + 97);
+        for mtu in [min_mtu(), min_mtu() + 1] {
+            let mut session = crate::ipfix::Session::new(1);
+            let mut b = session.builder(0, Mtu::new(mtu).unwrap());
+            b.add_flow_templates().unwrap();
+            b.add_system_init_time(1).unwrap();
+            b.add_statistics(&ExportStatistics::default()).unwrap();
+            for m in b.finish().unwrap() {
+                assert!(m.bytes.len() <= mtu);
+            }
+        }
     }
 }

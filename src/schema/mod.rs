@@ -37,5 +37,5 @@ mod tests;
 
 pub use data::FlowTemplate;
 pub use decode::{FlowRecordError, ToFlowRecord};
-pub use encode::{records_per_message, FlowMessages};
+pub use encode::{min_mtu, records_per_message, FlowMessages};
 pub use options::ExportStatistics;
