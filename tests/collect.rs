@@ -307,6 +307,7 @@ fn assert_flow_printed(printed: &[Json], expected: Json) {
 
 fn statistics() -> ExportStatistics {
     ExportStatistics {
+        exporting_process_id: 4242,
         exported_message_total: 11,
         exported_flow_record_total: 22,
         exported_octet_total: 33_333,
@@ -329,7 +330,7 @@ fn udp_flow_and_options_records_match_what_was_sent() {
         b.add_statistics(&statistics()).unwrap();
     });
     sock.send(&m.bytes).unwrap();
-    let printed = c.json(6);
+    let printed = c.json(7);
     for f in flows() {
         assert_flow_printed(&printed, flow_json(&f, me, 7, m.sequence_number));
     }
@@ -350,7 +351,7 @@ fn udp_flow_and_options_records_match_what_was_sent() {
             &json!({
                 "exporter": me.to_string(),
                 "observation_domain_id": 7,
-                "template_id": 265,
+                "template_id": 266,
                 "options": true,
                 "fields": {
                     "observationDomainId": 7,
@@ -359,6 +360,15 @@ fn udp_flow_and_options_records_match_what_was_sent() {
                     "exportedOctetTotalCount": 33_333,
                     "ignoredPacketTotalCount": 4,
                     "ignoredOctetTotalCount": 500,
+                },
+            }),
+            &json!({
+                "exporter": me.to_string(),
+                "observation_domain_id": 7,
+                "template_id": 267,
+                "options": true,
+                "fields": {
+                    "exportingProcessId": 4242,
                     "notSentFlowTotalCount": 6,
                 },
             }),
@@ -406,11 +416,12 @@ fn tcp_stream_is_framed_across_writes() {
         stream.write_all(part).unwrap();
         thread::sleep(Duration::from_millis(30));
     }
-    let printed = c.json(2);
+    let printed = c.json(3);
     assert_same(&printed[0], &flow_json(&all[0], me, 9, m3.sequence_number));
     assert_eq!(m3.sequence_number, 4);
-    assert_eq!(printed[1]["template_id"], 265);
-    assert_eq!(printed[1]["fields"]["notSentFlowTotalCount"], 6);
+    assert_eq!(printed[1]["template_id"], 266);
+    assert_eq!(printed[2]["template_id"], 267);
+    assert_eq!(printed[2]["fields"]["notSentFlowTotalCount"], 6);
     c.wait_stderr(&format!("tcp {me}: connected"));
     drop(stream);
     c.wait_stderr(&format!("tcp {me}: connection closed"));
@@ -669,7 +680,7 @@ fn table_format_prints_rows_and_options_lines() {
         b.add_statistics(&statistics()).unwrap();
     });
     sock.send(&m.bytes).unwrap();
-    let lines = c.lines(4);
+    let lines = c.lines(5);
     // One header: the first row's wide counters set the widths.
     assert!(lines[0].starts_with("exporter "), "{lines:#?}");
     assert!(lines[0].contains("packets"), "{lines:#?}");
@@ -691,10 +702,14 @@ fn table_format_prints_rows_and_options_lines() {
     assert_eq!(
         lines[3],
         format!(
-            "options 265 from {me} domain 4: observationDomainId=4 exportedMessageTotalCount=11 \
+            "options 266 from {me} domain 4: observationDomainId=4 exportedMessageTotalCount=11 \
              exportedFlowRecordTotalCount=22 exportedOctetTotalCount=33333 \
-             ignoredPacketTotalCount=4 ignoredOctetTotalCount=500 notSentFlowTotalCount=6"
+             ignoredPacketTotalCount=4 ignoredOctetTotalCount=500"
         )
+    );
+    assert_eq!(
+        lines[4],
+        format!("options 267 from {me} domain 4: exportingProcessId=4242 notSentFlowTotalCount=6")
     );
 }
 

@@ -16,12 +16,13 @@ fn read_monitor(exp: &Exporter, name: &str) -> u64 {
     common::exporter::read_monitor(&exp.pin_dir, name)
 }
 
-/// The last statistics options record (template 265) a collector printed.
+/// The last metering statistics options record (template 266) a collector
+/// printed.
 fn last_statistics(stdout: &str) -> Value {
     stdout
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .rfind(|v| v["template_id"] == 265)
+        .rfind(|v| v["template_id"] == 266)
         .expect("a statistics options record")["fields"]
         .clone()
 }

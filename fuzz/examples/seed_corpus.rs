@@ -167,6 +167,7 @@ fn zero_length_scope() -> Vec<u8> {
 
 fn seeds() -> Result<Vec<(&'static str, Vec<u8>)>> {
     let stats = ExportStatistics {
+        exporting_process_id: 4242,
         exported_message_total: 1,
         exported_flow_record_total: 2,
         exported_octet_total: 3,

@@ -435,7 +435,7 @@ mod tests {
         });
         h.send(Protocol::Udp, A, bytes);
         let v = h.take_json();
-        assert_eq!(v.len(), 3, "{v:#?}");
+        assert_eq!(v.len(), 4, "{v:#?}");
         assert_eq!(v[0]["flow_id"], 1);
         assert_eq!(v[0]["exporter"], A);
         assert_eq!(v[0]["observation_domain_id"], 7);
@@ -448,8 +448,11 @@ mod tests {
             v[1]["fields"]["systemInitTimeMilliseconds"],
             1_700_000_000_000u64
         );
+        assert_eq!(v[2]["template_id"], 266);
         assert_eq!(v[2]["fields"]["exportedMessageTotalCount"], 9);
         assert_eq!(v[2]["fields"]["observationDomainId"], 7);
+        assert_eq!(v[3]["template_id"], 267);
+        assert_eq!(v[3]["fields"]["notSentFlowTotalCount"], 0);
         assert!(h.take_diag().is_empty());
     }
 
@@ -462,14 +465,19 @@ mod tests {
         });
         h.send(Protocol::Tcp, A, bytes);
         let out = h.take_out();
-        assert_eq!(out.len(), 4, "{out:#?}");
+        assert_eq!(out.len(), 5, "{out:#?}");
         assert!(out[0].starts_with("exporter "));
         assert!(out[1].starts_with("192.0.2.1:40000  "));
         assert!(out[1].contains("198.51.100.1:1234"));
         assert!(out[3].starts_with(
-            "options 265 from 192.0.2.1:40000 domain 4: observationDomainId=4 \
+            "options 266 from 192.0.2.1:40000 domain 4: observationDomainId=4 \
              exportedMessageTotalCount=0 "
         ));
+        assert_eq!(
+            out[4],
+            "options 267 from 192.0.2.1:40000 domain 4: exportingProcessId=0 \
+             notSentFlowTotalCount=0"
+        );
     }
 
     #[test]
@@ -535,7 +543,7 @@ mod tests {
             [
                 "udp 192.0.2.1:40000: message dropped: IPFIX version number 9, expected 10",
                 "udp 192.0.2.1:40000: message dropped: message header truncated: needs 16 octets, 10 available",
-                "udp 192.0.2.1:40001: 3 octets after the 894-octet message ignored",
+                "udp 192.0.2.1:40001: 3 octets after the 904-octet message ignored",
             ]
         );
     }

@@ -102,7 +102,7 @@ impl Table {
     }
 }
 
-/// One line for a record that is not one of our flows: `options 265 from
+/// One line for a record that is not one of our flows: `options 266 from
 /// 192.0.2.1:40000 domain 4: observationDomainId=4 exportedMessageTotalCount=9 ...`
 /// (`record 300 ...` for a data record).
 pub fn record_line(

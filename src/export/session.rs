@@ -54,6 +54,8 @@ impl CollectorSession {
             state: CollectorState::new(
                 transport,
                 observation_domain_id,
+                // The process: unique on the host while it runs.
+                std::process::id(),
                 mtu,
                 template_refresh,
                 tcp_queue_records,

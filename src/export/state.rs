@@ -82,6 +82,8 @@ pub struct CollectorState {
     transport: Transport,
     ipfix: Session,
     observation_domain_id: u32,
+    /// `exportingProcessId`, the scope of the §4.3 statistics.
+    exporting_process_id: u32,
     mtu: Mtu,
     template_refresh: Duration,
     /// When templates last went out in this transport session.
@@ -98,6 +100,7 @@ impl CollectorState {
     pub fn new(
         transport: Transport,
         observation_domain_id: u32,
+        exporting_process_id: u32,
         mtu: Mtu,
         template_refresh: Duration,
         tcp_queue_records: usize,
@@ -106,6 +109,7 @@ impl CollectorState {
             transport,
             ipfix: Session::new(observation_domain_id),
             observation_domain_id,
+            exporting_process_id,
             mtu,
             template_refresh,
             templates_sent: None,
@@ -202,6 +206,7 @@ impl CollectorState {
     /// the RFC 7011 §4 statistics.
     pub fn encode_options(&mut self, cx: &Context) -> Result<Vec<Outgoing>, NotEncoded> {
         let stats = ExportStatistics {
+            exporting_process_id: self.exporting_process_id,
             exported_message_total: self.stats.messages,
             exported_flow_record_total: self.stats.flow_records,
             exported_octet_total: self.stats.octets,
@@ -404,11 +409,11 @@ mod tests {
     }
 
     fn udp() -> CollectorState {
-        CollectorState::new(Transport::Udp, 1, Mtu::DEFAULT, REFRESH, 0)
+        CollectorState::new(Transport::Udp, 1, 4242, Mtu::DEFAULT, REFRESH, 0)
     }
 
     fn tcp(queue: usize) -> CollectorState {
-        CollectorState::new(Transport::Tcp, 1, Mtu::DEFAULT, REFRESH, queue)
+        CollectorState::new(Transport::Tcp, 1, 4242, Mtu::DEFAULT, REFRESH, queue)
     }
 
     /// Sends everything (counting it) and returns the sequence numbers.
@@ -614,15 +619,19 @@ mod tests {
         let out = s.encode_options(&cx(t0)).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].flow_records, 0);
-        assert_eq!(out[0].message.data_records, 2);
+        assert_eq!(out[0].message.data_records, 3, "anchor, 266, 267");
         let bytes = &out[0].message.bytes;
-        // The statistics record ends the message: six counters, the last
-        // notSentFlowTotalCount, before it ignoredOctet/PacketTotalCount.
+        // The message ends with set 267 (exportingProcessId, then
+        // notSentFlowTotalCount) after set 266 (five counters, the last
+        // ignoredOctetTotalCount).
         let tail = |k: usize| {
             let at = bytes.len() - 8 * k;
             u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap())
         };
-        assert_eq!((tail(3), tail(2), tail(1)), (7, 700, 3));
-        assert_eq!(tail(6), 3, "the three template messages");
+        assert_eq!(tail(1), 3, "notSentFlowTotalCount");
+        let scope = &bytes[bytes.len() - 12..bytes.len() - 8];
+        assert_eq!(u32::from_be_bytes(scope.try_into().unwrap()), 4242);
+        assert_eq!((tail(4), tail(3)), (7, 700), "ignored packets, octets");
+        assert_eq!(tail(7), 3, "the three template messages");
     }
 }

@@ -253,6 +253,8 @@ pub const MAXIMUM_TTL: InfoElement = InfoElement::iana(53, "maximumTTL", Unsigne
 pub const FLOW_DIRECTION: InfoElement = InfoElement::iana(61, "flowDirection", Unsigned8);
 pub const FLOW_END_REASON: InfoElement = InfoElement::iana(136, "flowEndReason", Unsigned8);
 pub const ICMP_TYPE_CODE_IPV6: InfoElement = InfoElement::iana(139, "icmpTypeCodeIPv6", Unsigned16);
+pub const EXPORTING_PROCESS_ID: InfoElement =
+    InfoElement::iana(144, "exportingProcessId", Unsigned32);
 pub const FLOW_ID: InfoElement = InfoElement::iana(148, "flowId", Unsigned64);
 pub const OBSERVATION_DOMAIN_ID: InfoElement =
     InfoElement::iana(149, "observationDomainId", Unsigned32);
@@ -273,7 +275,7 @@ pub const IP_DIFF_SERV_CODE_POINT: InfoElement =
 
 /// Every IANA element this crate knows, sorted by number. The decoder names
 /// and types fields from here; unknown numbers decode as raw octets.
-pub static IANA_ELEMENTS: [InfoElement; 33] = [
+pub static IANA_ELEMENTS: [InfoElement; 34] = [
     OCTET_DELTA_COUNT,
     PACKET_DELTA_COUNT,
     PROTOCOL_IDENTIFIER,
@@ -298,6 +300,7 @@ pub static IANA_ELEMENTS: [InfoElement; 33] = [
     FLOW_DIRECTION,
     FLOW_END_REASON,
     ICMP_TYPE_CODE_IPV6,
+    EXPORTING_PROCESS_ID,
     FLOW_ID,
     OBSERVATION_DOMAIN_ID,
     FLOW_START_MILLISECONDS,
@@ -341,7 +344,7 @@ mod tests {
     /// The numbers and types the README and DESIGN promise collectors.
     #[test]
     fn iana_numbers_and_lengths() {
-        let expect: [(&InfoElement, u16, Option<u16>); 12] = [
+        let expect: [(&InfoElement, u16, Option<u16>); 13] = [
             (&OCTET_DELTA_COUNT, 1, Some(8)),
             (&TCP_CONTROL_BITS, 6, Some(2)),
             (&FLOW_END_SYS_UP_TIME, 21, Some(4)),
@@ -350,6 +353,7 @@ mod tests {
             (&ICMP_TYPE_CODE_IPV4, 32, Some(2)),
             (&FLOW_DIRECTION, 61, Some(1)),
             (&ICMP_TYPE_CODE_IPV6, 139, Some(2)),
+            (&EXPORTING_PROCESS_ID, 144, Some(4)),
             (&OBSERVATION_DOMAIN_ID, 149, Some(4)),
             (&SYSTEM_INIT_TIME_MILLISECONDS, 160, Some(8)),
             (&NOT_SENT_FLOW_TOTAL_COUNT, 166, Some(8)),

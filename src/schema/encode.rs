@@ -18,8 +18,9 @@
 
 use super::data::FlowTemplate;
 use super::options::{
-    statistics_record, statistics_template, system_init_record, system_init_template,
-    ExportStatistics, STATISTICS_TEMPLATE_ID, SYSTEM_INIT_TEMPLATE_ID,
+    exporting_statistics_record, metering_statistics_record, options_templates, system_init_record,
+    ExportStatistics, EXPORTING_STATISTICS_TEMPLATE_ID, METERING_STATISTICS_TEMPLATE_ID,
+    SYSTEM_INIT_TEMPLATE_ID,
 };
 use crate::flow::FlowRecord;
 use crate::ipfix::header::MESSAGE_HEADER_LEN;
@@ -28,8 +29,8 @@ use crate::ipfix::{EncodeError, MessageBuilder, Mtu};
 
 /// Our records on a [`MessageBuilder`].
 pub trait FlowMessages {
-    /// The eight data templates (256..=263) and the two options templates
-    /// (264, 265). Send them when a session starts, when the UDP refresh
+    /// The eight data templates (256..=263) and the options templates
+    /// (264, 266, 267). Send them when a session starts, when the UDP refresh
     /// timer fires, and after each TCP reconnect.
     fn add_flow_templates(&mut self) -> Result<(), EncodeError>;
 
@@ -47,7 +48,7 @@ pub trait FlowMessages {
     /// SysUpTime clock started, in milliseconds since the UNIX epoch.
     fn add_system_init_time(&mut self, system_init_ms: u64) -> Result<(), EncodeError>;
 
-    /// The options record of template 265.
+    /// The statistics options records of templates 266 and 267.
     fn add_statistics(&mut self, stats: &ExportStatistics) -> Result<(), EncodeError>;
 }
 
@@ -56,8 +57,10 @@ impl FlowMessages for MessageBuilder<'_> {
         for t in FlowTemplate::all() {
             self.add_template(&t.template()?)?;
         }
-        self.add_template(&system_init_template()?)?;
-        self.add_template(&statistics_template()?)
+        for t in options_templates()? {
+            self.add_template(&t)?;
+        }
+        Ok(())
     }
 
     fn add_flow_records(
@@ -90,8 +93,12 @@ impl FlowMessages for MessageBuilder<'_> {
     }
 
     fn add_statistics(&mut self, stats: &ExportStatistics) -> Result<(), EncodeError> {
-        let out = statistics_record(self.observation_domain_id(), stats);
-        self.add_exact_record(STATISTICS_TEMPLATE_ID, &out)
+        let metering = metering_statistics_record(self.observation_domain_id(), stats);
+        self.add_exact_record(METERING_STATISTICS_TEMPLATE_ID, &metering)?;
+        self.add_exact_record(
+            EXPORTING_STATISTICS_TEMPLATE_ID,
+            &exporting_statistics_record(stats),
+        )
     }
 }
 
@@ -111,12 +118,13 @@ const MESSAGE_OVERHEAD: usize = 16 + 4 * 8;
 pub fn min_mtu() -> usize {
     let templates = FlowTemplate::all()
         .filter_map(|t| t.template().ok())
-        .chain(system_init_template())
-        .chain(statistics_template())
+        .chain(options_templates().into_iter().flatten())
         .map(|t| t.buffer_len());
+    let stats = ExportStatistics::default();
     let records = FlowTemplate::all().map(FlowTemplate::record_len).chain([
         system_init_record(0, 0).len(),
-        statistics_record(0, &ExportStatistics::default()).len(),
+        metering_statistics_record(0, &stats).len(),
+        exporting_statistics_record(&stats).len(),
     ]);
     MESSAGE_HEADER_LEN + SET_HEADER_LEN + templates.chain(records).max().unwrap_or(0)
 }

@@ -10,7 +10,9 @@
 //! | 259 | data    | IPv6 ICMPv6, ingress                      |
 //! | 260–263 | data | the same four, egress                    |
 //! | 264 | options | scope `observationDomainId`; `systemInitTimeMilliseconds` |
-//! | 265 | options | scope `observationDomainId`; the RFC 7011 §4.3 statistics |
+//! | 265 | retired | (the statistics before they were split as RFC 7011 §4 says; never reused) |
+//! | 266 | options | scope `observationDomainId`; RFC 7011 §4.1 and §4.2 statistics |
+//! | 267 | options | scope `exportingProcessId`; RFC 7011 §4.3 statistics |
 //!
 //! The data templates' elements are one table, [`elements::FLOW_ELEMENTS`]:
 //! each element once, with the templates that carry it, its size, how it

@@ -1,5 +1,9 @@
-//! Our two options templates (RFC 7011 §4): the SysUpTime anchor and the
-//! exporting-process statistics, each scoped by `observationDomainId`.
+//! Our options templates (RFC 7011 §4): the SysUpTime anchor (264) and the
+//! metering process statistics (266, §4.1 and §4.2), scoped by
+//! `observationDomainId`; the exporting process reliability statistics
+//! (267, §4.3), scoped by `exportingProcessId`. Template 265 (all six
+//! counters under `observationDomainId`) is retired: its ID is never used
+//! again with another meaning.
 
 use crate::ipfix::field::FieldSpecifier;
 use crate::ipfix::ie::{self, InfoElement};
@@ -7,41 +11,75 @@ use crate::ipfix::{EncodeError, Template};
 
 /// Options template: `systemInitTimeMilliseconds` per observation domain.
 pub const SYSTEM_INIT_TEMPLATE_ID: u16 = 264;
-/// Options template: exporting-process statistics (RFC 7011 §4.3).
-pub const STATISTICS_TEMPLATE_ID: u16 = 265;
-
-/// The scope of both.
-const SCOPE: InfoElement = ie::OBSERVATION_DOMAIN_ID;
+/// Retired: the statistics before they were split as RFC 7011 §4 says.
+pub const RETIRED_STATISTICS_TEMPLATE_ID: u16 = 265;
+/// Options template: metering process (reliability) statistics (§4.1, §4.2).
+pub const METERING_STATISTICS_TEMPLATE_ID: u16 = 266;
+/// Options template: exporting process reliability statistics (§4.3).
+pub const EXPORTING_STATISTICS_TEMPLATE_ID: u16 = 267;
 
 /// Template 264's elements after the scope.
 const SYSTEM_INIT_ELEMENTS: [InfoElement; 1] = [ie::SYSTEM_INIT_TIME_MILLISECONDS];
 
-/// Template 265's elements after the scope, in [`ExportStatistics::values`]
-/// order.
-const STATISTICS_ELEMENTS: [InfoElement; 6] = [
+/// Template 266's elements after the scope, in
+/// [`ExportStatistics::metering`] order.
+const METERING_ELEMENTS: [InfoElement; 5] = [
     ie::EXPORTED_MESSAGE_TOTAL_COUNT,
     ie::EXPORTED_FLOW_RECORD_TOTAL_COUNT,
     ie::EXPORTED_OCTET_TOTAL_COUNT,
     ie::IGNORED_PACKET_TOTAL_COUNT,
     ie::IGNORED_OCTET_TOTAL_COUNT,
-    ie::NOT_SENT_FLOW_TOTAL_COUNT,
 ];
+
+/// Template 267's elements after the scope.
+const EXPORTING_ELEMENTS: [InfoElement; 1] = [ie::NOT_SENT_FLOW_TOTAL_COUNT];
 
 /// Options template 264: scope `observationDomainId`, then
 /// `systemInitTimeMilliseconds` (anchors the SysUpTime elements for
 /// collectors).
 pub fn system_init_template() -> Result<Template, EncodeError> {
-    options_template(SYSTEM_INIT_TEMPLATE_ID, &SYSTEM_INIT_ELEMENTS)
+    options_template(
+        SYSTEM_INIT_TEMPLATE_ID,
+        ie::OBSERVATION_DOMAIN_ID,
+        &SYSTEM_INIT_ELEMENTS,
+    )
 }
 
-/// Options template 265: scope `observationDomainId`, then the RFC 7011
-/// §4.3 exporting-process reliability statistics.
-pub fn statistics_template() -> Result<Template, EncodeError> {
-    options_template(STATISTICS_TEMPLATE_ID, &STATISTICS_ELEMENTS)
+/// Options template 266: scope `observationDomainId`, then the metering
+/// process statistics (RFC 7011 §4.1) and reliability statistics (§4.2).
+pub fn metering_statistics_template() -> Result<Template, EncodeError> {
+    options_template(
+        METERING_STATISTICS_TEMPLATE_ID,
+        ie::OBSERVATION_DOMAIN_ID,
+        &METERING_ELEMENTS,
+    )
 }
 
-fn options_template(id: u16, fields: &[InfoElement]) -> Result<Template, EncodeError> {
-    let specs = std::iter::once(&SCOPE)
+/// Options template 267: scope `exportingProcessId`, then the exporting
+/// process reliability statistics (RFC 7011 §4.3).
+pub fn exporting_statistics_template() -> Result<Template, EncodeError> {
+    options_template(
+        EXPORTING_STATISTICS_TEMPLATE_ID,
+        ie::EXPORTING_PROCESS_ID,
+        &EXPORTING_ELEMENTS,
+    )
+}
+
+/// Every options template, in ID order.
+pub fn options_templates() -> Result<[Template; 3], EncodeError> {
+    Ok([
+        system_init_template()?,
+        metering_statistics_template()?,
+        exporting_statistics_template()?,
+    ])
+}
+
+fn options_template(
+    id: u16,
+    scope: InfoElement,
+    fields: &[InfoElement],
+) -> Result<Template, EncodeError> {
+    let specs = std::iter::once(&scope)
         .chain(fields)
         .map(|e| FieldSpecifier::new(e.id, e.default_length()))
         .collect();
@@ -55,20 +93,30 @@ pub fn system_init_record(domain: u32, system_init_ms: u64) -> Vec<u8> {
     out
 }
 
-/// The record of template 265.
-pub fn statistics_record(domain: u32, stats: &ExportStatistics) -> Vec<u8> {
+/// The record of template 266.
+pub fn metering_statistics_record(domain: u32, stats: &ExportStatistics) -> Vec<u8> {
     let mut out = domain.to_be_bytes().to_vec();
-    for v in stats.values() {
+    for v in stats.metering() {
         out.extend_from_slice(&v.to_be_bytes());
     }
     out
 }
 
-/// Values of the statistics options record (template 265), totals since the
-/// exporting process started, as the caller counted them for this
-/// collector.
+/// The record of template 267.
+pub fn exporting_statistics_record(stats: &ExportStatistics) -> Vec<u8> {
+    let mut out = stats.exporting_process_id.to_be_bytes().to_vec();
+    out.extend_from_slice(&stats.not_sent_flow_total.to_be_bytes());
+    out
+}
+
+/// Values of the statistics options records (templates 266 and 267), totals
+/// since the exporting process started, as the caller counted them for
+/// this collector.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExportStatistics {
+    /// `exportingProcessId`, the scope of template 267: this process's id,
+    /// unique on the host while it runs.
+    pub exporting_process_id: u32,
     /// `exportedMessageTotalCount`: messages sent, excluding this one.
     pub exported_message_total: u64,
     /// `exportedFlowRecordTotalCount`: flow records sent, excluding this
@@ -86,15 +134,14 @@ pub struct ExportStatistics {
 }
 
 impl ExportStatistics {
-    /// In template 265 order.
-    pub fn values(&self) -> [u64; 6] {
+    /// In template 266 order.
+    pub fn metering(&self) -> [u64; 5] {
         [
             self.exported_message_total,
             self.exported_flow_record_total,
             self.exported_octet_total,
             self.ignored_packet_total,
             self.ignored_octet_total,
-            self.not_sent_flow_total,
         ]
     }
 }
@@ -106,11 +153,17 @@ mod tests {
     #[test]
     fn lengths() {
         assert_eq!(system_init_template().unwrap().buffer_len(), 6 + 2 * 4);
-        assert_eq!(statistics_template().unwrap().buffer_len(), 6 + 7 * 4);
-        assert_eq!(system_init_record(1, 2).len(), 4 + 8);
         assert_eq!(
-            statistics_record(1, &ExportStatistics::default()).len(),
-            4 + 6 * 8
+            metering_statistics_template().unwrap().buffer_len(),
+            6 + 6 * 4
         );
+        assert_eq!(
+            exporting_statistics_template().unwrap().buffer_len(),
+            6 + 2 * 4
+        );
+        let stats = ExportStatistics::default();
+        assert_eq!(system_init_record(1, 2).len(), 4 + 8);
+        assert_eq!(metering_statistics_record(1, &stats).len(), 4 + 5 * 8);
+        assert_eq!(exporting_statistics_record(&stats).len(), 4 + 8);
     }
 }

@@ -185,6 +185,7 @@ fn golden_options_message() {
     let mut b = session.builder(EXPORT_TIME, Mtu::DEFAULT);
     b.add_system_init_time(SYSTEM_INIT_MS).unwrap();
     b.add_statistics(&ExportStatistics {
+        exporting_process_id: 0x4242,
         exported_message_total: 1,
         exported_flow_record_total: 2,
         exported_octet_total: 3,
@@ -195,31 +196,33 @@ fn golden_options_message() {
     .unwrap();
     let msgs = b.finish().unwrap();
     #[rustfmt::skip]
-    let golden: [u8; 88] = [
-        0x00, 0x0a, 0x00, 0x58,                         // version 10, length 88
+    let golden: [u8; 96] = [
+        0x00, 0x0a, 0x00, 0x60,                         // version 10, length 96
         0x65, 0x53, 0xf1, 0x02,                         // export time
         0x00, 0x00, 0x00, 0x00,                         // sequence number 0
         0x00, 0x00, 0x00, 0x07,                         // observation domain 7
         0x01, 0x08, 0x00, 0x10,                         // set 264, length 16
         0x00, 0x00, 0x00, 0x07,                         //   scope observationDomainId 7
         0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x40, 0xf0, //   systemInitTimeMilliseconds
-        0x01, 0x09, 0x00, 0x38,                         // set 265, length 56
+        0x01, 0x0a, 0x00, 0x30,                         // set 266, length 48
         0x00, 0x00, 0x00, 0x07,                         //   scope observationDomainId 7
         0, 0, 0, 0, 0, 0, 0, 1,                         //   exportedMessageTotalCount
         0, 0, 0, 0, 0, 0, 0, 2,                         //   exportedFlowRecordTotalCount
         0, 0, 0, 0, 0, 0, 0, 3,                         //   exportedOctetTotalCount
         0, 0, 0, 0, 0, 0, 0, 4,                         //   ignoredPacketTotalCount
         0, 0, 0, 0, 0, 0, 0, 5,                         //   ignoredOctetTotalCount
+        0x01, 0x0b, 0x00, 0x10,                         // set 267, length 16
+        0x00, 0x00, 0x42, 0x42,                         //   scope exportingProcessId
         0, 0, 0, 0, 0, 0, 0, 6,                         //   notSentFlowTotalCount
     ];
     assert_eq!(msgs[0].bytes, golden);
     // Options data records count toward the sequence number.
-    assert_eq!(session.next_sequence_number(), 2);
+    assert_eq!(session.next_sequence_number(), 3);
 
     let mut d = primed_decoder();
     let decoded = d.decode(EXPORTER, &msgs[0].bytes).unwrap();
     let recs: Vec<_> = decoded.records().collect();
-    assert_eq!(recs.len(), 2);
+    assert_eq!(recs.len(), 3);
     assert!(recs
         .iter()
         .all(|r| r.is_options() && r.scope_fields().len() == 1));
@@ -232,8 +235,12 @@ fn golden_options_message() {
         Some(&Value::DateTimeMilliseconds(SYSTEM_INIT_MS))
     );
     assert_eq!(
-        recs[1].get(ie::NOT_SENT_FLOW_TOTAL_COUNT.id),
+        recs[2].get(ie::NOT_SENT_FLOW_TOTAL_COUNT.id),
         Some(&Value::Unsigned(6))
+    );
+    assert_eq!(
+        recs[2].get(ie::EXPORTING_PROCESS_ID.id),
+        Some(&Value::Unsigned(0x4242))
     );
     assert_eq!(
         recs[1].fields[4].name.as_deref(),
@@ -242,10 +249,10 @@ fn golden_options_message() {
 }
 
 #[test]
-fn template_message_decodes_to_our_ten_templates() {
+fn template_message_decodes_to_our_eleven_templates() {
     let msg = templates_message(&mut Session::new(7));
-    // 16 header + set 2 (4 + 8 × 84) + set 3 (4 + 14 + 34)
-    assert_eq!(msg.bytes.len(), 16 + 4 + 8 * 84 + 4 + 14 + 34);
+    // 16 header + set 2 (4 + 8 × 84) + set 3 (4 + 14 + 30 + 14)
+    assert_eq!(msg.bytes.len(), 16 + 4 + 8 * 84 + 4 + 14 + 30 + 14);
     assert_eq!(msg.data_records, 0);
     let mut d = Decoder::default();
     let decoded = d.decode(EXPORTER, &msg.bytes).unwrap();
@@ -260,7 +267,7 @@ fn template_message_decodes_to_our_ten_templates() {
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(ids, (256..=265).collect::<Vec<_>>());
+    assert_eq!(ids, [256, 257, 258, 259, 260, 261, 262, 263, 264, 266, 267]);
 }
 
 #[test]
