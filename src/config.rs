@@ -280,14 +280,14 @@ mod tests {
     /// Found in review: `--mtu 24` was accepted, and no template fits it.
     #[test]
     fn an_mtu_nothing_fits_is_refused() {
-        let a = run_args(&["--collector", "192.0.2.1", "--mtu", "116"]).unwrap();
+        let a = run_args(&["--collector", "192.0.2.1", "--mtu", "120"]).unwrap();
         let err = RunConfig::from_args(&a).unwrap_err().to_string();
         assert_eq!(
             err,
-            "--mtu 116: must be at least 117, the largest template or record with its headers"
+            "--mtu 120: must be at least 121, the largest template or record with its headers"
         );
-        let a = run_args(&["--collector", "192.0.2.1", "--mtu", "117"]).unwrap();
-        assert_eq!(RunConfig::from_args(&a).unwrap().export.mtu.bytes(), 117);
+        let a = run_args(&["--collector", "192.0.2.1", "--mtu", "121"]).unwrap();
+        assert_eq!(RunConfig::from_args(&a).unwrap().export.mtu.bytes(), 121);
     }
 
     /// `run`'s flag defaults (clap's, in cli.rs) are the defaults of

@@ -435,14 +435,14 @@ fn data_before_templates_is_reported_then_decoded() {
     let me = sock.local_addr().unwrap();
     let all = flows();
     let mut session = Session::new(1);
-    // Data only (template 256 unknown), sent twice.
+    // Data only (template 268 unknown), sent twice.
     let early = one_message(&mut session, |b| {
         b.add_flow_records(&all[..1], SYSTEM_INIT_MS).unwrap();
     });
     sock.send(&early.bytes).unwrap();
     sock.send(&early.bytes).unwrap();
     c.wait_stderr(&format!(
-        "udp {me} domain 1: data set of unknown template 256 skipped"
+        "udp {me} domain 1: data set of unknown template 268 skipped"
     ));
     // The templates arrive, with another record.
     let later = one_message(&mut session, |b| {
@@ -467,7 +467,7 @@ fn data_before_templates_is_reported_then_decoded() {
         "udp {me} domain 1: 2 data records duplicated or reordered (sequence number 0, expected 2)"
     ));
     c.udp_barrier(&sock);
-    assert_eq!(c.stderr_count("unknown template 256"), 1, "{:#?}", c.stderr);
+    assert_eq!(c.stderr_count("unknown template 268"), 1, "{:#?}", c.stderr);
     // The skip explains the jump from 0 to 1: no loss warning.
     assert_eq!(c.stderr_count("lost"), 0, "{:#?}", c.stderr);
 }
@@ -610,10 +610,11 @@ fn two_exporters_with_different_layouts_of_one_template_id() {
     let (a, b) = (udp_exporter(&c), udp_exporter(&c));
     let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
     let all = flows();
-    // A: our template 256 (IPv4 ingress flows). B: its own 256.
+    // A: our IPv4 ingress flow template. B: its own, with the same ID.
     let mut a_session = Session::new(1);
+    let shared_id = FlowTemplate::of(&all[0]).unwrap().id();
     let theirs = TypedTemplate::new(
-        256,
+        shared_id,
         vec![
             (ie::SOURCE_IPV4_ADDRESS, FieldLength::Fixed(4)),
             (ie::OCTET_DELTA_COUNT, FieldLength::Fixed(8)),
@@ -647,7 +648,7 @@ fn two_exporters_with_different_layouts_of_one_template_id() {
         json!({
             "exporter": b_addr.to_string(),
             "observation_domain_id": 1,
-            "template_id": 256,
+            "template_id": shared_id,
             "options": false,
             "fields": {"sourceIPv4Address": "203.0.113.9", "octetDeltaCount": octets},
         })

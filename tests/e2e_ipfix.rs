@@ -15,6 +15,7 @@ use common::exporter::Exporter;
 use common::netns::NetnsPair;
 use common::process::Background;
 use common::traffic::{assert_expected, mixed_traffic, sa, udp_sink};
+use ipfix_flow_exporter::schema::FlowTemplate;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -71,12 +72,9 @@ fn row_from_exporter(r: &Value) -> Row {
         }
         .into(),
     );
-    let ifindex = if r["direction"] == "ingress" {
-        s("ingress_ifindex")
-    } else {
-        s("egress_ifindex")
-    };
-    row.insert("ifindex", ifindex);
+    // Every record carries both interfaces (0 when unknown).
+    row.insert("ingress_ifindex", s("ingress_ifindex"));
+    row.insert("egress_ifindex", s("egress_ifindex"));
     let icmp = r["protocol"] == 1 || r["protocol"] == 58;
     row.insert(
         "icmp_type",
@@ -166,11 +164,8 @@ fn row_from_tshark(f: &Value) -> Row {
     ] {
         row.insert(ours, num(g(theirs)).to_string());
     }
-    let ifindex = f
-        .get("cflow.inputint")
-        .or_else(|| f.get("cflow.outputint"))
-        .unwrap();
-    row.insert("ifindex", num(ifindex).to_string());
+    row.insert("ingress_ifindex", num(g("inputint")).to_string());
+    row.insert("egress_ifindex", num(g("outputint")).to_string());
     let times = g("timedelta_tree");
     row.insert(
         "start_ms",
@@ -257,6 +252,11 @@ impl Capture {
     }
 }
 
+/// Our data templates' IDs, as the schema numbers them.
+fn data_template_ids() -> Vec<u16> {
+    FlowTemplate::all().map(FlowTemplate::id).collect()
+}
+
 /// tshark checks each message's sequence number against the records
 /// before it in its transport session and observation domain.
 fn assert_sequence_in_order(tshark_json: &str) {
@@ -308,7 +308,7 @@ fn tshark_decodes_every_template_and_field_exactly() {
             };
             let id: u16 = id.parse().unwrap();
             templates_seen.insert(id);
-            if !(256..=263).contains(&id) {
+            if !data_template_ids().contains(&id) {
                 continue;
             }
             for (fk, flow) in set.as_object().unwrap() {
@@ -319,7 +319,10 @@ fn tshark_decodes_every_template_and_field_exactly() {
         }
     }
     // All eight data templates and both options templates carried records.
-    let want: std::collections::BTreeSet<u16> = (256..=264).chain([266, 267]).collect();
+    let want: std::collections::BTreeSet<u16> = data_template_ids()
+        .into_iter()
+        .chain([264, 266, 267])
+        .collect();
     assert!(
         want.is_subset(&templates_seen),
         "templates decoded: {templates_seen:?}"
@@ -427,13 +430,8 @@ fn row_for_nfdump(r: &Value) -> Row {
             full["dst_port"].clone()
         },
     );
-    let (input, output) = if r["direction"] == "ingress" {
-        (full["ifindex"].clone(), "0".to_owned())
-    } else {
-        ("0".to_owned(), full["ifindex"].clone())
-    };
-    row.insert("input", input);
-    row.insert("output", output);
+    row.insert("input", full["ingress_ifindex"].clone());
+    row.insert("output", full["egress_ifindex"].clone());
     row
 }
 
@@ -698,7 +696,10 @@ fn sequence_numbers_stay_in_order_across_template_refreshes() {
     exp.stop();
     let text = cap.stop();
     let _ = absorb.join();
-    let refreshes = text.matches("\"cflow.template_id\": \"256\"").count();
+    let first = FlowTemplate::all().next().unwrap().id();
+    let refreshes = text
+        .matches(&format!("\"cflow.template_id\": \"{first}\""))
+        .count();
     assert!(refreshes >= 6, "templates sent {refreshes} times");
     assert_sequence_in_order(&text);
 }

@@ -8,8 +8,16 @@ use crate::flow::{Direction, FlowRecord};
 use crate::ipfix::field::FieldSpecifier;
 use crate::ipfix::{EncodeError, Template};
 
-/// First data template ID; the eight data templates are 256..=263.
-pub const FIRST_DATA_TEMPLATE_ID: u16 = 256;
+/// First data template ID; the eight data templates are 268..=275.
+///
+/// A template ID never changes meaning: a change to the data templates'
+/// elements takes the next free block of eight (and `RETIRED_DATA_TEMPLATES`
+/// records the old one). 256..=263 carried only the interface of the
+/// observing direction.
+pub const FIRST_DATA_TEMPLATE_ID: u16 = 268;
+
+/// Data template IDs of earlier layouts: never sent again.
+pub const RETIRED_DATA_TEMPLATES: [std::ops::RangeInclusive<u16>; 1] = [256..=263];
 
 /// Which of the eight data templates a record goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,26 +138,29 @@ mod tests {
     fn all_is_in_index_and_id_order() {
         for (i, t) in FlowTemplate::all().enumerate() {
             assert_eq!(t.index(), i);
-            assert_eq!(usize::from(t.id()), 256 + i);
+            assert_eq!(usize::from(t.id()), 268 + i);
         }
     }
 
     #[test]
     fn ids_and_lengths() {
         let ids: Vec<u16> = FlowTemplate::all().map(|t| t.id()).collect();
-        assert_eq!(ids, (256..=263).collect::<Vec<_>>());
+        assert_eq!(ids, (268..=275).collect::<Vec<_>>());
         for t in FlowTemplate::all() {
-            assert_eq!(t.record_len(), if t.ipv6 { 97 } else { 73 });
+            assert_eq!(t.record_len(), if t.ipv6 { 101 } else { 77 });
             let template = t.template().unwrap();
-            assert_eq!(template.fields().len(), 20);
-            // 4-octet header + 20 IANA specifiers.
-            assert_eq!(template.buffer_len(), 84);
+            assert_eq!(template.fields().len(), 21);
+            // 4-octet header + 21 IANA specifiers.
+            assert_eq!(template.buffer_len(), 88);
         }
-        assert_eq!(FlowTemplate::max_record_len(), 97);
+        assert_eq!(FlowTemplate::max_record_len(), 101);
+        for retired in RETIRED_DATA_TEMPLATES {
+            assert!(FlowTemplate::all().all(|t| !retired.contains(&t.id())));
+        }
     }
 
     #[test]
-    fn template_256_golden() {
+    fn template_268_golden() {
         let t = FlowTemplate {
             ipv6: false,
             icmp: false,
@@ -160,7 +171,7 @@ mod tests {
         template.emit(&mut buf).unwrap();
         #[rustfmt::skip]
         let golden = [
-            0x01, 0x00, 0x00, 0x14, // template 256, 20 fields
+            0x01, 0x0c, 0x00, 0x15, // template 268, 21 fields
             0x00, 0x01, 0x00, 0x08, // octetDeltaCount
             0x00, 0x02, 0x00, 0x08, // packetDeltaCount
             0x00, 0x04, 0x00, 0x01, // protocolIdentifier
@@ -172,6 +183,7 @@ mod tests {
             0x00, 0x06, 0x00, 0x02, // tcpControlBits
             0x00, 0x05, 0x00, 0x01, // ipClassOfService
             0x00, 0x0a, 0x00, 0x04, // ingressInterface
+            0x00, 0x0e, 0x00, 0x04, // egressInterface
             0x00, 0x34, 0x00, 0x01, // minimumTTL
             0x00, 0x35, 0x00, 0x01, // maximumTTL
             0x00, 0x16, 0x00, 0x04, // flowStartSysUpTime
@@ -200,20 +212,20 @@ mod tests {
             icmp: true,
             direction: Direction::Egress,
         };
-        assert_eq!(v6_icmp_egress.id(), 263);
+        assert_eq!(v6_icmp_egress.id(), 275);
         assert_eq!(
             ids(v6_icmp_egress),
-            [1, 2, 4, 27, 28, 7, 11, 61, 5, 139, 14, 52, 53, 22, 21, 148, 195, 152, 153, 136]
+            [1, 2, 4, 27, 28, 7, 11, 61, 5, 139, 10, 14, 52, 53, 22, 21, 148, 195, 152, 153, 136]
         );
         let v4_icmp_ingress = FlowTemplate {
             ipv6: false,
             icmp: true,
             direction: Direction::Ingress,
         };
-        assert_eq!(v4_icmp_ingress.id(), 257);
+        assert_eq!(v4_icmp_ingress.id(), 269);
         assert_eq!(
-            ids(v4_icmp_ingress)[8..11],
-            [5, 32, 10] // ipClassOfService, icmpTypeCodeIPv4, ingressInterface
+            ids(v4_icmp_ingress)[8..12],
+            [5, 32, 10, 14] // ipClassOfService, icmpTypeCodeIPv4, both interfaces
         );
     }
 }

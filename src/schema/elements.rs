@@ -106,8 +106,10 @@ impl FlowElement {
     }
 }
 
-/// The data templates' elements in template order. Elements 1–17 keep the
-/// C package's order.
+/// The data templates' elements in template order. The C package's 17
+/// elements keep their order, both interfaces where it had one. Changing
+/// which elements a template carries takes new template IDs
+/// (`data::FIRST_DATA_TEMPLATE_ID`).
 pub static FLOW_ELEMENTS: [FlowElement; 25] = [
     FlowElement {
         element: ie::OCTET_DELTA_COUNT,
@@ -230,7 +232,7 @@ pub static FLOW_ELEMENTS: [FlowElement; 25] = [
     },
     FlowElement {
         element: ie::INGRESS_INTERFACE,
-        carried: Carried::Ingress,
+        carried: Carried::All,
         field: "ingress_ifindex",
         need: Need::Optional,
         write: |r, _, out| out.put(&r.ingress_ifindex.to_be_bytes()),
@@ -238,7 +240,7 @@ pub static FLOW_ELEMENTS: [FlowElement; 25] = [
     },
     FlowElement {
         element: ie::EGRESS_INTERFACE,
-        carried: Carried::Egress,
+        carried: Carried::All,
         field: "egress_ifindex",
         need: Need::Optional,
         write: |r, _, out| out.put(&r.egress_ifindex.to_be_bytes()),

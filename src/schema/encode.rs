@@ -135,16 +135,16 @@ mod tests {
 
     #[test]
     fn records_per_message_counts_the_largest_record() {
-        // (1400 - 48) / 97.
+        // (1400 - 48) / 101.
         assert_eq!(records_per_message(Mtu::DEFAULT), 13);
         assert_eq!(records_per_message(Mtu::new(200).unwrap()), 1);
     }
 
-    /// The IPv6 data record (97) is our largest item; the 20-field data
-    /// template record (84) is next.
+    /// The IPv6 data record (101) is our largest item; the 21-field data
+    /// template record (88) is next.
     #[test]
     fn min_mtu_fits_the_largest_record_and_template() {
-        assert_eq!(min_mtu(), 16 + 4 + 97);
+        assert_eq!(min_mtu(), 16 + 4 + 101);
         for mtu in [min_mtu(), min_mtu() + 1] {
             let mut session = crate::ipfix::Session::new(1);
             let mut b = session.builder(0, Mtu::new(mtu).unwrap());

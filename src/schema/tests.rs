@@ -49,7 +49,7 @@ fn v6_icmp_egress() -> FlowRecord {
         icmp_type: 128,
         icmp_code: 0,
         direction: Direction::Egress,
-        ingress_ifindex: 0,
+        ingress_ifindex: 9,
         egress_ifindex: 3,
         packets: 4,
         octets: 416,
@@ -103,14 +103,14 @@ fn decode_flows(d: &mut Decoder, msgs: &[Message]) -> Vec<FlowRecord> {
 fn golden_ipv4_tcp_ingress_message() {
     let msgs = encode(&mut Session::new(7), Mtu::DEFAULT, &[v4_tcp_ingress()]);
     #[rustfmt::skip]
-    let golden: [u8; 93] = [
+    let golden: [u8; 97] = [
         // message header
-        0x00, 0x0a, 0x00, 0x5d,                         // version 10, length 93
+        0x00, 0x0a, 0x00, 0x61,                         // version 10, length 97
         0x65, 0x53, 0xf1, 0x02,                         // export time 1700000002
         0x00, 0x00, 0x00, 0x00,                         // sequence number 0
         0x00, 0x00, 0x00, 0x07,                         // observation domain 7
         // data set
-        0x01, 0x00, 0x00, 0x4d,                         // set 256, length 77
+        0x01, 0x0c, 0x00, 0x51,                         // set 268, length 81
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0xdc, // octetDeltaCount 1500
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, // packetDeltaCount 10
         0x06,                                           // protocolIdentifier TCP
@@ -122,6 +122,7 @@ fn golden_ipv4_tcp_ingress_message() {
         0x00, 0x1b,                                     // tcpControlBits FIN SYN PSH ACK
         0xb8,                                           // ipClassOfService
         0x00, 0x00, 0x00, 0x02,                         // ingressInterface 2
+        0x00, 0x00, 0x00, 0x00,                         // egressInterface 0 (not known)
         0x3f,                                           // minimumTTL 63
         0x40,                                           // maximumTTL 64
         0x00, 0x00, 0x27, 0x10,                         // flowStartSysUpTime 10000
@@ -142,14 +143,14 @@ fn golden_ipv4_tcp_ingress_message() {
 fn golden_ipv6_icmpv6_egress_message() {
     let msgs = encode(&mut Session::new(7), Mtu::DEFAULT, &[v6_icmp_egress()]);
     #[rustfmt::skip]
-    let golden: [u8; 117] = [
+    let golden: [u8; 121] = [
         // message header
-        0x00, 0x0a, 0x00, 0x75,                         // version 10, length 117
+        0x00, 0x0a, 0x00, 0x79,                         // version 10, length 121
         0x65, 0x53, 0xf1, 0x02,                         // export time 1700000002
         0x00, 0x00, 0x00, 0x00,                         // sequence number 0
         0x00, 0x00, 0x00, 0x07,                         // observation domain 7
         // data set
-        0x01, 0x07, 0x00, 0x65,                         // set 263, length 101
+        0x01, 0x13, 0x00, 0x69,                         // set 275, length 105
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xa0, // octetDeltaCount 416
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, // packetDeltaCount 4
         0x3a,                                           // protocolIdentifier ICMPv6
@@ -162,6 +163,7 @@ fn golden_ipv6_icmpv6_egress_message() {
         0x01,                                           // flowDirection egress
         0x00,                                           // ipClassOfService
         0x80, 0x00,                                     // icmpTypeCodeIPv6 128/0 echo request
+        0x00, 0x00, 0x00, 0x09,                         // ingressInterface 9 (came in there)
         0x00, 0x00, 0x00, 0x03,                         // egressInterface 3
         0x40,                                           // minimumTTL (hop limit) 64
         0x40,                                           // maximumTTL (hop limit) 64
@@ -251,8 +253,8 @@ fn golden_options_message() {
 #[test]
 fn template_message_decodes_to_our_eleven_templates() {
     let msg = templates_message(&mut Session::new(7));
-    // 16 header + set 2 (4 + 8 × 84) + set 3 (4 + 14 + 30 + 14)
-    assert_eq!(msg.bytes.len(), 16 + 4 + 8 * 84 + 4 + 14 + 30 + 14);
+    // 16 header + set 2 (4 + 8 × 88) + set 3 (4 + 14 + 30 + 14)
+    assert_eq!(msg.bytes.len(), 16 + 4 + 8 * 88 + 4 + 14 + 30 + 14);
     assert_eq!(msg.data_records, 0);
     let mut d = Decoder::default();
     let decoded = d.decode(EXPORTER, &msg.bytes).unwrap();
@@ -267,7 +269,7 @@ fn template_message_decodes_to_our_eleven_templates() {
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(ids, [256, 257, 258, 259, 260, 261, 262, 263, 264, 266, 267]);
+    assert_eq!(ids, [268, 269, 270, 271, 272, 273, 274, 275, 264, 266, 267]);
 }
 
 #[test]
@@ -283,7 +285,7 @@ fn every_template_round_trips() {
         r.direction = t.direction;
         (r.ingress_ifindex, r.egress_ifindex) = match t.direction {
             Direction::Ingress => (5, 0),
-            Direction::Egress => (0, 6),
+            Direction::Egress => (4, 6),
         };
         (
             r.protocol,
@@ -303,7 +305,7 @@ fn every_template_round_trips() {
     assert_eq!(msgs.len(), 1);
     let decoded = primed_decoder().decode(EXPORTER, &msgs[0].bytes).unwrap();
     let ids: Vec<u16> = decoded.records().map(|r| r.template_id).collect();
-    assert_eq!(ids, (256..=263).collect::<Vec<_>>());
+    assert_eq!(ids, (268..=275).collect::<Vec<_>>());
     let flows: Vec<FlowRecord> = decoded
         .records()
         .map(|r| r.to_flow_record().unwrap())
@@ -327,12 +329,12 @@ fn mtu_splitting_and_sequence_numbers() {
         .collect();
     let mut session = Session::new(7);
     let msgs = encode(&mut session, Mtu::DEFAULT, &records);
-    // (1400 - 16 - 4) / 73 = 18 records per message: 18 × 5 + 10.
+    // (1400 - 16 - 4) / 77 = 17 records per message: 17 × 5 + 15.
     assert_eq!(msgs.len(), 6);
     assert!(msgs.iter().all(|m| m.bytes.len() <= 1400));
-    assert_eq!(msgs[0].bytes.len(), 16 + 4 + 18 * 73);
+    assert_eq!(msgs[0].bytes.len(), 16 + 4 + 17 * 77);
     let seqs: Vec<u32> = msgs.iter().map(|m| m.sequence_number).collect();
-    assert_eq!(seqs, [0, 18, 36, 54, 72, 90]);
+    assert_eq!(seqs, [0, 17, 34, 51, 68, 85]);
     // The next batch continues where this one ended.
     let next = encode(&mut session, Mtu::DEFAULT, &records[..1]);
     assert_eq!(next[0].sequence_number, 100);
