@@ -202,6 +202,11 @@ impl CollectorSession {
             log::info!("connected to collector {} ({peer})", self.spec);
         }
         self.peer = Some(peer);
+        if let Link::Tcp(link) = &self.link {
+            if let Some(local) = link.local_addr() {
+                self.state.set_exporter_address(local.ip());
+            }
+        }
         let greeting = self.state.connected(cx);
         self.tcp_push_all(&greeting);
     }
@@ -242,6 +247,9 @@ impl CollectorSession {
                         udp.local_addr().map(|a| a.to_string()).unwrap_or_default()
                     );
                     let max = udp.max_datagram;
+                    if let Some(local) = udp.local_addr() {
+                        self.state.set_exporter_address(local.ip());
+                    }
                     self.fit_path_mtu(max);
                 }
                 true

@@ -5,6 +5,7 @@
 //! move bytes and report what happened.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 pub use super::tcp::Unwritten;
@@ -84,6 +85,8 @@ pub struct CollectorState {
     observation_domain_id: u32,
     /// `exportingProcessId`, the scope of the §4.3 statistics.
     exporting_process_id: u32,
+    /// The address we send from, once the transport knows it.
+    exporter_address: Option<IpAddr>,
     mtu: Mtu,
     template_refresh: Duration,
     /// When templates last went out in this transport session.
@@ -110,6 +113,7 @@ impl CollectorState {
             ipfix: Session::new(observation_domain_id),
             observation_domain_id,
             exporting_process_id,
+            exporter_address: None,
             mtu,
             template_refresh,
             templates_sent: None,
@@ -119,6 +123,12 @@ impl CollectorState {
             queue_limit: tcp_queue_records.max(1),
             stats: SessionStats::default(),
         }
+    }
+
+    /// The address the transport sends from: announced with the templates
+    /// and each interval's options (templates 276/277).
+    pub fn set_exporter_address(&mut self, addr: IpAddr) {
+        self.exporter_address = Some(addr);
     }
 
     pub fn mtu(&self) -> Mtu {
@@ -214,10 +224,12 @@ impl CollectorState {
             ignored_octet_total: cx.ignored_octets,
             not_sent_flow_total: self.stats.not_sent,
         };
+        let (process, address) = (self.exporting_process_id, self.exporter_address);
         let msgs = self
             .encode(cx, |b| {
                 b.add_system_init_time(cx.system_init_ms)?;
-                b.add_statistics(&stats)
+                b.add_statistics(&stats)?;
+                address.map_or(Ok(()), |a| b.add_exporter_address(process, a))
             })
             .map_err(|error| NotEncoded { records: 0, error })?;
         self.system_init_sent = Some(cx.system_init_ms);
@@ -307,9 +319,11 @@ impl CollectorState {
 
     /// Templates and the anchor, numbered now.
     fn templates(&mut self, cx: &Context) -> Result<Vec<Outgoing>, EncodeError> {
+        let (process, address) = (self.exporting_process_id, self.exporter_address);
         let msgs = self.encode(cx, |b| {
             b.add_flow_templates()?;
-            b.add_system_init_time(cx.system_init_ms)
+            b.add_system_init_time(cx.system_init_ms)?;
+            address.map_or(Ok(()), |a| b.add_exporter_address(process, a))
         })?;
         self.templates_sent = Some(cx.now);
         self.system_init_sent = Some(cx.system_init_ms);
@@ -607,6 +621,32 @@ mod tests {
         let err = s.encode_records(&[record(0), bad], &cx(t0)).unwrap_err();
         assert_eq!(err.records, 2);
         assert_eq!(s.stats.not_sent, 2);
+    }
+
+    /// NAT and containers hide the source address: the exporter says it.
+    #[test]
+    fn the_exporter_address_goes_with_templates_and_options_once_known() {
+        let t0 = Instant::now();
+        let mut s = udp();
+        let before = s.due_templates(&cx(t0));
+        assert_eq!(before[0].message.data_records, 1, "the anchor only");
+        s.set_exporter_address("2001:db8::7".parse().unwrap());
+        let opts = s.encode_options(&cx(t0)).unwrap();
+        assert_eq!(opts[0].message.data_records, 4, "anchor, 266, 267, 277");
+        let bytes = &opts[0].message.bytes;
+        // Set 277: header, exportingProcessId 4242, the address.
+        let tail = &bytes[bytes.len() - 24..];
+        assert_eq!(&tail[..4], &[0x01, 0x15, 0x00, 0x18]);
+        assert_eq!(&tail[4..8], &4242u32.to_be_bytes());
+        assert_eq!(
+            &tail[8..],
+            &"2001:db8::7"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets()
+        );
+        let refresh = s.due_templates(&cx(t0 + REFRESH));
+        assert_eq!(refresh[0].message.data_records, 2, "anchor and address");
     }
 
     #[test]

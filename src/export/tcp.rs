@@ -73,6 +73,14 @@ impl TcpLink {
         }
     }
 
+    /// The address the connection sends from.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.state {
+            State::Connected(stream) => stream.local_addr().ok(),
+            _ => None,
+        }
+    }
+
     pub fn is_connected(&self) -> bool {
         matches!(self.state, State::Connected(_))
     }

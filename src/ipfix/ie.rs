@@ -253,6 +253,10 @@ pub const MAXIMUM_TTL: InfoElement = InfoElement::iana(53, "maximumTTL", Unsigne
 pub const FLOW_DIRECTION: InfoElement = InfoElement::iana(61, "flowDirection", Unsigned8);
 pub const FLOW_END_REASON: InfoElement = InfoElement::iana(136, "flowEndReason", Unsigned8);
 pub const ICMP_TYPE_CODE_IPV6: InfoElement = InfoElement::iana(139, "icmpTypeCodeIPv6", Unsigned16);
+pub const EXPORTER_IPV4_ADDRESS: InfoElement =
+    InfoElement::iana(130, "exporterIPv4Address", Ipv4Address);
+pub const EXPORTER_IPV6_ADDRESS: InfoElement =
+    InfoElement::iana(131, "exporterIPv6Address", Ipv6Address);
 pub const EXPORTING_PROCESS_ID: InfoElement =
     InfoElement::iana(144, "exportingProcessId", Unsigned32);
 pub const FLOW_ID: InfoElement = InfoElement::iana(148, "flowId", Unsigned64);
@@ -275,7 +279,7 @@ pub const IP_DIFF_SERV_CODE_POINT: InfoElement =
 
 /// Every IANA element this crate knows, sorted by number. The decoder names
 /// and types fields from here; unknown numbers decode as raw octets.
-pub static IANA_ELEMENTS: [InfoElement; 34] = [
+pub static IANA_ELEMENTS: [InfoElement; 36] = [
     OCTET_DELTA_COUNT,
     PACKET_DELTA_COUNT,
     PROTOCOL_IDENTIFIER,
@@ -298,6 +302,8 @@ pub static IANA_ELEMENTS: [InfoElement; 34] = [
     MINIMUM_TTL,
     MAXIMUM_TTL,
     FLOW_DIRECTION,
+    EXPORTER_IPV4_ADDRESS,
+    EXPORTER_IPV6_ADDRESS,
     FLOW_END_REASON,
     ICMP_TYPE_CODE_IPV6,
     EXPORTING_PROCESS_ID,

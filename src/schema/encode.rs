@@ -17,10 +17,12 @@
 //! ```
 
 use super::data::FlowTemplate;
+use std::net::IpAddr;
+
 use super::options::{
-    exporting_statistics_record, metering_statistics_record, options_templates, system_init_record,
-    ExportStatistics, EXPORTING_STATISTICS_TEMPLATE_ID, METERING_STATISTICS_TEMPLATE_ID,
-    SYSTEM_INIT_TEMPLATE_ID,
+    exporter_address_record, exporting_statistics_record, metering_statistics_record,
+    options_templates, system_init_record, ExportStatistics, EXPORTING_STATISTICS_TEMPLATE_ID,
+    METERING_STATISTICS_TEMPLATE_ID, SYSTEM_INIT_TEMPLATE_ID,
 };
 use crate::flow::FlowRecord;
 use crate::ipfix::header::MESSAGE_HEADER_LEN;
@@ -29,8 +31,8 @@ use crate::ipfix::{EncodeError, MessageBuilder, Mtu};
 
 /// Our records on a [`MessageBuilder`].
 pub trait FlowMessages {
-    /// The eight data templates (256..=263) and the options templates
-    /// (264, 266, 267). Send them when a session starts, when the UDP refresh
+    /// The eight data templates (268..=275) and the options templates
+    /// (264, 266, 267, 276, 277). Send them when a session starts, when the UDP refresh
     /// timer fires, and after each TCP reconnect.
     fn add_flow_templates(&mut self) -> Result<(), EncodeError>;
 
@@ -50,9 +52,26 @@ pub trait FlowMessages {
 
     /// The statistics options records of templates 266 and 267.
     fn add_statistics(&mut self, stats: &ExportStatistics) -> Result<(), EncodeError>;
+
+    /// The options record of template 276 (IPv4) or 277 (IPv6): the
+    /// address this exporting process sends from.
+    fn add_exporter_address(
+        &mut self,
+        exporting_process_id: u32,
+        addr: IpAddr,
+    ) -> Result<(), EncodeError>;
 }
 
 impl FlowMessages for MessageBuilder<'_> {
+    fn add_exporter_address(
+        &mut self,
+        exporting_process_id: u32,
+        addr: IpAddr,
+    ) -> Result<(), EncodeError> {
+        let (id, out) = exporter_address_record(exporting_process_id, addr);
+        self.add_exact_record(id, &out)
+    }
+
     fn add_flow_templates(&mut self) -> Result<(), EncodeError> {
         for t in FlowTemplate::all() {
             self.add_template(&t.template()?)?;

@@ -14,6 +14,7 @@
 //! | 270 | data    | IPv6 non-ICMPv6, ingress                  |
 //! | 271 | data    | IPv6 ICMPv6, ingress                      |
 //! | 272–275 | data | the same four, egress                    |
+//! | 276, 277 | options | scope `exportingProcessId`; `exporterIPv4Address` / `exporterIPv6Address` |
 //!
 //! The data templates' elements are one table, [`elements::FLOW_ELEMENTS`]:
 //! each element once, with the templates that carry it, its size, how it

@@ -5,6 +5,8 @@
 //! counters under `observationDomainId`) is retired: its ID is never used
 //! again with another meaning.
 
+use std::net::IpAddr;
+
 use crate::ipfix::field::FieldSpecifier;
 use crate::ipfix::ie::{self, InfoElement};
 use crate::ipfix::{EncodeError, Template};
@@ -17,6 +19,10 @@ pub const RETIRED_STATISTICS_TEMPLATE_ID: u16 = 265;
 pub const METERING_STATISTICS_TEMPLATE_ID: u16 = 266;
 /// Options template: exporting process reliability statistics (§4.3).
 pub const EXPORTING_STATISTICS_TEMPLATE_ID: u16 = 267;
+/// Options templates: the exporter's address as the collector sees it
+/// (before NAT), IPv4 and IPv6.
+pub const EXPORTER_IPV4_TEMPLATE_ID: u16 = 276;
+pub const EXPORTER_IPV6_TEMPLATE_ID: u16 = 277;
 
 /// Template 264's elements after the scope.
 const SYSTEM_INIT_ELEMENTS: [InfoElement; 1] = [ie::SYSTEM_INIT_TIME_MILLISECONDS];
@@ -65,13 +71,49 @@ pub fn exporting_statistics_template() -> Result<Template, EncodeError> {
     )
 }
 
+/// Options templates 276 and 277: scope `exportingProcessId`, then
+/// `exporterIPv4Address` or `exporterIPv6Address`: the address the
+/// exporter sends from, which NAT and containers hide from the collector.
+pub fn exporter_address_template(ipv6: bool) -> Result<Template, EncodeError> {
+    if ipv6 {
+        options_template(
+            EXPORTER_IPV6_TEMPLATE_ID,
+            ie::EXPORTING_PROCESS_ID,
+            &[ie::EXPORTER_IPV6_ADDRESS],
+        )
+    } else {
+        options_template(
+            EXPORTER_IPV4_TEMPLATE_ID,
+            ie::EXPORTING_PROCESS_ID,
+            &[ie::EXPORTER_IPV4_ADDRESS],
+        )
+    }
+}
+
 /// Every options template, in ID order.
-pub fn options_templates() -> Result<[Template; 3], EncodeError> {
+pub fn options_templates() -> Result<[Template; 5], EncodeError> {
     Ok([
         system_init_template()?,
         metering_statistics_template()?,
         exporting_statistics_template()?,
+        exporter_address_template(false)?,
+        exporter_address_template(true)?,
     ])
+}
+
+/// The record of template 276 or 277, and its template ID.
+pub fn exporter_address_record(exporting_process_id: u32, addr: IpAddr) -> (u16, Vec<u8>) {
+    let mut out = exporting_process_id.to_be_bytes().to_vec();
+    match addr {
+        IpAddr::V4(a) => {
+            out.extend_from_slice(&a.octets());
+            (EXPORTER_IPV4_TEMPLATE_ID, out)
+        }
+        IpAddr::V6(a) => {
+            out.extend_from_slice(&a.octets());
+            (EXPORTER_IPV6_TEMPLATE_ID, out)
+        }
+    }
 }
 
 fn options_template(

@@ -251,10 +251,13 @@ fn golden_options_message() {
 }
 
 #[test]
-fn template_message_decodes_to_our_eleven_templates() {
+fn template_message_decodes_to_our_thirteen_templates() {
     let msg = templates_message(&mut Session::new(7));
-    // 16 header + set 2 (4 + 8 × 88) + set 3 (4 + 14 + 30 + 14)
-    assert_eq!(msg.bytes.len(), 16 + 4 + 8 * 88 + 4 + 14 + 30 + 14);
+    // 16 header + set 2 (4 + 8 × 88) + set 3 (4 + 14 + 30 + 14 + 14 + 14)
+    assert_eq!(
+        msg.bytes.len(),
+        16 + 4 + 8 * 88 + 4 + 14 + 30 + 14 + 14 + 14
+    );
     assert_eq!(msg.data_records, 0);
     let mut d = Decoder::default();
     let decoded = d.decode(EXPORTER, &msg.bytes).unwrap();
@@ -269,7 +272,10 @@ fn template_message_decodes_to_our_eleven_templates() {
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(ids, [268, 269, 270, 271, 272, 273, 274, 275, 264, 266, 267]);
+    assert_eq!(
+        ids,
+        [268, 269, 270, 271, 272, 273, 274, 275, 264, 266, 267, 276, 277]
+    );
 }
 
 #[test]
