@@ -6,7 +6,7 @@ use std::time::Instant;
 /// Every clock the export path reads: the flow exporter (kernel timestamps to
 /// epoch), the exporter (export time, SysUpTime anchor, timers) and the
 /// daemon's schedule. Injected so that each can be unit-tested; the
-/// system's is `crate::sys::SystemClock`.
+/// system's is `SystemClock` in `sys.rs`.
 pub trait Clock {
     /// CLOCK_BOOTTIME, the clock of `bpf_ktime_get_boot_ns()`.
     fn boot_ns(&self) -> u64;

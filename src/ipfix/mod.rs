@@ -17,7 +17,7 @@
 //! observation domain).
 //!
 //! A wire library: it knows nothing of flows. Our own templates, and how a
-//! flow record is written into them and read back, are `crate::schema`.
+//! flow record is written into them and read back, are `src/schema/`.
 
 pub mod builder;
 mod bytes;
