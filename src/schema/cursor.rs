@@ -19,6 +19,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    #[inline(always)]
     pub fn put(&mut self, bytes: &[u8]) {
         let end = self.at + bytes.len();
         match self.buf.get_mut(self.at..end) {
@@ -28,6 +29,7 @@ impl<'a> Cursor<'a> {
         self.at = end;
     }
 
+    #[inline(always)]
     pub fn put_addr(&mut self, addr: IpAddr) {
         match addr {
             IpAddr::V4(a) => self.put(&a.octets()),

@@ -27,6 +27,7 @@ pub enum Carried {
 }
 
 impl Carried {
+    #[inline(always)]
     pub fn by(self, ipv6: bool, icmp: bool, direction: Direction) -> bool {
         match self {
             Carried::All => true,
