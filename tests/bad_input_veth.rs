@@ -307,11 +307,8 @@ fn settled_monitors(pins: &Path, packets: u64) -> (u64, u64, u64) {
 
 #[test]
 fn malformed_frames_through_a_veth() {
-    if !common::privileged("malformed_frames_through_a_veth")
-        || !common::have_tool("malformed_frames_through_a_veth", "ethtool")
-    {
-        return;
-    }
+    common::require_root!();
+    common::require_tools!("ethtool");
     let net = NetnsPair::new();
     prepare(&net);
     let exp = Exporter::start(

@@ -35,9 +35,7 @@ fn background_sender(
 
 #[test]
 fn a_udp_collector_absent_for_a_minute_then_started_decodes_within_one_refresh() {
-    if !common::privileged("udp_collector_absent_a_minute") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     let exp = Exporter::start(
         &net.a,
@@ -76,9 +74,7 @@ fn a_udp_collector_absent_for_a_minute_then_started_decodes_within_one_refresh()
 
 #[test]
 fn a_tcp_collector_down_at_start_gets_everything_once_it_is_up() {
-    if !common::privileged("tcp_collector_down_at_start") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     let exp = Exporter::start(
         &net.a,
@@ -133,9 +129,7 @@ fn a_tcp_collector_down_at_start_gets_everything_once_it_is_up() {
 
 #[test]
 fn a_hanging_tcp_collector_bounds_the_queue_and_cannot_delay_shutdown() {
-    if !common::privileged("tcp_collector_hangs") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     // Accepts, never reads, with a tiny receive window.
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -206,9 +200,7 @@ fn a_hanging_tcp_collector_bounds_the_queue_and_cannot_delay_shutdown() {
 
 #[test]
 fn with_one_collector_dead_the_other_gets_everything_on_time() {
-    if !common::privileged("one_collector_dead") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     // A black hole: SYNs to 203.0.113.1 leave through the veth and die.
     NetnsPair::exec(
@@ -252,9 +244,7 @@ fn with_one_collector_dead_the_other_gets_everything_on_time() {
 
 #[test]
 fn a_collector_name_that_does_not_resolve_is_retried_without_harm() {
-    if !common::privileged("collector_name_unresolvable") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     let mut good = start_collect(&net.a, "udp://127.0.0.1:4744");
     let exp = Exporter::start(

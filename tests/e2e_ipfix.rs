@@ -267,9 +267,8 @@ fn assert_sequence_in_order(tshark_json: &str) {
 
 #[test]
 fn tshark_decodes_every_template_and_field_exactly() {
-    if !common::privileged("tshark_decodes") || !common::have_tool("tshark", "tshark") {
-        return;
-    }
+    common::require_root!();
+    common::require_tools!("tshark");
     let net = NetnsPair::new();
     let absorb = udp_sink(&net.a, sa(LOOPBACK, COLLECTOR_PORT));
     let cap = Capture::start(&net.a);
@@ -330,9 +329,8 @@ fn tshark_decodes_every_template_and_field_exactly() {
 
 #[test]
 fn nfcapd_and_nfdump_decode_the_records_exactly() {
-    if !common::privileged("nfcapd_decodes") || !common::have_tool("nfdump", "nfcapd") {
-        return;
-    }
+    common::require_root!();
+    common::require_tools!("nfcapd");
     let net = NetnsPair::new();
     let dir = Scratch::new("ipfix-nfcapd-");
     std::fs::create_dir_all(&dir.0).unwrap();
@@ -514,9 +512,7 @@ fn tcp_flags_from_nfdump(s: &str) -> u64 {
 
 #[test]
 fn collect_decodes_every_record_exactly_over_udp_and_tcp() {
-    if !common::privileged("collect_decodes_every_record") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     let (mut udp, udp_addr) = start_collect(&net.a, "udp://127.0.0.1:0");
     let (mut tcp, tcp_addr) = start_collect(&net.a, "tcp://127.0.0.1:0");
@@ -554,9 +550,7 @@ fn collect_decodes_every_record_exactly_over_udp_and_tcp() {
 
 #[test]
 fn a_udp_collector_started_late_decodes_within_one_template_refresh() {
-    if !common::privileged("udp_collector_started_late") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     // No collector yet: every datagram gets an ICMP port unreachable.
     let exp = Exporter::start(
@@ -605,9 +599,7 @@ fn a_udp_collector_started_late_decodes_within_one_template_refresh() {
 
 #[test]
 fn a_restarted_tcp_collector_gets_templates_again() {
-    if !common::privileged("tcp_collector_restarted") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     let (mut first, addr) = start_collect(&net.a, "tcp://127.0.0.1:4740");
     let exp = Exporter::start(
@@ -657,9 +649,8 @@ fn a_restarted_tcp_collector_gets_templates_again() {
 /// all of them (templates and options records count, in sending order).
 #[test]
 fn sequence_numbers_stay_in_order_across_template_refreshes() {
-    if !common::privileged("sequence_across_refreshes") || !common::have_tool("tshark", "tshark") {
-        return;
-    }
+    common::require_root!();
+    common::require_tools!("tshark");
     let net = NetnsPair::new();
     let absorb = udp_sink(&net.a, sa(LOOPBACK, COLLECTOR_PORT));
     let cap = Capture::start(&net.a);

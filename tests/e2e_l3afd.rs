@@ -34,11 +34,11 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 /// Bound of every wait for the collector or the daemon's log.
 const WAIT: Duration = Duration::from_secs(15);
 
-fn ready(test: &str) -> bool {
-    common::privileged(test)
+fn ready() -> bool {
+    common::privileged()
         && ["bpftool", "unshare", "nsenter", "tar"]
             .iter()
-            .all(|t| common::have_tool(test, t))
+            .all(|t| common::have_tool(t))
 }
 
 /// What the program chained after ours metered for UDP port `port`
@@ -353,28 +353,28 @@ fn native(direction: Direction, how: RootAttach) {
 
 #[test]
 fn native_ingress_with_clsact_root() {
-    if ready("l3afd_native_ingress_clsact") {
+    if ready() {
         native(Direction::Ingress, RootAttach::Clsact);
     }
 }
 
 #[test]
 fn native_ingress_with_tcx_root() {
-    if ready("l3afd_native_ingress_tcx") {
+    if ready() {
         native(Direction::Ingress, RootAttach::Tcx);
     }
 }
 
 #[test]
 fn native_egress_with_clsact_root() {
-    if ready("l3afd_native_egress_clsact") {
+    if ready() {
         native(Direction::Egress, RootAttach::Clsact);
     }
 }
 
 #[test]
 fn native_egress_with_tcx_root() {
-    if ready("l3afd_native_egress_tcx") {
+    if ready() {
         native(Direction::Egress, RootAttach::Tcx);
     }
 }
@@ -419,7 +419,7 @@ fn assert_left_cleanly(bench: &Bench) {
 
 #[test]
 fn legacy_ingress_with_tcx_root() {
-    if !ready("l3afd_legacy_ingress_tcx") {
+    if !ready() {
         return;
     }
     let direction = Direction::Ingress;
@@ -498,7 +498,7 @@ fn legacy_ingress_with_tcx_root() {
 /// vanish.
 #[test]
 fn legacy_egress_restarted_after_a_crash_with_clsact_root() {
-    if !ready("l3afd_legacy_crash_egress_clsact") {
+    if !ready() {
         return;
     }
     let direction = Direction::Egress;

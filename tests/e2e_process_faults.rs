@@ -20,9 +20,7 @@ use nix::sys::signal::Signal;
 
 #[test]
 fn sigint_and_sighup_flush_everything_and_exit_zero_in_time() {
-    if !common::privileged("stop_signals") {
-        return;
-    }
+    common::require_root!();
     for (i, sig) in [Signal::SIGINT, Signal::SIGHUP].into_iter().enumerate() {
         let net = NetnsPair::new();
         // A long interval: everything reaches the output in the final flush.
@@ -56,9 +54,7 @@ fn pin_map(path: &Path, ty: MapType, key: u32, value: u32, entries: u32, flags: 
 
 #[test]
 fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
-    if !common::privileged("stale_pins") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     let pins = PinDir::new();
     std::fs::create_dir_all(&pins.0).unwrap();
@@ -114,9 +110,7 @@ fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
 
 #[test]
 fn l3afd_native_mode_refuses_incompatible_pins_and_never_deletes_them() {
-    if !common::privileged("l3afd_stale_pins") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     let dir = PathBuf::from("/sys/fs/bpf/tc/globals")
         .join(&net.veth_a)
@@ -173,9 +167,7 @@ fn l3afd_native_mode_refuses_incompatible_pins_and_never_deletes_them() {
 
 #[test]
 fn bad_l3afd_arguments_name_key_and_value_before_anything_happens() {
-    if !common::privileged("bad_l3afd_args") {
-        return;
-    }
+    common::require_root!();
     let bin_dir = tempdir("ipfix-l3afd-bin");
     let bin = bin_dir.0.join("bpf_ipfix_egress");
     std::os::unix::fs::symlink(BIN, &bin).unwrap();

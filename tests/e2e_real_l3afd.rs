@@ -34,8 +34,8 @@ use ipfix_flow_exporter::l3afd::identity::observation_domain;
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 
-fn ready(test: &str) -> Vec<Build> {
-    if !common::privileged(test)
+fn ready() -> Vec<Build> {
+    if !common::privileged()
         || ![
             "nsenter",
             "unshare",
@@ -46,11 +46,11 @@ fn ready(test: &str) -> Vec<Build> {
             "nft",
         ]
         .iter()
-        .all(|t| common::have_tool(test, t))
+        .all(|t| common::have_tool(t))
     {
         return Vec::new();
     }
-    builds(test)
+    builds()
 }
 
 /// An IPFIX collector on the test namespace's loopback other than our
@@ -357,7 +357,7 @@ fn both_directions(build: &Build) {
 #[test]
 fn both_directions_of_one_interface_are_two_exporters() {
     let _one = serial();
-    for build in ready("real_l3afd_both_directions") {
+    for build in ready() {
         both_directions(&build);
     }
 }
@@ -588,7 +588,7 @@ fn monitor_maps(build: &Build) {
 #[test]
 fn monitor_maps_reach_prometheus_through_l3afd() {
     let _one = serial();
-    for build in ready("real_l3afd_monitor_maps") {
+    for build in ready() {
         monitor_maps(&build);
     }
 }
@@ -711,7 +711,7 @@ fn update_and_delete(build: &Build) {
 #[test]
 fn update_restarts_exactly_and_delete_cleans_up() {
     let _one = serial();
-    for build in ready("real_l3afd_update_delete") {
+    for build in ready() {
         update_and_delete(&build);
     }
 }
@@ -758,7 +758,7 @@ fn graceful_restart(build: &Build) {
 #[test]
 fn graceful_restart_of_l3afd_loses_and_doubles_nothing() {
     let _one = serial();
-    for build in ready("real_l3afd_graceful_restart") {
+    for build in ready() {
         graceful_restart(&build);
     }
 }
@@ -802,7 +802,7 @@ fn sigkill(build: &Build) {
 #[test]
 fn a_daemon_killed_is_restarted_by_l3afd_and_counts_nothing_twice() {
     let _one = serial();
-    for build in ready("real_l3afd_sigkill") {
+    for build in ready() {
         sigkill(&build);
     }
 }
@@ -922,7 +922,7 @@ fn witness_seen(rig: &Rig, d: Direction, port: u16) -> (u64, u64) {
 #[test]
 fn a_function_chained_after_ours_sees_every_packet() {
     let _one = serial();
-    for build in ready("real_l3afd_chaining") {
+    for build in ready() {
         chaining(&build);
     }
 }
@@ -974,7 +974,7 @@ fn legacy(build: &Build) {
 #[test]
 fn legacy_mode_loads_chains_and_cleans_up_itself() {
     let _one = serial();
-    for build in ready("real_l3afd_legacy") {
+    for build in ready() {
         legacy(&build);
     }
 }

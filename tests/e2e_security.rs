@@ -25,9 +25,7 @@ fn status_field(pid: u32, field: &str) -> String {
 
 #[test]
 fn a_running_exporter_keeps_only_net_admin_and_bpf_and_no_new_privileges() {
-    if !common::privileged("capabilities_dropped") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     let exp = Exporter::start(&net.a, &net.veth_a, &["--active-timeout", "200ms"]);
     // The first interval has run: the drop happens before it.

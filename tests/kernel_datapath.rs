@@ -377,9 +377,7 @@ fn frames_tcp_flags_land_in_their_bits() {
 
 #[test]
 fn ipv4_transports_are_keyed_by_protocol_ports_and_icmp_type() {
-    if !common::privileged("ipv4_transports_are_keyed_by_protocol_ports_and_icmp_type") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let tcp = tcp4(40000, 443, TCP_SYN);
     let udp = udp4(5353, 53, &[0xab; 17]);
@@ -418,9 +416,7 @@ fn ipv4_transports_are_keyed_by_protocol_ports_and_icmp_type() {
 
 #[test]
 fn ipv4_options_of_every_length_keep_the_ports() {
-    if !common::privileged("ipv4_options_of_every_length_keep_the_ports") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let mut want = Vec::new();
     for ihl in 6u8..=15 {
@@ -439,9 +435,7 @@ fn ipv4_options_of_every_length_keep_the_ports() {
 
 #[test]
 fn ethernet_padding_is_not_counted() {
-    if !common::privileged("ethernet_padding_is_not_counted") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     // 14 + 20 + 8 + 2 = 44 bytes, padded to the 60-byte minimum.
     let ip = udp4(1, 2, &[1, 2]);
@@ -464,9 +458,7 @@ fn ethernet_padding_is_not_counted() {
 
 #[test]
 fn ipv4_fragments_first_has_ports_later_ones_do_not() {
-    if !common::privileged("ipv4_fragments_first_has_ports_later_ones_do_not") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     // A 3000-byte UDP datagram in three fragments of 1480 / 1480 / 48 bytes.
     let datagram = Transport::udp(4000, 4001, &[0x5a; 3000 - 8]).bytes;
@@ -512,9 +504,7 @@ fn ipv4_fragments_first_has_ports_later_ones_do_not() {
 
 #[test]
 fn ipv4_header_length_errors_are_parse_failures() {
-    if !common::privileged("ipv4_header_length_errors_are_parse_failures") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let base = udp4(1, 2, &[0; 12]); // 40 bytes
     let mut bad = Vec::new();
@@ -563,9 +553,7 @@ fn ipv4_header_length_errors_are_parse_failures() {
 
 #[test]
 fn ipv6_each_extension_header_leads_to_the_upper_layer() {
-    if !common::privileged("ipv6_each_extension_header_leads_to_the_upper_layer") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let tcp = Transport::tcp(
         &Tcp::new(50000, 22)
@@ -624,9 +612,7 @@ fn ipv6_each_extension_header_leads_to_the_upper_layer() {
 
 #[test]
 fn ipv6_malformed_headers_are_parse_failures() {
-    if !common::privileged("ipv6_malformed_headers_are_parse_failures") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let seven = (0..7).fold(udp6(1, 2, &[]), |ip, _| ip.ext(Ext::dest_opts()));
     let base = udp6(1, 2, &[0; 10]); // 58 bytes
@@ -669,9 +655,7 @@ fn ipv6_malformed_headers_are_parse_failures() {
 /// length counts, Ethernet padding included. Documents the behaviour.
 #[test]
 fn ipv6_payload_length_0_with_hop_by_hop_counts_the_frame() {
-    if !common::privileged("ipv6_payload_length_0_with_hop_by_hop_counts_the_frame") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let ip = udp6(1, 2, &[0; 4]).ext(Ext::hop_by_hop()).payload_len(0);
     let mut frame = eth6(&ip);
@@ -696,9 +680,7 @@ fn ipv6_payload_length_0_with_hop_by_hop_counts_the_frame() {
 /// there instead of reading payload bytes as headers.
 #[test]
 fn ipv6_later_fragment_payload_is_not_read_as_headers() {
-    if !common::privileged("ipv6_later_fragment_payload_is_not_read_as_headers") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     // Payload that reads as "dest-opts, next header UDP": a walk through
     // it would key the fragment as UDP.
@@ -734,9 +716,7 @@ fn ipv6_later_fragment_payload_is_not_read_as_headers() {
 
 #[test]
 fn icmpv6_is_keyed_by_type_and_icmp_in_ipv6_is_not() {
-    if !common::privileged("icmpv6_is_keyed_by_type_and_icmp_in_ipv6_is_not") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let request = Ipv6::new(A6, B6).carrying(&Transport::icmpv6(128, 0, &[0; 8]));
     let reply = Ipv6::new(A6, B6).carrying(&Transport::icmpv6(129, 0, &[0; 8]));
@@ -777,9 +757,7 @@ fn icmpv6_is_keyed_by_type_and_icmp_in_ipv6_is_not() {
 
 #[test]
 fn vlan_tags_up_to_two_are_walked_three_are_refused() {
-    if !common::privileged("vlan_tags_up_to_two_are_walked_three_are_refused") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let ip = udp4(1, 2, &[0; 6]);
     let ip6 = udp6(1, 2, &[0; 6]);
@@ -822,9 +800,7 @@ fn vlan_tags_up_to_two_are_walked_three_are_refused() {
 
 #[test]
 fn non_ip_and_minimal_frames() {
-    if !common::privileged("non_ip_and_minimal_frames") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let arp = Ethernet::new().frame(ETH_P_ARP, &[0; 28]);
     send(&t, &arp);
@@ -990,9 +966,7 @@ fn cut_consistently(t: &TestObject, case: &CutCase) {
 
 #[test]
 fn truncated_frames_are_never_metered() {
-    if !common::privileged("truncated_frames_are_never_metered") {
-        return;
-    }
+    common::require_root!();
     for case in cut_cases() {
         println!("cutting {}: {} bytes", case.what, case.frame.len());
         let t = load();
@@ -1002,9 +976,7 @@ fn truncated_frames_are_never_metered() {
 
 #[test]
 fn truncated_frames_with_matching_lengths_need_whole_headers() {
-    if !common::privileged("truncated_frames_with_matching_lengths_need_whole_headers") {
-        return;
-    }
+    common::require_root!();
     for case in cut_cases() {
         println!(
             "cutting {} consistently: {} bytes",
@@ -1022,9 +994,7 @@ fn truncated_frames_with_matching_lengths_need_whole_headers() {
 
 #[test]
 fn tcp_flags_each_alone_and_ored_over_packets() {
-    if !common::privileged("tcp_flags_each_alone_and_ored_over_packets") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let mut want = Vec::new();
     for (i, flag) in TCP_ALL_FLAGS.into_iter().enumerate() {
@@ -1060,9 +1030,7 @@ fn tcp_flags_each_alone_and_ored_over_packets() {
 
 #[test]
 fn ttl_min_max_and_the_first_packets_tos() {
-    if !common::privileged("ttl_min_max_and_the_first_packets_tos") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     for (ttl, tos) in [(64, 0xb8), (10, 0x00), (200, 0x04), (64, 0xfc)] {
         send(&t, &eth4(&udp4(1, 2, &[]).ttl(ttl).tos(tos)));
@@ -1093,9 +1061,7 @@ fn ttl_min_max_and_the_first_packets_tos() {
 
 #[test]
 fn timestamps_are_boottime_first_and_last() {
-    if !common::privileged("timestamps_are_boottime_first_and_last") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let frame = eth4(&udp4(1, 2, &[]));
     let before = boot_ns();
@@ -1127,9 +1093,7 @@ fn timestamps_are_boottime_first_and_last() {
 
 #[test]
 fn gso_packets_count_their_segments() {
-    if !common::privileged("gso_packets_count_their_segments") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     // TCP with timestamps: 20 + 32 header bytes repeated in every segment.
     let big = |sport: u16, payload: usize| {
@@ -1204,9 +1168,7 @@ fn gso_packets_count_their_segments() {
 
 #[test]
 fn ingress_and_egress_record_interfaces() {
-    if !common::privileged("ingress_and_egress_record_interfaces") {
-        return;
-    }
+    common::require_root!();
     let from = |ifindex: u32, ingress_ifindex: u32| SkbContext {
         ifindex,
         ingress_ifindex,
@@ -1267,9 +1229,7 @@ fn set_selector(t: &TestObject, active: u32) {
 
 #[test]
 fn selector_picks_the_flow_map() {
-    if !common::privileged("selector_picks_the_flow_map") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let frame = eth4(&udp4(1, 2, &[]));
     let k = key4(IPPROTO_UDP, 1, 2);
@@ -1300,9 +1260,7 @@ fn selector_picks_the_flow_map() {
 
 #[test]
 fn a_full_table_counts_new_flows_and_keeps_metering_old_ones() {
-    if !common::privileged("a_full_table_counts_new_flows_and_keeps_metering_old_ones") {
-        return;
-    }
+    common::require_root!();
     let t = TestObject::load_with(Direction::Ingress, Some(16));
     let flow = |i: u16| udp4(100 + i, 53, &vec![0; usize::from(i)]);
     let mut want = Vec::new();
@@ -1392,9 +1350,7 @@ fn chain(t: &TestObject, prog: &impl AsRawFd) {
 
 #[test]
 fn jmp_table_slot_0_is_tail_called() {
-    if !common::privileged("jmp_table_slot_0_is_tail_called") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let frame = eth4(&udp4(1, 2, &[]));
     let shot = verdict_program(TC_ACT_SHOT as i32);
@@ -1438,9 +1394,7 @@ fn jmp_table_slot_0_is_tail_called() {
 
 #[test]
 fn sampling_skips_packets_and_counts_them() {
-    if !common::privileged("sampling_skips_packets_and_counts_them") {
-        return;
-    }
+    common::require_root!();
     let t = load();
     let frame = eth4(&udp4(1, 2, &[]));
     for period in [0, 1] {
@@ -1488,9 +1442,7 @@ fn pin_to(cpu: usize) {
 
 #[test]
 fn two_threads_hammering_one_flow_count_exactly() {
-    if !common::privileged("two_threads_hammering_one_flow_count_exactly") {
-        return;
-    }
+    common::require_root!();
     const REPEAT: u32 = 100_000;
     let t = load();
     // One flow, two senders with their own TTL and flags: the entry is

@@ -32,9 +32,7 @@ fn collector(ns: &str, listen: &str) -> Background {
 }
 
 fn main() {
-    if !common::privileged("soak") {
-        return;
-    }
+    common::require_root!();
     let minutes: u64 = std::env::var("SOAK_MINUTES")
         .ok()
         .and_then(|m| m.parse().ok())

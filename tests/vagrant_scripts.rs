@@ -578,9 +578,7 @@ fn every_script_is_an_executable_strict_bash_script_that_parses() {
 
 #[test]
 fn scripts_pass_shellcheck() {
-    if !common::have_tool("scripts_pass_shellcheck", "shellcheck") {
-        return;
-    }
+    common::require_tools!("shellcheck");
     let mut cmd = Command::new("shellcheck");
     cmd.current_dir("/");
     for name in SCRIPTS.iter().chain(&["lib.sh"]) {
@@ -591,9 +589,7 @@ fn scripts_pass_shellcheck() {
 
 #[test]
 fn vagrantfile_is_valid_ruby() {
-    if !common::have_tool("vagrantfile_is_valid_ruby", "ruby") {
-        return;
-    }
+    common::require_tools!("ruby");
     let ran = run(
         Command::new("ruby")
             .arg("-c")
@@ -606,9 +602,7 @@ fn vagrantfile_is_valid_ruby() {
 
 #[test]
 fn vagrant_validate_accepts_the_vagrantfile() {
-    if !common::have_tool("vagrant_validate", "vagrant") {
-        return;
-    }
+    common::require_tools!("vagrant");
     // Vagrant's state and home go to a scratch directory, not the checkout.
     let dir = Scratch::new("validate");
     let ran = run(
@@ -809,9 +803,7 @@ fn install_deps_installs_what_the_build_and_the_environment_need() {
 
 #[test]
 fn publish_puts_the_artifact_where_l3afd_fetches_it() {
-    if !common::have_tool("publish", "jq") {
-        return;
-    }
+    common::require_tools!("jq");
     let dir = Scratch::new("publish");
     let tarball = dir.join("build/l3af_bpf_ipfix.tar.gz");
     let bytes: Vec<u8> = (0..70_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
@@ -917,9 +909,7 @@ fn post(l3afd: &FakeL3afd, action: &str) -> Ran {
 
 #[test]
 fn post_payload_adds_the_payload_for_this_host() {
-    if !common::have_tool("post_payload", "jq") || !common::have_tool("post_payload", "curl") {
-        return;
-    }
+    common::require_tools!("jq", "curl");
     let l3afd = FakeL3afd::start(&[(200, "")]);
     let ran = post(&l3afd, "add");
     ran.assert_ok();
@@ -941,9 +931,7 @@ fn post_payload_adds_the_payload_for_this_host() {
 
 #[test]
 fn post_payload_names_this_host_by_default() {
-    if !common::have_tool("post_payload", "jq") || !common::have_tool("post_payload", "curl") {
-        return;
-    }
+    common::require_tools!("jq", "curl");
     let l3afd = FakeL3afd::start(&[(200, "")]);
     run(
         script("post-payload.sh", &[])
@@ -968,9 +956,7 @@ fn post_payload_names_this_host_by_default() {
 
 #[test]
 fn post_payload_deletes_with_the_delete_payload() {
-    if !common::have_tool("post_payload", "jq") || !common::have_tool("post_payload", "curl") {
-        return;
-    }
+    common::require_tools!("jq", "curl");
     let l3afd = FakeL3afd::start(&[(200, "")]);
     post(&l3afd, "delete").assert_ok();
     let reqs = l3afd.requests();
@@ -991,9 +977,7 @@ fn post_payload_deletes_with_the_delete_payload() {
 
 #[test]
 fn post_payload_retries_while_l3afd_restarts_and_stops_on_an_error() {
-    if !common::have_tool("post_payload", "jq") || !common::have_tool("post_payload", "curl") {
-        return;
-    }
+    common::require_tools!("jq", "curl");
     // l3afd answers 200 with this message during a graceful restart.
     let busy = "We are currently in the middle of a restart. Please attempt again after a while.";
     let l3afd = FakeL3afd::start(&[(200, busy), (200, "")]);
@@ -1117,14 +1101,7 @@ fn ipfix_message() -> Vec<u8> {
 
 #[test]
 fn collector_runs_nfcapd_on_the_port_and_stops_it() {
-    let t = "collector";
-    if !common::have_tool(t, "jq")
-        || !common::have_tool(t, "nfcapd")
-        || !common::have_tool(t, "nfdump")
-        || !common::have_tool(t, "ss")
-    {
-        return;
-    }
+    common::require_tools!("jq", "nfcapd", "nfdump", "ss");
     let dir = Scratch::new("collector");
     let pid_file = dir.join("run/nfcapd.pid");
     let _guard = NfcapdGuard(pid_file.clone());
@@ -1208,9 +1185,7 @@ fn collector_runs_nfcapd_on_the_port_and_stops_it() {
 
 #[test]
 fn collector_listens_on_the_payload_collector_port_by_default() {
-    if !common::have_tool("collector", "jq") {
-        return;
-    }
+    common::require_tools!("jq");
     let dir = Scratch::new("collector-default");
     let ran = run(
         script("start-collector.sh", &["status"])
@@ -1230,12 +1205,7 @@ fn collector_listens_on_the_payload_collector_port_by_default() {
 
 #[test]
 fn collector_refuses_a_port_in_use() {
-    if !common::have_tool("collector", "jq")
-        || !common::have_tool("collector", "nfcapd")
-        || !common::have_tool("collector", "ss")
-    {
-        return;
-    }
+    common::require_tools!("jq", "nfcapd", "ss");
     let dir = Scratch::new("collector-busy");
     let _guard = NfcapdGuard(dir.join("nfcapd.pid"));
     let busy = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -1258,9 +1228,7 @@ fn collector_refuses_a_port_in_use() {
 
 #[test]
 fn where_to_look_names_the_places_and_what_is_there() {
-    if !common::have_tool("where_to_look", "jq") {
-        return;
-    }
+    common::require_tools!("jq");
     let dir = Scratch::new("where");
     let version = payload_value(&["version"]);
     let port = payload_value(&["start_args", "collector_port"]);
@@ -1322,9 +1290,7 @@ fn where_to_look_names_the_places_and_what_is_there() {
 
 #[test]
 fn install_l3af_installs_l3afd_publishes_tc_root_and_starts_the_service() {
-    if !common::have_tool("install_l3af", "jq") || !common::have_tool("install_l3af", "make") {
-        return;
-    }
+    common::require_tools!("jq", "make");
     let dir = Scratch::new("install-l3af");
     // vagrant/l3afd.cfg with its directories moved into the scratch directory.
     let cfg = read(&vagrant_dir().join("l3afd.cfg"))
@@ -1400,7 +1366,7 @@ fn install_l3af_installs_l3afd_publishes_tc_root_and_starts_the_service() {
         unit.lines().any(|l| l == format!("PIDFile={pid_file}")),
         "PIDFile={pid_file} in\n{unit}"
     );
-    if common::have_tool("install_l3af", "systemd-analyze") {
+    if common::have_tool("systemd-analyze") {
         let out = Command::new("systemd-analyze")
             .arg("verify")
             .arg(dir.join("systemd/l3afd.service"))
@@ -1435,9 +1401,7 @@ fn install_l3af_installs_l3afd_publishes_tc_root_and_starts_the_service() {
 
 #[test]
 fn setup_monitoring_points_prometheus_at_l3afd_and_grafana_at_the_dashboard() {
-    if !common::have_tool("setup_monitoring", "jq") {
-        return;
-    }
+    common::require_tools!("jq");
     let dir = Scratch::new("monitoring");
     let calls = dir.join("systemctl.calls");
     let systemctl = stub_systemctl(&dir, &calls);
@@ -1489,13 +1453,7 @@ fn setup_monitoring_points_prometheus_at_l3afd_and_grafana_at_the_dashboard() {
 
 #[test]
 fn build_package_builds_and_checks_the_artifact() {
-    let t = "build_package";
-    if !common::have_tool(t, "jq")
-        || !common::have_tool(t, "cargo")
-        || !common::have_tool(t, "make")
-    {
-        return;
-    }
+    common::require_tools!("jq", "cargo", "make");
     // The target directory `make package` uses (make test builds it first, so
     // this is quick there); the tarball goes to scratch.
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -1521,9 +1479,7 @@ fn build_package_builds_and_checks_the_artifact() {
 
 #[test]
 fn redeploy_deletes_replaces_the_unpacked_copy_and_adds_again() {
-    if !common::have_tool("redeploy", "jq") || !common::have_tool("redeploy", "curl") {
-        return;
-    }
+    common::require_tools!("jq", "curl");
     let version = payload_value(&["version"]);
     for first in [
         (200, ""),
