@@ -10,7 +10,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -18,28 +17,13 @@ use common::collector::{collected_flows, sorted, start_collect};
 use common::exporter::Exporter;
 use common::netns::NetnsPair;
 use common::process::Background;
+use common::tempdir::TempDir;
 use common::traffic::{assert_expected, mixed_traffic, sa, udp_sink};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
 const COLLECTOR_PORT: u16 = 4739;
 const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-
-/// A scratch file or directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(prefix: &str) -> Self {
-        Scratch(std::env::temp_dir().join(common::unique(prefix)))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// One flow record in a decoder-independent shape: every field both sides
 /// know, as strings. Multisets of these are compared.
@@ -214,27 +198,20 @@ fn sorted_rows(mut rows: Vec<Row>) -> Vec<Row> {
 /// tshark capturing what is sent to port 4739 on a namespace's loopback.
 struct Capture {
     bg: Background,
-    pcap: Scratch,
+    dir: TempDir,
 }
 
 impl Capture {
     fn start(ns: &str) -> Self {
-        let pcap = Scratch(Scratch::new("ipfix-tshark-").0.with_extension("pcap"));
+        let dir = TempDir::new("ipfix-tshark-");
+        let pcap = dir.str("capture.pcap");
         let mut bg = Background::start_in(
             ns,
             "tshark",
-            &[
-                "tshark",
-                "-i",
-                "lo",
-                "-f",
-                "udp port 4739",
-                "-w",
-                pcap.0.to_str().unwrap(),
-            ],
+            &["tshark", "-i", "lo", "-f", "udp port 4739", "-w", &pcap],
         );
         bg.wait_stderr("Capturing on", Duration::from_secs(30));
-        Capture { bg, pcap }
+        Capture { bg, dir }
     }
 
     /// Stops capturing; tshark's JSON decoding of everything captured.
@@ -243,7 +220,7 @@ impl Capture {
         self.bg.stop_with(Signal::SIGINT);
         let out = Command::new("tshark")
             .arg("-r")
-            .arg(&self.pcap.0)
+            .arg(self.dir.join("capture.pcap"))
             .args(["-d", "udp.port==4739,cflow", "-T", "json"])
             .output()
             .unwrap();
@@ -336,8 +313,7 @@ fn nfcapd_and_nfdump_decode_the_records_exactly() {
     common::require_root!();
     common::require_tools!("nfcapd");
     let net = NetnsPair::new();
-    let dir = Scratch::new("ipfix-nfcapd-");
-    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir = TempDir::new("ipfix-nfcapd-");
     let mut nfcapd = Background::start_in(
         &net.a,
         "nfcapd",

@@ -28,9 +28,10 @@ use common::bpfobj::TestObject;
 use common::exporter::totals;
 use common::l3afd::{
     l3afd_argv, log_warnings, native_load, other, pinned_prog_id, set_slot0, wait_until, Artifact,
-    Collector, Daemon, Flow, L3afdTree, Payload, RootAttach, TcRoot, TempDir, L3AFD_VERIFY,
+    Collector, Daemon, Flow, L3afdTree, Payload, RootAttach, TcRoot, L3AFD_VERIFY,
 };
 use common::netns::NetnsPair;
+use common::tempdir::TempDir;
 use ipfix_flow_exporter::datapath::names::{self, MapRole};
 use ipfix_flow_exporter::flow::Direction;
 use libbpf_rs::{MapCore, MapFlags, MapHandle};

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use common::exporter::{totals, Exporter, PinDir, BIN};
 use common::netns::NetnsPair;
+use common::tempdir::TempDir;
 use common::traffic::{sa, udp_send, udp_sink};
 use ipfix_flow_exporter::datapath::names::MapRole;
 use ipfix_flow_exporter::flow::Direction;
@@ -136,7 +137,7 @@ fn l3afd_native_mode_refuses_incompatible_pins_and_never_deletes_them() {
             _ => pin_map(&path, MapType::Array, 4, 8, 1, 0),
         }
     }
-    let bin_dir = tempdir("ipfix-l3afd-bin");
+    let bin_dir = TempDir::new("ipfix-l3afd-bin");
     let bin = bin_dir.0.join("bpf_ipfix_ingress");
     std::os::unix::fs::symlink(BIN, &bin).unwrap();
     let out = Command::new("nsenter")
@@ -172,7 +173,7 @@ fn l3afd_native_mode_refuses_incompatible_pins_and_never_deletes_them() {
 #[test]
 fn bad_l3afd_arguments_name_key_and_value_before_anything_happens() {
     common::require_root!();
-    let bin_dir = tempdir("ipfix-l3afd-bin");
+    let bin_dir = TempDir::new("ipfix-l3afd-bin");
     let bin = bin_dir.0.join("bpf_ipfix_egress");
     std::os::unix::fs::symlink(BIN, &bin).unwrap();
     let cases: [(&[&str], &str); 5] = [
@@ -218,19 +219,4 @@ fn bad_l3afd_arguments_name_key_and_value_before_anything_happens() {
     }
     // Nothing was pinned for iface lo.
     assert!(!Path::new("/sys/fs/bpf/tc/globals/lo/ipfix-flow-exporter").exists());
-}
-
-/// Removes a directory tree of pins on drop.
-struct TreeGuard(PathBuf);
-
-impl Drop for TreeGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir(prefix: &str) -> TreeGuard {
-    let d = std::env::temp_dir().join(common::unique(prefix));
-    std::fs::create_dir_all(&d).unwrap();
-    TreeGuard(d)
 }

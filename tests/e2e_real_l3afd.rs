@@ -22,10 +22,11 @@ use std::time::Duration;
 
 use common::collector::start_collect;
 use common::exporter::totals;
-use common::l3afd::{wait_until, Collector, Flow, Payload, TempDir};
+use common::l3afd::{wait_until, Collector, Flow, Payload};
 use common::netns::NetnsPair;
 use common::process::Background;
 use common::real_l3afd::{builds, delete_payload, payload_for, serial, Build, L3afd, Repo};
+use common::tempdir::TempDir;
 use common::traffic::{
     mixed_traffic, nft_counters, nft_install, sa, tcp_sent_segments, tcp_transfer, udp_send,
     udp_sink, ExpectedFlow,

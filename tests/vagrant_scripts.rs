@@ -15,6 +15,8 @@
 
 mod common;
 
+use common::tempdir::TempDir;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
@@ -149,31 +151,6 @@ fn mode(path: &Path) -> u32 {
         & 0o7777
 }
 
-/// A temporary directory, removed on drop (also when the test panics).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(common::unique(&format!("vagrant-{tag}-")));
-        fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn join(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-
-    fn str(&self, rel: &str) -> String {
-        self.join(rel).to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 // --- running scripts -------------------------------------------------------
 
 struct Ran {
@@ -284,7 +261,7 @@ fn run(cmd: &mut Command, limit: Duration) -> Ran {
 const QUICK: Duration = Duration::from_secs(60);
 
 /// A `systemctl` stand-in that appends its arguments, one call a line, to `log`.
-fn stub_systemctl(dir: &Scratch, log: &Path) -> String {
+fn stub_systemctl(dir: &TempDir, log: &Path) -> String {
     let path = dir.join("bin/systemctl");
     write_exe(
         &path,
@@ -608,7 +585,7 @@ fn vagrantfile_is_valid_ruby() {
 fn vagrant_validate_accepts_the_vagrantfile() {
     common::require_tools!("vagrant");
     // Vagrant's state and home go to a scratch directory, not the checkout.
-    let dir = Scratch::new("validate");
+    let dir = TempDir::new("vagrant-validate-");
     let ran = run(
         Command::new("vagrant")
             .args(["validate", "--ignore-provider"])
@@ -808,7 +785,7 @@ fn install_deps_installs_what_the_build_and_the_environment_need() {
 #[test]
 fn publish_puts_the_artifact_where_l3afd_fetches_it() {
     common::require_tools!("jq");
-    let dir = Scratch::new("publish");
+    let dir = TempDir::new("vagrant-publish-");
     let tarball = dir.join("build/l3af_bpf_ipfix.tar.gz");
     let bytes: Vec<u8> = (0..70_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
     write(&tarball, &bytes);
@@ -1106,7 +1083,7 @@ fn ipfix_message() -> Vec<u8> {
 #[test]
 fn collector_runs_nfcapd_on_the_port_and_stops_it() {
     common::require_tools!("jq", "nfcapd", "nfdump", "ss");
-    let dir = Scratch::new("collector");
+    let dir = TempDir::new("vagrant-collector-");
     let pid_file = dir.join("run/nfcapd.pid");
     let _guard = NfcapdGuard(pid_file.clone());
     let port = free_udp_port();
@@ -1190,7 +1167,7 @@ fn collector_runs_nfcapd_on_the_port_and_stops_it() {
 #[test]
 fn collector_listens_on_the_payload_collector_port_by_default() {
     common::require_tools!("jq");
-    let dir = Scratch::new("collector-default");
+    let dir = TempDir::new("vagrant-collector-default-");
     let ran = run(
         script("start-collector.sh", &["status"])
             .env("PID_FILE", dir.join("none.pid"))
@@ -1210,7 +1187,7 @@ fn collector_listens_on_the_payload_collector_port_by_default() {
 #[test]
 fn collector_refuses_a_port_in_use() {
     common::require_tools!("jq", "nfcapd", "ss");
-    let dir = Scratch::new("collector-busy");
+    let dir = TempDir::new("vagrant-collector-busy-");
     let _guard = NfcapdGuard(dir.join("nfcapd.pid"));
     let busy = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
@@ -1233,7 +1210,7 @@ fn collector_refuses_a_port_in_use() {
 #[test]
 fn where_to_look_names_the_places_and_what_is_there() {
     common::require_tools!("jq");
-    let dir = Scratch::new("where");
+    let dir = TempDir::new("vagrant-where-");
     let version = payload_value(&["version"]);
     let port = payload_value(&["start_args", "collector_port"]);
     let uid = json(&repo().join("l3af/grafana/ipfix-flow-exporter.json"))["uid"]
@@ -1295,7 +1272,7 @@ fn where_to_look_names_the_places_and_what_is_there() {
 #[test]
 fn install_l3af_installs_l3afd_publishes_tc_root_and_starts_the_service() {
     common::require_tools!("jq", "make");
-    let dir = Scratch::new("install-l3af");
+    let dir = TempDir::new("vagrant-install-l3af-");
     // vagrant/l3afd.cfg with its directories moved into the scratch directory.
     let cfg = read(&vagrant_dir().join("l3afd.cfg"))
         .replace("/srv/l3afd", &dir.str("srv"))
@@ -1406,7 +1383,7 @@ fn install_l3af_installs_l3afd_publishes_tc_root_and_starts_the_service() {
 #[test]
 fn setup_monitoring_points_prometheus_at_l3afd_and_grafana_at_the_dashboard() {
     common::require_tools!("jq");
-    let dir = Scratch::new("monitoring");
+    let dir = TempDir::new("vagrant-monitoring-");
     let calls = dir.join("systemctl.calls");
     let systemctl = stub_systemctl(&dir, &calls);
     run(
@@ -1463,7 +1440,7 @@ fn build_package_builds_and_checks_the_artifact() {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("target"));
-    let dir = Scratch::new("build");
+    let dir = TempDir::new("vagrant-build-");
     let ran = run(
         script("build-package.sh", &[])
             .env("CARGO_TARGET_DIR", &target)
@@ -1489,7 +1466,7 @@ fn redeploy_deletes_replaces_the_unpacked_copy_and_adds_again() {
         (200, ""),
         (500, "failed to DeleteEbpfPrograms : nothing deployed"),
     ] {
-        let dir = Scratch::new("redeploy");
+        let dir = TempDir::new("vagrant-redeploy-");
         let tarball = dir.join("new/l3af_bpf_ipfix.tar.gz");
         write(&tarball, b"new build");
         let stale = dir.join(&format!("shm/ipfix-flow-exporter/{version}/l3af_bpf_ipfix"));

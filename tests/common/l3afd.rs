@@ -19,6 +19,7 @@
 //!
 //! Everything created here is removed on drop, also when a test panics.
 
+use super::tempdir::TempDir;
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
@@ -184,23 +185,6 @@ fn mkdir_l3afd(dir: &Path) {
         .mode(0o750)
         .create(dir)
         .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-}
-
-/// A scratch directory removed (with its contents) on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(prefix: &str) -> Self {
-        let d = std::env::temp_dir().join(super::unique(prefix));
-        std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("creating {}: {e}", d.display()));
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The shared bpffs directories l3afd keeps (`tc/globals`, `progs`,

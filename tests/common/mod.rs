@@ -9,6 +9,7 @@ pub mod l3afd;
 pub mod netns;
 pub mod process;
 pub mod real_l3afd;
+pub mod tempdir;
 pub mod traffic;
 
 /// The running test's name, for SKIP lines: libtest names each test's

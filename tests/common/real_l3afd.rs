@@ -38,8 +38,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 
-use super::l3afd::{wait_until, L3afdTree, Payload, TempDir, ARTIFACT_DIR, PAYLOAD_JSON};
+use super::l3afd::{wait_until, L3afdTree, Payload, ARTIFACT_DIR, PAYLOAD_JSON};
 use super::netns::NetnsPair;
+use super::tempdir::TempDir;
 
 /// The l3afd versions under test, one per line (`#` comments).
 pub const PINS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/l3af/l3afd.pins");
