@@ -801,7 +801,7 @@ fn publish_puts_the_artifact_where_l3afd_fetches_it() {
     );
     ran.assert_ok();
     // <repo>/<name>/<version>/<lsb_release -cs>/<artifact>, as l3afd's GetArtifacts joins it.
-    let dest_dir = dir.join(&format!("srv/ipfix-flow-exporter/{version}/{CODENAME}"));
+    let dest_dir = dir.join(format!("srv/ipfix-flow-exporter/{version}/{CODENAME}"));
     let dest = dest_dir.join(&artifact);
     assert_eq!(ran.last_line(), dest.to_str().unwrap());
     assert_eq!(read_bytes(&dest), bytes, "published byte for byte");
@@ -823,7 +823,7 @@ fn publish_puts_the_artifact_where_l3afd_fetches_it() {
 
     // Again over the top, with l3afd's unpacked copy of that version present:
     // published, and a warning that l3afd will not look at it.
-    let unpacked = dir.join(&format!("shm/ipfix-flow-exporter/{version}/l3af_bpf_ipfix"));
+    let unpacked = dir.join(format!("shm/ipfix-flow-exporter/{version}/l3af_bpf_ipfix"));
     fs::create_dir_all(&unpacked).unwrap();
     write(&tarball, b"second build");
     let ran = run(
@@ -855,9 +855,7 @@ fn publish_puts_the_artifact_where_l3afd_fetches_it() {
     )
     .assert_ok();
     assert_eq!(
-        read_bytes(&dir.join(&format!(
-            "srv/tc-root/latest/{CODENAME}/l3af_tc_root.tar.gz"
-        ))),
+        read_bytes(&dir.join(format!("srv/tc-root/latest/{CODENAME}/l3af_tc_root.tar.gz"))),
         b"tc-root"
     );
 
@@ -1229,7 +1227,7 @@ fn where_to_look_names_the_places_and_what_is_there() {
         ran.stdout.clone()
     };
 
-    let pins = dir.join(&format!(
+    let pins = dir.join(format!(
         "bpf/tc/globals/enp0s3/ipfix-flow-exporter/{}",
         version.replace('.', "_")
     ));
@@ -1322,7 +1320,7 @@ fn install_l3af_installs_l3afd_publishes_tc_root_and_starts_the_service() {
     );
     // tc-root where l3afd.cfg's [tc-root] (version latest) makes l3afd look.
     let cfg_map = ini(&dir.join("l3afd.cfg"));
-    let tc_root = dir.join(&format!(
+    let tc_root = dir.join(format!(
         "srv/{}/{}/{CODENAME}/{}",
         cfg_get(&cfg_map, "tc-root", "package-name"),
         cfg_get(&cfg_map, "tc-root", "version"),
@@ -1469,7 +1467,7 @@ fn redeploy_deletes_replaces_the_unpacked_copy_and_adds_again() {
         let dir = TempDir::new("vagrant-redeploy-");
         let tarball = dir.join("new/l3af_bpf_ipfix.tar.gz");
         write(&tarball, b"new build");
-        let stale = dir.join(&format!("shm/ipfix-flow-exporter/{version}/l3af_bpf_ipfix"));
+        let stale = dir.join(format!("shm/ipfix-flow-exporter/{version}/l3af_bpf_ipfix"));
         write(&stale.join("bpf_ipfix_ingress"), b"old build");
         write(&dir.join("shm/tc-root/latest/l3af_tc_root/keep"), b"");
         let l3afd = FakeL3afd::start(&[first, (200, "")]);
@@ -1497,13 +1495,13 @@ fn redeploy_deletes_replaces_the_unpacked_copy_and_adds_again() {
             expected_body("l3af/payload.json", "vm-under-test", "enp0s3", "10.0.2.15")
         );
         assert!(
-            !dir.join(&format!("shm/ipfix-flow-exporter/{version}"))
+            !dir.join(format!("shm/ipfix-flow-exporter/{version}"))
                 .exists(),
             "l3afd's unpacked copy removed"
         );
         assert!(dir.join("shm/tc-root/latest/l3af_tc_root/keep").exists());
         assert_eq!(
-            read_bytes(&dir.join(&format!(
+            read_bytes(&dir.join(format!(
                 "srv/ipfix-flow-exporter/{version}/{CODENAME}/l3af_bpf_ipfix.tar.gz"
             ))),
             b"new build"
