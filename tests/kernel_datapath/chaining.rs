@@ -1,39 +1,7 @@
 //! Chaining: slot 0 of the jmp table is tail-called, its verdict stands.
 
+use crate::common::bpfobj::verdict_program;
 use crate::harness::*;
-
-/// A two-instruction SCHED_CLS program returning `verdict` (no C needed).
-fn verdict_program(verdict: i32) -> OwnedFd {
-    let mov_r0 = libbpf_sys::bpf_insn {
-        code: (libbpf_sys::BPF_ALU64 | libbpf_sys::BPF_MOV | libbpf_sys::BPF_K) as u8,
-        imm: verdict,
-        ..Default::default()
-    };
-    let exit = libbpf_sys::bpf_insn {
-        code: (libbpf_sys::BPF_JMP | libbpf_sys::BPF_EXIT) as u8,
-        ..Default::default()
-    };
-    let insns = [mov_r0, exit];
-    // SAFETY: the name and license are NUL-terminated, insns holds the two
-    // instructions counted, no options are passed.
-    let fd = unsafe {
-        libbpf_sys::bpf_prog_load(
-            libbpf_sys::BPF_PROG_TYPE_SCHED_CLS,
-            c"test_verdict".as_ptr(),
-            c"GPL".as_ptr(),
-            insns.as_ptr(),
-            insns.len() as _,
-            std::ptr::null_mut(),
-        )
-    };
-    assert!(
-        fd >= 0,
-        "loading the verdict program: {}",
-        io::Error::last_os_error()
-    );
-    // SAFETY: bpf_prog_load returned a new fd that nothing else owns.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
 
 fn chain(t: &TestObject, prog: &impl AsRawFd) {
     let fd = u32::try_from(prog.as_raw_fd()).expect("fds are positive");

@@ -3,9 +3,8 @@
 
 pub use std::io;
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-pub use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+pub use std::os::fd::{AsFd, AsRawFd};
 
-pub use libbpf_rs::libbpf_sys;
 pub use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
 pub use crate::common::bpfobj::{TestObject, TC_ACT_UNSPEC};
