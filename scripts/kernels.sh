@@ -24,7 +24,7 @@ VNG=${VNG:-/opt/virtme-ng/bin/vng}
 target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 KERNELS_DIR=${KERNELS_DIR:-$target/kernels}
 # What the guests run: everything that loads the objects into the kernel
-# (lib unit tests of the test-run wrapper, tests/kernel_datapath.rs,
+# (lib unit tests of the test-run wrapper, tests/kernel_datapath/,
 # tests/object_rules.rs) and the standalone `run` end to end.
 test_files=(kernel_datapath object_rules e2e_run e2e_lifecycle)
 test_targets=(--lib)

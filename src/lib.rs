@@ -23,7 +23,7 @@ pub mod sys;
 
 /// Generated libbpf-rs skeletons of the two BPF objects (see build.rs).
 pub mod skel {
-    #![allow(clippy::all, missing_docs, unsafe_op_in_unsafe_fn)]
+    #![allow(clippy::all, clippy::restriction, missing_docs, unsafe_op_in_unsafe_fn)]
     pub mod ingress {
         include!(concat!(env!("OUT_DIR"), "/ipfix_ingress.skel.rs"));
     }

@@ -14,6 +14,10 @@
 //! itself, and on SIGTERM leaves the slot empty and its pins removed — also
 //! after l3afd restarted it over the pins of a crashed predecessor.
 
+// A failed unwrap fails the test, naming its line: the house rule against
+// unwrap (Cargo.toml [lints]) is for the shipped code.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::os::fd::AsFd;
@@ -24,9 +28,10 @@ use common::bpfobj::TestObject;
 use common::exporter::totals;
 use common::l3afd::{
     l3afd_argv, log_warnings, native_load, other, pinned_prog_id, set_slot0, wait_until, Artifact,
-    Collector, Daemon, Flow, L3afdTree, Payload, RootAttach, TcRoot, TempDir, L3AFD_VERIFY,
+    Collector, Daemon, Flow, L3afdTree, Payload, RootAttach, TcRoot, L3AFD_VERIFY,
 };
 use common::netns::NetnsPair;
+use common::tempdir::TempDir;
 use ipfix_flow_exporter::datapath::names::{self, MapRole};
 use ipfix_flow_exporter::flow::Direction;
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
@@ -34,11 +39,11 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 /// Bound of every wait for the collector or the daemon's log.
 const WAIT: Duration = Duration::from_secs(15);
 
-fn ready(test: &str) -> bool {
-    common::privileged(test)
+fn ready() -> bool {
+    common::privileged()
         && ["bpftool", "unshare", "nsenter", "tar"]
             .iter()
-            .all(|t| common::have_tool(test, t))
+            .all(|t| common::have_tool(t))
 }
 
 /// What the program chained after ours metered for UDP port `port`
@@ -353,28 +358,28 @@ fn native(direction: Direction, how: RootAttach) {
 
 #[test]
 fn native_ingress_with_clsact_root() {
-    if ready("l3afd_native_ingress_clsact") {
+    if ready() {
         native(Direction::Ingress, RootAttach::Clsact);
     }
 }
 
 #[test]
 fn native_ingress_with_tcx_root() {
-    if ready("l3afd_native_ingress_tcx") {
+    if ready() {
         native(Direction::Ingress, RootAttach::Tcx);
     }
 }
 
 #[test]
 fn native_egress_with_clsact_root() {
-    if ready("l3afd_native_egress_clsact") {
+    if ready() {
         native(Direction::Egress, RootAttach::Clsact);
     }
 }
 
 #[test]
 fn native_egress_with_tcx_root() {
-    if ready("l3afd_native_egress_tcx") {
+    if ready() {
         native(Direction::Egress, RootAttach::Tcx);
     }
 }
@@ -419,7 +424,7 @@ fn assert_left_cleanly(bench: &Bench) {
 
 #[test]
 fn legacy_ingress_with_tcx_root() {
-    if !ready("l3afd_legacy_ingress_tcx") {
+    if !ready() {
         return;
     }
     let direction = Direction::Ingress;
@@ -498,7 +503,7 @@ fn legacy_ingress_with_tcx_root() {
 /// vanish.
 #[test]
 fn legacy_egress_restarted_after_a_crash_with_clsact_root() {
-    if !ready("l3afd_legacy_crash_egress_clsact") {
+    if !ready() {
         return;
     }
     let direction = Direction::Egress;

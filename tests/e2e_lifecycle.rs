@@ -1,6 +1,10 @@
 //! The exporter's life cycle with traffic flowing: many intervals, crashes
 //! and restarts, programs chained after ours, startup failures.
 
+// A failed unwrap fails the test, naming its line: the house rule against
+// unwrap (Cargo.toml [lints]) is for the shipped code.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::net::IpAddr;
@@ -27,9 +31,7 @@ fn udp_flow(r: &Value, dir: &str, src: IpAddr, dst: IpAddr, dport: u64) -> bool 
 
 #[test]
 fn no_packet_lost_or_doubled_across_a_hundred_intervals() {
-    if !common::privileged("no_packet_lost_across_intervals") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     let exp = Exporter::start(&net.a, &net.veth_a, &["--active-timeout", "100ms"]);
     let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
@@ -120,16 +122,14 @@ fn sigkill_and_restart(mode: &str) {
 
 #[test]
 fn sigkill_and_restart_is_exact_with_tcx() {
-    if common::privileged("sigkill_and_restart_tcx")
-        && common::kernel_has_tcx("sigkill_and_restart_tcx")
-    {
+    if common::privileged() && common::kernel_has_tcx() {
         sigkill_and_restart("tcx");
     }
 }
 
 #[test]
 fn sigkill_and_restart_is_exact_with_clsact() {
-    if common::privileged("sigkill_and_restart_clsact") {
+    if common::privileged() {
         sigkill_and_restart("tc");
     }
 }
@@ -212,23 +212,21 @@ fn second_program_sees_everything(mode: AttachMode, mode_arg: &str) {
 
 #[test]
 fn a_program_after_ours_sees_every_packet_tcx() {
-    if common::privileged("second_program_tcx") && common::kernel_has_tcx("second_program_tcx") {
+    if common::privileged() && common::kernel_has_tcx() {
         second_program_sees_everything(AttachMode::Tcx, "tcx");
     }
 }
 
 #[test]
 fn a_program_after_ours_sees_every_packet_clsact() {
-    if common::privileged("second_program_clsact") {
+    if common::privileged() {
         second_program_sees_everything(AttachMode::Tc, "tc");
     }
 }
 
 #[test]
 fn two_cpus_hitting_one_flow_sum_exactly() {
-    if !common::privileged("two_cpus_one_flow") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     let exp = Exporter::start(&net.a, &net.veth_a, &["--active-timeout", "200ms"]);
     let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
@@ -274,9 +272,7 @@ fn run_fails(args: &[&str]) -> String {
 
 #[test]
 fn startup_failures_are_one_clear_line_and_leave_nothing() {
-    if !common::privileged("startup_failures") {
-        return;
-    }
+    common::require_root!();
     let pins = PinDir::new();
     let p = pins.0.to_str().unwrap();
     let err = run_fails(&[
@@ -347,9 +343,7 @@ fn startup_failures_are_one_clear_line_and_leave_nothing() {
 /// the bare EINVAL of the TCX query.
 #[test]
 fn tcx_on_a_kernel_without_it_is_refused_by_name() {
-    if !common::privileged("tcx_refused_by_name") {
-        return;
-    }
+    common::require_root!();
     if ipfix_flow_exporter::kernel::has_tcx() {
         println!(
             "SKIP: tcx_refused_by_name needs a kernel without TCX (below 6.6); this kernel is {}",
@@ -380,9 +374,8 @@ fn tcx_on_a_kernel_without_it_is_refused_by_name() {
 
 #[test]
 fn without_capabilities_startup_names_them() {
-    if !common::privileged("without_capabilities") || !common::have_tool("caps", "setpriv") {
-        return;
-    }
+    common::require_root!();
+    common::require_tools!("setpriv");
     let out = Command::new("setpriv")
         .args([
             "--reuid=65534",

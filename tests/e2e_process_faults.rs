@@ -3,6 +3,10 @@
 //! only when asked, only in our own directory); bad l3afd arguments stop the
 //! daemon before anything is touched.
 
+// A failed unwrap fails the test, naming its line: the house rule against
+// unwrap (Cargo.toml [lints]) is for the shipped code.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -11,6 +15,7 @@ use std::time::Duration;
 
 use common::exporter::{totals, Exporter, PinDir, BIN};
 use common::netns::NetnsPair;
+use common::tempdir::TempDir;
 use common::traffic::{sa, udp_send, udp_sink};
 use ipfix_flow_exporter::datapath::names::MapRole;
 use ipfix_flow_exporter::flow::Direction;
@@ -20,9 +25,7 @@ use nix::sys::signal::Signal;
 
 #[test]
 fn sigint_and_sighup_flush_everything_and_exit_zero_in_time() {
-    if !common::privileged("stop_signals") {
-        return;
-    }
+    common::require_root!();
     for (i, sig) in [Signal::SIGINT, Signal::SIGHUP].into_iter().enumerate() {
         let net = NetnsPair::new();
         // A long interval: everything reaches the output in the final flush.
@@ -56,9 +59,7 @@ fn pin_map(path: &Path, ty: MapType, key: u32, value: u32, entries: u32, flags: 
 
 #[test]
 fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
-    if !common::privileged("stale_pins") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     let pins = PinDir::new();
     std::fs::create_dir_all(&pins.0).unwrap();
@@ -114,9 +115,7 @@ fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
 
 #[test]
 fn l3afd_native_mode_refuses_incompatible_pins_and_never_deletes_them() {
-    if !common::privileged("l3afd_stale_pins") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     let dir = PathBuf::from("/sys/fs/bpf/tc/globals")
         .join(&net.veth_a)
@@ -138,7 +137,7 @@ fn l3afd_native_mode_refuses_incompatible_pins_and_never_deletes_them() {
             _ => pin_map(&path, MapType::Array, 4, 8, 1, 0),
         }
     }
-    let bin_dir = tempdir("ipfix-l3afd-bin");
+    let bin_dir = TempDir::new("ipfix-l3afd-bin");
     let bin = bin_dir.0.join("bpf_ipfix_ingress");
     std::os::unix::fs::symlink(BIN, &bin).unwrap();
     let out = Command::new("nsenter")
@@ -173,10 +172,8 @@ fn l3afd_native_mode_refuses_incompatible_pins_and_never_deletes_them() {
 
 #[test]
 fn bad_l3afd_arguments_name_key_and_value_before_anything_happens() {
-    if !common::privileged("bad_l3afd_args") {
-        return;
-    }
-    let bin_dir = tempdir("ipfix-l3afd-bin");
+    common::require_root!();
+    let bin_dir = TempDir::new("ipfix-l3afd-bin");
     let bin = bin_dir.0.join("bpf_ipfix_egress");
     std::os::unix::fs::symlink(BIN, &bin).unwrap();
     let cases: [(&[&str], &str); 5] = [
@@ -222,19 +219,4 @@ fn bad_l3afd_arguments_name_key_and_value_before_anything_happens() {
     }
     // Nothing was pinned for iface lo.
     assert!(!Path::new("/sys/fs/bpf/tc/globals/lo/ipfix-flow-exporter").exists());
-}
-
-/// Removes a directory tree of pins on drop.
-struct TreeGuard(PathBuf);
-
-impl Drop for TreeGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir(prefix: &str) -> TreeGuard {
-    let d = std::env::temp_dir().join(common::unique(prefix));
-    std::fs::create_dir_all(&d).unwrap();
-    TreeGuard(d)
 }

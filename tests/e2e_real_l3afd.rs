@@ -9,6 +9,10 @@
 //! One l3afd at a time (l3afd kills daemons of other l3afds by name):
 //! `make test-l3afd` runs this file with `--test-threads=1`.
 
+// A failed unwrap fails the test, naming its line: the house rule against
+// unwrap (Cargo.toml [lints]) is for the shipped code.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -18,10 +22,11 @@ use std::time::Duration;
 
 use common::collector::start_collect;
 use common::exporter::totals;
-use common::l3afd::{wait_until, Collector, Flow, Payload, TempDir};
+use common::l3afd::{wait_until, Collector, Flow, Payload};
 use common::netns::NetnsPair;
 use common::process::Background;
 use common::real_l3afd::{builds, delete_payload, payload_for, serial, Build, L3afd, Repo};
+use common::tempdir::TempDir;
 use common::traffic::{
     mixed_traffic, nft_counters, nft_install, sa, tcp_sent_segments, tcp_transfer, udp_send,
     udp_sink, ExpectedFlow,
@@ -34,8 +39,8 @@ use ipfix_flow_exporter::l3afd::identity::observation_domain;
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 
-fn ready(test: &str) -> Vec<Build> {
-    if !common::privileged(test)
+fn ready() -> Vec<Build> {
+    if !common::privileged()
         || ![
             "nsenter",
             "unshare",
@@ -46,11 +51,11 @@ fn ready(test: &str) -> Vec<Build> {
             "nft",
         ]
         .iter()
-        .all(|t| common::have_tool(test, t))
+        .all(|t| common::have_tool(t))
     {
         return Vec::new();
     }
-    builds(test)
+    builds()
 }
 
 /// An IPFIX collector on the test namespace's loopback other than our
@@ -357,7 +362,7 @@ fn both_directions(build: &Build) {
 #[test]
 fn both_directions_of_one_interface_are_two_exporters() {
     let _one = serial();
-    for build in ready("real_l3afd_both_directions") {
+    for build in ready() {
         both_directions(&build);
     }
 }
@@ -588,7 +593,7 @@ fn monitor_maps(build: &Build) {
 #[test]
 fn monitor_maps_reach_prometheus_through_l3afd() {
     let _one = serial();
-    for build in ready("real_l3afd_monitor_maps") {
+    for build in ready() {
         monitor_maps(&build);
     }
 }
@@ -711,7 +716,7 @@ fn update_and_delete(build: &Build) {
 #[test]
 fn update_restarts_exactly_and_delete_cleans_up() {
     let _one = serial();
-    for build in ready("real_l3afd_update_delete") {
+    for build in ready() {
         update_and_delete(&build);
     }
 }
@@ -758,7 +763,7 @@ fn graceful_restart(build: &Build) {
 #[test]
 fn graceful_restart_of_l3afd_loses_and_doubles_nothing() {
     let _one = serial();
-    for build in ready("real_l3afd_graceful_restart") {
+    for build in ready() {
         graceful_restart(&build);
     }
 }
@@ -802,7 +807,7 @@ fn sigkill(build: &Build) {
 #[test]
 fn a_daemon_killed_is_restarted_by_l3afd_and_counts_nothing_twice() {
     let _one = serial();
-    for build in ready("real_l3afd_sigkill") {
+    for build in ready() {
         sigkill(&build);
     }
 }
@@ -922,7 +927,7 @@ fn witness_seen(rig: &Rig, d: Direction, port: u16) -> (u64, u64) {
 #[test]
 fn a_function_chained_after_ours_sees_every_packet() {
     let _one = serial();
-    for build in ready("real_l3afd_chaining") {
+    for build in ready() {
         chaining(&build);
     }
 }
@@ -974,7 +979,7 @@ fn legacy(build: &Build) {
 #[test]
 fn legacy_mode_loads_chains_and_cleans_up_itself() {
     let _one = serial();
-    for build in ready("real_l3afd_legacy") {
+    for build in ready() {
         legacy(&build);
     }
 }

@@ -1,6 +1,10 @@
 //! End to end: the `run` process on a veth in a test namespace, real
 //! traffic, exact per-flow counts from its JSON records.
 
+// A failed unwrap fails the test, naming its line: the house rule against
+// unwrap (Cargo.toml [lints]) is for the shipped code.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::net::IpAddr;
@@ -26,9 +30,7 @@ fn is_flow(r: &Value, dir: &str, proto: u64, src: IpAddr, dst: IpAddr, dport: u6
 
 #[test]
 fn udp_v4_and_v6_both_directions_exact() {
-    if !common::privileged("udp_v4_and_v6_both_directions_exact") {
-        return;
-    }
+    common::require_root!();
     let net = NetnsPair::new();
     let exp = Exporter::start(&net.a, &net.veth_a, &["--active-timeout", "300ms"]);
     let ifindex = NetnsPair::ifindex_in(&net.a, &net.veth_a) as u64;
@@ -113,9 +115,8 @@ fn udp_v4_and_v6_both_directions_exact() {
 
 #[test]
 fn icmp_and_icmpv6_echo_exact() {
-    if !common::privileged("icmp_and_icmpv6_echo_exact") || !common::have_tool("icmp", "ping") {
-        return;
-    }
+    common::require_root!();
+    common::require_tools!("ping");
     let net = NetnsPair::new();
     let exp = Exporter::start(&net.a, &net.veth_a, &["--active-timeout", "300ms"]);
     NetnsPair::exec(
@@ -221,16 +222,14 @@ fn tcp_exact(offloads: bool, port: u16, bytes: usize) {
 
 #[test]
 fn tcp_exact_with_offloads_off() {
-    if !common::privileged("tcp_exact_with_offloads_off") || !common::have_tool("tcp", "nft") {
-        return;
-    }
+    common::require_root!();
+    common::require_tools!("nft");
     tcp_exact(false, 5003, 1 << 20);
 }
 
 #[test]
 fn tcp_exact_with_tso_super_packets() {
-    if !common::privileged("tcp_exact_with_tso_super_packets") || !common::have_tool("tcp", "nft") {
-        return;
-    }
+    common::require_root!();
+    common::require_tools!("nft");
     tcp_exact(true, 5004, 4 << 20);
 }

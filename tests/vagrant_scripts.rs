@@ -9,7 +9,13 @@
 //! Tests that need a tool (jq, curl, nfcapd, shellcheck, ruby, vagrant, cargo)
 //! print SKIP without it, and fail under IPFIX_TESTS_STRICT.
 
+// A failed unwrap fails the test, naming its line: the house rule against
+// unwrap (Cargo.toml [lints]) is for the shipped code.
+#![allow(clippy::unwrap_used)]
+
 mod common;
+
+use common::tempdir::TempDir;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -145,31 +151,6 @@ fn mode(path: &Path) -> u32 {
         & 0o7777
 }
 
-/// A temporary directory, removed on drop (also when the test panics).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(common::unique(&format!("vagrant-{tag}-")));
-        fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn join(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-
-    fn str(&self, rel: &str) -> String {
-        self.join(rel).to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 // --- running scripts -------------------------------------------------------
 
 struct Ran {
@@ -280,7 +261,7 @@ fn run(cmd: &mut Command, limit: Duration) -> Ran {
 const QUICK: Duration = Duration::from_secs(60);
 
 /// A `systemctl` stand-in that appends its arguments, one call a line, to `log`.
-fn stub_systemctl(dir: &Scratch, log: &Path) -> String {
+fn stub_systemctl(dir: &TempDir, log: &Path) -> String {
     let path = dir.join("bin/systemctl");
     write_exe(
         &path,
@@ -578,9 +559,7 @@ fn every_script_is_an_executable_strict_bash_script_that_parses() {
 
 #[test]
 fn scripts_pass_shellcheck() {
-    if !common::have_tool("scripts_pass_shellcheck", "shellcheck") {
-        return;
-    }
+    common::require_tools!("shellcheck");
     let mut cmd = Command::new("shellcheck");
     cmd.current_dir("/");
     for name in SCRIPTS.iter().chain(&["lib.sh"]) {
@@ -591,9 +570,7 @@ fn scripts_pass_shellcheck() {
 
 #[test]
 fn vagrantfile_is_valid_ruby() {
-    if !common::have_tool("vagrantfile_is_valid_ruby", "ruby") {
-        return;
-    }
+    common::require_tools!("ruby");
     let ran = run(
         Command::new("ruby")
             .arg("-c")
@@ -606,11 +583,9 @@ fn vagrantfile_is_valid_ruby() {
 
 #[test]
 fn vagrant_validate_accepts_the_vagrantfile() {
-    if !common::have_tool("vagrant_validate", "vagrant") {
-        return;
-    }
+    common::require_tools!("vagrant");
     // Vagrant's state and home go to a scratch directory, not the checkout.
-    let dir = Scratch::new("validate");
+    let dir = TempDir::new("vagrant-validate-");
     let ran = run(
         Command::new("vagrant")
             .args(["validate", "--ignore-provider"])
@@ -809,10 +784,8 @@ fn install_deps_installs_what_the_build_and_the_environment_need() {
 
 #[test]
 fn publish_puts_the_artifact_where_l3afd_fetches_it() {
-    if !common::have_tool("publish", "jq") {
-        return;
-    }
-    let dir = Scratch::new("publish");
+    common::require_tools!("jq");
+    let dir = TempDir::new("vagrant-publish-");
     let tarball = dir.join("build/l3af_bpf_ipfix.tar.gz");
     let bytes: Vec<u8> = (0..70_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
     write(&tarball, &bytes);
@@ -828,7 +801,7 @@ fn publish_puts_the_artifact_where_l3afd_fetches_it() {
     );
     ran.assert_ok();
     // <repo>/<name>/<version>/<lsb_release -cs>/<artifact>, as l3afd's GetArtifacts joins it.
-    let dest_dir = dir.join(&format!("srv/ipfix-flow-exporter/{version}/{CODENAME}"));
+    let dest_dir = dir.join(format!("srv/ipfix-flow-exporter/{version}/{CODENAME}"));
     let dest = dest_dir.join(&artifact);
     assert_eq!(ran.last_line(), dest.to_str().unwrap());
     assert_eq!(read_bytes(&dest), bytes, "published byte for byte");
@@ -850,7 +823,7 @@ fn publish_puts_the_artifact_where_l3afd_fetches_it() {
 
     // Again over the top, with l3afd's unpacked copy of that version present:
     // published, and a warning that l3afd will not look at it.
-    let unpacked = dir.join(&format!("shm/ipfix-flow-exporter/{version}/l3af_bpf_ipfix"));
+    let unpacked = dir.join(format!("shm/ipfix-flow-exporter/{version}/l3af_bpf_ipfix"));
     fs::create_dir_all(&unpacked).unwrap();
     write(&tarball, b"second build");
     let ran = run(
@@ -882,9 +855,7 @@ fn publish_puts_the_artifact_where_l3afd_fetches_it() {
     )
     .assert_ok();
     assert_eq!(
-        read_bytes(&dir.join(&format!(
-            "srv/tc-root/latest/{CODENAME}/l3af_tc_root.tar.gz"
-        ))),
+        read_bytes(&dir.join(format!("srv/tc-root/latest/{CODENAME}/l3af_tc_root.tar.gz"))),
         b"tc-root"
     );
 
@@ -917,9 +888,7 @@ fn post(l3afd: &FakeL3afd, action: &str) -> Ran {
 
 #[test]
 fn post_payload_adds_the_payload_for_this_host() {
-    if !common::have_tool("post_payload", "jq") || !common::have_tool("post_payload", "curl") {
-        return;
-    }
+    common::require_tools!("jq", "curl");
     let l3afd = FakeL3afd::start(&[(200, "")]);
     let ran = post(&l3afd, "add");
     ran.assert_ok();
@@ -941,9 +910,7 @@ fn post_payload_adds_the_payload_for_this_host() {
 
 #[test]
 fn post_payload_names_this_host_by_default() {
-    if !common::have_tool("post_payload", "jq") || !common::have_tool("post_payload", "curl") {
-        return;
-    }
+    common::require_tools!("jq", "curl");
     let l3afd = FakeL3afd::start(&[(200, "")]);
     run(
         script("post-payload.sh", &[])
@@ -968,9 +935,7 @@ fn post_payload_names_this_host_by_default() {
 
 #[test]
 fn post_payload_deletes_with_the_delete_payload() {
-    if !common::have_tool("post_payload", "jq") || !common::have_tool("post_payload", "curl") {
-        return;
-    }
+    common::require_tools!("jq", "curl");
     let l3afd = FakeL3afd::start(&[(200, "")]);
     post(&l3afd, "delete").assert_ok();
     let reqs = l3afd.requests();
@@ -991,9 +956,7 @@ fn post_payload_deletes_with_the_delete_payload() {
 
 #[test]
 fn post_payload_retries_while_l3afd_restarts_and_stops_on_an_error() {
-    if !common::have_tool("post_payload", "jq") || !common::have_tool("post_payload", "curl") {
-        return;
-    }
+    common::require_tools!("jq", "curl");
     // l3afd answers 200 with this message during a graceful restart.
     let busy = "We are currently in the middle of a restart. Please attempt again after a while.";
     let l3afd = FakeL3afd::start(&[(200, busy), (200, "")]);
@@ -1117,15 +1080,8 @@ fn ipfix_message() -> Vec<u8> {
 
 #[test]
 fn collector_runs_nfcapd_on_the_port_and_stops_it() {
-    let t = "collector";
-    if !common::have_tool(t, "jq")
-        || !common::have_tool(t, "nfcapd")
-        || !common::have_tool(t, "nfdump")
-        || !common::have_tool(t, "ss")
-    {
-        return;
-    }
-    let dir = Scratch::new("collector");
+    common::require_tools!("jq", "nfcapd", "nfdump", "ss");
+    let dir = TempDir::new("vagrant-collector-");
     let pid_file = dir.join("run/nfcapd.pid");
     let _guard = NfcapdGuard(pid_file.clone());
     let port = free_udp_port();
@@ -1208,10 +1164,8 @@ fn collector_runs_nfcapd_on_the_port_and_stops_it() {
 
 #[test]
 fn collector_listens_on_the_payload_collector_port_by_default() {
-    if !common::have_tool("collector", "jq") {
-        return;
-    }
-    let dir = Scratch::new("collector-default");
+    common::require_tools!("jq");
+    let dir = TempDir::new("vagrant-collector-default-");
     let ran = run(
         script("start-collector.sh", &["status"])
             .env("PID_FILE", dir.join("none.pid"))
@@ -1230,13 +1184,8 @@ fn collector_listens_on_the_payload_collector_port_by_default() {
 
 #[test]
 fn collector_refuses_a_port_in_use() {
-    if !common::have_tool("collector", "jq")
-        || !common::have_tool("collector", "nfcapd")
-        || !common::have_tool("collector", "ss")
-    {
-        return;
-    }
-    let dir = Scratch::new("collector-busy");
+    common::require_tools!("jq", "nfcapd", "ss");
+    let dir = TempDir::new("vagrant-collector-busy-");
     let _guard = NfcapdGuard(dir.join("nfcapd.pid"));
     let busy = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
@@ -1258,10 +1207,8 @@ fn collector_refuses_a_port_in_use() {
 
 #[test]
 fn where_to_look_names_the_places_and_what_is_there() {
-    if !common::have_tool("where_to_look", "jq") {
-        return;
-    }
-    let dir = Scratch::new("where");
+    common::require_tools!("jq");
+    let dir = TempDir::new("vagrant-where-");
     let version = payload_value(&["version"]);
     let port = payload_value(&["start_args", "collector_port"]);
     let uid = json(&repo().join("l3af/grafana/ipfix-flow-exporter.json"))["uid"]
@@ -1280,7 +1227,7 @@ fn where_to_look_names_the_places_and_what_is_there() {
         ran.stdout.clone()
     };
 
-    let pins = dir.join(&format!(
+    let pins = dir.join(format!(
         "bpf/tc/globals/enp0s3/ipfix-flow-exporter/{}",
         version.replace('.', "_")
     ));
@@ -1322,10 +1269,8 @@ fn where_to_look_names_the_places_and_what_is_there() {
 
 #[test]
 fn install_l3af_installs_l3afd_publishes_tc_root_and_starts_the_service() {
-    if !common::have_tool("install_l3af", "jq") || !common::have_tool("install_l3af", "make") {
-        return;
-    }
-    let dir = Scratch::new("install-l3af");
+    common::require_tools!("jq", "make");
+    let dir = TempDir::new("vagrant-install-l3af-");
     // vagrant/l3afd.cfg with its directories moved into the scratch directory.
     let cfg = read(&vagrant_dir().join("l3afd.cfg"))
         .replace("/srv/l3afd", &dir.str("srv"))
@@ -1375,7 +1320,7 @@ fn install_l3af_installs_l3afd_publishes_tc_root_and_starts_the_service() {
     );
     // tc-root where l3afd.cfg's [tc-root] (version latest) makes l3afd look.
     let cfg_map = ini(&dir.join("l3afd.cfg"));
-    let tc_root = dir.join(&format!(
+    let tc_root = dir.join(format!(
         "srv/{}/{}/{CODENAME}/{}",
         cfg_get(&cfg_map, "tc-root", "package-name"),
         cfg_get(&cfg_map, "tc-root", "version"),
@@ -1400,7 +1345,7 @@ fn install_l3af_installs_l3afd_publishes_tc_root_and_starts_the_service() {
         unit.lines().any(|l| l == format!("PIDFile={pid_file}")),
         "PIDFile={pid_file} in\n{unit}"
     );
-    if common::have_tool("install_l3af", "systemd-analyze") {
+    if common::have_tool("systemd-analyze") {
         let out = Command::new("systemd-analyze")
             .arg("verify")
             .arg(dir.join("systemd/l3afd.service"))
@@ -1435,10 +1380,8 @@ fn install_l3af_installs_l3afd_publishes_tc_root_and_starts_the_service() {
 
 #[test]
 fn setup_monitoring_points_prometheus_at_l3afd_and_grafana_at_the_dashboard() {
-    if !common::have_tool("setup_monitoring", "jq") {
-        return;
-    }
-    let dir = Scratch::new("monitoring");
+    common::require_tools!("jq");
+    let dir = TempDir::new("vagrant-monitoring-");
     let calls = dir.join("systemctl.calls");
     let systemctl = stub_systemctl(&dir, &calls);
     run(
@@ -1489,19 +1432,13 @@ fn setup_monitoring_points_prometheus_at_l3afd_and_grafana_at_the_dashboard() {
 
 #[test]
 fn build_package_builds_and_checks_the_artifact() {
-    let t = "build_package";
-    if !common::have_tool(t, "jq")
-        || !common::have_tool(t, "cargo")
-        || !common::have_tool(t, "make")
-    {
-        return;
-    }
+    common::require_tools!("jq", "cargo", "make");
     // The target directory `make package` uses (make test builds it first, so
     // this is quick there); the tarball goes to scratch.
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("target"));
-    let dir = Scratch::new("build");
+    let dir = TempDir::new("vagrant-build-");
     let ran = run(
         script("build-package.sh", &[])
             .env("CARGO_TARGET_DIR", &target)
@@ -1521,18 +1458,16 @@ fn build_package_builds_and_checks_the_artifact() {
 
 #[test]
 fn redeploy_deletes_replaces_the_unpacked_copy_and_adds_again() {
-    if !common::have_tool("redeploy", "jq") || !common::have_tool("redeploy", "curl") {
-        return;
-    }
+    common::require_tools!("jq", "curl");
     let version = payload_value(&["version"]);
     for first in [
         (200, ""),
         (500, "failed to DeleteEbpfPrograms : nothing deployed"),
     ] {
-        let dir = Scratch::new("redeploy");
+        let dir = TempDir::new("vagrant-redeploy-");
         let tarball = dir.join("new/l3af_bpf_ipfix.tar.gz");
         write(&tarball, b"new build");
-        let stale = dir.join(&format!("shm/ipfix-flow-exporter/{version}/l3af_bpf_ipfix"));
+        let stale = dir.join(format!("shm/ipfix-flow-exporter/{version}/l3af_bpf_ipfix"));
         write(&stale.join("bpf_ipfix_ingress"), b"old build");
         write(&dir.join("shm/tc-root/latest/l3af_tc_root/keep"), b"");
         let l3afd = FakeL3afd::start(&[first, (200, "")]);
@@ -1560,13 +1495,13 @@ fn redeploy_deletes_replaces_the_unpacked_copy_and_adds_again() {
             expected_body("l3af/payload.json", "vm-under-test", "enp0s3", "10.0.2.15")
         );
         assert!(
-            !dir.join(&format!("shm/ipfix-flow-exporter/{version}"))
+            !dir.join(format!("shm/ipfix-flow-exporter/{version}"))
                 .exists(),
             "l3afd's unpacked copy removed"
         );
         assert!(dir.join("shm/tc-root/latest/l3af_tc_root/keep").exists());
         assert_eq!(
-            read_bytes(&dir.join(&format!(
+            read_bytes(&dir.join(format!(
                 "srv/ipfix-flow-exporter/{version}/{CODENAME}/l3af_bpf_ipfix.tar.gz"
             ))),
             b"new build"

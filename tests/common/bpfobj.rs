@@ -1,7 +1,8 @@
 //! A freshly loaded object with its maps pinned in a private bpffs
 //! directory, removed on drop (also when the test panics).
 
-use std::os::fd::AsFd;
+use std::ffi::CString;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use ipfix_flow_exporter::abi::{FlowKey, FlowValue};
@@ -10,6 +11,7 @@ use ipfix_flow_exporter::datapath::object::{self, LoadOptions, LoadedObject};
 use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 use ipfix_flow_exporter::flow::Direction;
 use ipfix_flow_exporter::flow::FlowStats;
+use libbpf_rs::libbpf_sys;
 
 pub const TC_ACT_UNSPEC: u32 = u32::MAX; // -1
 
@@ -68,4 +70,66 @@ impl Drop for TestObject {
         let _ = self.obj.pins.remove_all();
         let _ = std::fs::remove_dir(&self.dir);
     }
+}
+
+/// One `struct bpf_insn`: opcode, registers, immediate.
+pub fn insn(code: u32, dst: u8, src: u8, imm: i32) -> libbpf_sys::bpf_insn {
+    let mut i = libbpf_sys::bpf_insn {
+        code: code as u8,
+        imm,
+        ..Default::default()
+    };
+    i.set_dst_reg(dst);
+    i.set_src_reg(src);
+    i
+}
+
+/// The tests' one hand-assembled program loader: a SCHED_CLS program of
+/// `insns` named `name` (at most 15 bytes), with the verifier's log in the
+/// panic when the kernel refuses it.
+pub fn load_sched_cls(name: &str, insns: &[libbpf_sys::bpf_insn]) -> OwnedFd {
+    use libbpf_sys::*;
+    let mut log = vec![0u8; 64 * 1024];
+    let mut opts = bpf_prog_load_opts {
+        sz: std::mem::size_of::<bpf_prog_load_opts>() as _,
+        log_level: 1,
+        log_size: log.len() as u32,
+        log_buf: log.as_mut_ptr().cast(),
+        ..Default::default()
+    };
+    let name_c = CString::new(name).unwrap();
+    // SAFETY: valid instructions, NUL-terminated strings, a live log buffer
+    // of the size given.
+    let fd = unsafe {
+        bpf_prog_load(
+            BPF_PROG_TYPE_SCHED_CLS,
+            name_c.as_ptr(),
+            c"GPL".as_ptr(),
+            insns.as_ptr(),
+            insns.len() as _,
+            &mut opts,
+        )
+    };
+    if fd < 0 {
+        let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+        panic!(
+            "loading the program {name}: {}\n{}",
+            std::io::Error::from_raw_os_error(-fd),
+            String::from_utf8_lossy(&log[..end])
+        );
+    }
+    // SAFETY: a fresh fd nobody else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// `return verdict;` as a SCHED_CLS program (no C needed).
+pub fn verdict_program(verdict: i32) -> OwnedFd {
+    use libbpf_sys::*;
+    load_sched_cls(
+        "test_verdict",
+        &[
+            insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, verdict),
+            insn(BPF_JMP | BPF_EXIT, 0, 0, 0),
+        ],
+    )
 }

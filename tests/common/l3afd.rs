@@ -19,6 +19,7 @@
 //!
 //! Everything created here is removed on drop, also when a test panics.
 
+use super::tempdir::TempDir;
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
@@ -40,6 +41,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+use super::bpfobj::{insn, load_sched_cls};
 use super::exporter::BIN;
 use super::netns::NetnsPair;
 use super::process::Background;
@@ -184,23 +186,6 @@ fn mkdir_l3afd(dir: &Path) {
         .mode(0o750)
         .create(dir)
         .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-}
-
-/// A scratch directory removed (with its contents) on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(prefix: &str) -> Self {
-        let d = std::env::temp_dir().join(super::unique(prefix));
-        std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("creating {}: {e}", d.display()));
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The shared bpffs directories l3afd keeps (`tc/globals`, `progs`,
@@ -360,18 +345,6 @@ pub enum RootAttach {
     Tcx,
 }
 
-/// A `struct bpf_insn`.
-fn insn(code: u32, dst: u8, src: u8, imm: i32) -> libbpf_sys::bpf_insn {
-    let mut i = libbpf_sys::bpf_insn {
-        code: code as u8,
-        imm,
-        ..Default::default()
-    };
-    i.set_dst_reg(dst);
-    i.set_src_reg(src);
-    i
-}
-
 /// tc-root's shape: `bpf_tail_call(skb, &root_array, 0); return TC_ACT_OK;`.
 fn load_root_prog(array: &MapHandle, name: &str) -> OwnedFd {
     use libbpf_sys::*;
@@ -392,38 +365,7 @@ fn load_root_prog(array: &MapHandle, name: &str) -> OwnedFd {
         insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0),
         insn(BPF_JMP | BPF_EXIT, 0, 0, 0),
     ];
-    let mut log = vec![0u8; 64 * 1024];
-    let mut opts = bpf_prog_load_opts {
-        sz: std::mem::size_of::<bpf_prog_load_opts>() as _,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr().cast(),
-        ..Default::default()
-    };
-    let name_c = CString::new(name).unwrap();
-    let license = CString::new("GPL").unwrap();
-    // SAFETY: valid instructions, NUL-terminated strings, a live log buffer
-    // of the size given.
-    let fd = unsafe {
-        bpf_prog_load(
-            BPF_PROG_TYPE_SCHED_CLS,
-            name_c.as_ptr(),
-            license.as_ptr(),
-            insns.as_ptr(),
-            insns.len() as _,
-            &mut opts,
-        )
-    };
-    if fd < 0 {
-        let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
-        panic!(
-            "loading the root program: {}\n{}",
-            std::io::Error::from_raw_os_error(-fd),
-            String::from_utf8_lossy(&log[..end])
-        );
-    }
-    // SAFETY: a fresh fd nobody else owns.
-    unsafe { OwnedFd::from_raw_fd(fd) }
+    load_sched_cls(name, &insns)
 }
 
 /// Our stand-in for l3afd's tc-root on one hook of a veth. Detached,

@@ -9,38 +9,73 @@ pub mod l3afd;
 pub mod netns;
 pub mod process;
 pub mod real_l3afd;
+pub mod tempdir;
 pub mod traffic;
 
-/// True when the test may touch the kernel (root). Otherwise prints
-/// `SKIP: <reason>` and returns false — unless IPFIX_TESTS_STRICT=1 (CI),
-/// where a skip is a failure.
-pub fn privileged(test: &str) -> bool {
+/// The running test's name, for SKIP lines: libtest names each test's
+/// thread after the test (a `harness = false` target gets "main").
+pub fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_owned()
+}
+
+/// A test that cannot run here: prints `SKIP: <test> <why>` — or fails
+/// under IPFIX_TESTS_STRICT=1 (CI), where nothing may skip.
+pub fn skip(why: &str) {
+    let line = format!("SKIP: {} {why}", test_name());
+    if std::env::var_os("IPFIX_TESTS_STRICT").is_some() {
+        panic!("{line}, and IPFIX_TESTS_STRICT forbids skipping");
+    }
+    println!("{line}");
+}
+
+/// True when running as root; otherwise [`skip`]s and returns false.
+pub fn privileged() -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
-    let why = format!("SKIP: {test} needs root (BPF, tc, network namespaces)");
-    if std::env::var_os("IPFIX_TESTS_STRICT").is_some() {
-        panic!("{why}, and IPFIX_TESTS_STRICT forbids skipping");
-    }
-    println!("{why}");
+    skip("needs root (BPF, tc, network namespaces)");
     false
 }
 
-/// Fails (strict) or skips when an external tool is missing.
-pub fn have_tool(test: &str, tool: &str) -> bool {
+/// True when `tool` is on PATH; otherwise [`skip`]s and returns false.
+pub fn have_tool(tool: &str) -> bool {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         .unwrap_or(false);
-    if found {
-        return true;
+    if !found {
+        skip(&format!("needs {tool} on PATH"));
     }
-    let why = format!("SKIP: {test} needs {tool} on PATH");
-    if std::env::var_os("IPFIX_TESTS_STRICT").is_some() {
-        panic!("{why}, and IPFIX_TESTS_STRICT forbids skipping");
-    }
-    println!("{why}");
-    false
+    found
 }
+
+/// First line of a test that touches the kernel: returns from it with a
+/// loud `SKIP` unless running as root (a failure under IPFIX_TESTS_STRICT).
+#[allow(unused_macros)]
+macro_rules! require_root {
+    () => {
+        if !$crate::common::privileged() {
+            return;
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use require_root;
+
+/// `require_tools!("jq", "curl")`: returns from the test with a loud `SKIP`
+/// (a failure under IPFIX_TESTS_STRICT) unless every tool is on PATH.
+#[allow(unused_macros)]
+macro_rules! require_tools {
+    ($($tool:expr),+ $(,)?) => {
+        if !($($crate::common::have_tool($tool))&&+) {
+            return;
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use require_tools;
 
 /// A name unique to this process and call, for pins, namespaces, veths.
 pub fn unique(prefix: &str) -> String {
@@ -58,12 +93,13 @@ pub fn unique(prefix: &str) -> String {
 /// kernel matrix (`make kernels`) runs the tests on 6.1, where only clsact
 /// exists, and a test that forces `--attach tcx` has nothing to test there
 /// (`tcx_on_a_kernel_without_it_is_refused_by_name` covers that kernel).
-pub fn kernel_has_tcx(test: &str) -> bool {
+pub fn kernel_has_tcx() -> bool {
     if ipfix_flow_exporter::kernel::has_tcx() {
         return true;
     }
     println!(
-        "SKIP: {test} needs TCX (Linux {} or later); this kernel is {}",
+        "SKIP: {} needs TCX (Linux {} or later); this kernel is {}",
+        test_name(),
         ipfix_flow_exporter::kernel::TCX,
         ipfix_flow_exporter::kernel::running_release()
     );

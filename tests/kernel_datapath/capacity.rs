@@ -1,0 +1,51 @@
+//! Capacity: a full flow table counts new flows and keeps metering old ones.
+
+use crate::harness::*;
+
+#[test]
+fn a_full_table_counts_new_flows_and_keeps_metering_old_ones() {
+    crate::common::require_root!();
+    let t = TestObject::load_with(Direction::Ingress, Some(16));
+    let flow = |i: u16| udp4(100 + i, 53, &vec![0; usize::from(i)]);
+    let mut want = Vec::new();
+    let mut full_octets = 0;
+    for i in 0..20u16 {
+        send(&t, &eth4(&flow(i)));
+        if i < 16 {
+            want.push((
+                key4(IPPROTO_UDP, 100 + i, 53),
+                Meter::one(28 + usize::from(i)),
+            ));
+        } else {
+            full_octets += 28 + u64::from(i);
+        }
+    }
+    // Flows already in the table are still metered while it is full.
+    send(&t, &eth4(&flow(0)));
+    want[0].1 = Meter::packets(2, 56);
+    // A GSO packet that finds no room counts its segments.
+    send_ctx(
+        &t,
+        &eth4(&tcp4(9, 9, TCP_ACK)),
+        &SkbContext {
+            gso_segs: 3,
+            gso_size: 100,
+            ..ctx()
+        },
+    );
+    full_octets += 3 * 40;
+    assert_flows(&t, &want);
+    assert_stats(
+        &t,
+        FlowStats {
+            packets: 20 + 1 + 3,
+            table_full_packets: 4 + 3,
+            table_full_octets: full_octets,
+            ..FlowStats::default()
+        },
+    );
+    // Room again after the map is drained.
+    assert_eq!(t.drain_flows().len(), 16);
+    send(&t, &eth4(&flow(19)));
+    assert_flows(&t, &[(key4(IPPROTO_UDP, 119, 53), Meter::one(28 + 19))]);
+}

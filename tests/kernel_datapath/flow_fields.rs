@@ -1,0 +1,98 @@
+//! Per-flow fields: TCP flags, TTL and TOS, timestamps.
+
+use crate::harness::*;
+
+#[test]
+fn tcp_flags_each_alone_and_ored_over_packets() {
+    crate::common::require_root!();
+    let t = load();
+    let mut want = Vec::new();
+    for (i, flag) in TCP_ALL_FLAGS.into_iter().enumerate() {
+        let sport = 2000 + i as u16;
+        send(&t, &eth4(&tcp4(sport, 80, flag)));
+        want.push((key4(IPPROTO_TCP, sport, 80), Meter::one(40).flags(flag)));
+    }
+    // One flow, one flag per packet (NS first): all 9 bits in the end.
+    for flag in TCP_ALL_FLAGS.into_iter().rev() {
+        send(&t, &eth4(&tcp4(3000, 80, flag)));
+    }
+    // A flow without flags, and data offset 6 (4 option bytes) with all.
+    send(&t, &eth4(&tcp4(3001, 80, 0)));
+    let opts = Ipv4::new(A4, B4).carrying(&Transport::tcp(
+        &Tcp::new(3002, 80).flags(0x1ff).options(&[1, 1, 1, 1]),
+    ));
+    send(&t, &eth4(&opts));
+    want.push((
+        key4(IPPROTO_TCP, 3000, 80),
+        Meter::packets(9, 9 * 40).flags(0x1ff),
+    ));
+    want.push((key4(IPPROTO_TCP, 3001, 80), Meter::one(40)));
+    want.push((key4(IPPROTO_TCP, 3002, 80), Meter::one(44).flags(0x1ff)));
+    // Data offsets below 5 or beyond the packet: parse failures.
+    for doff in [0, 4, 6, 15] {
+        let bad =
+            Ipv4::new(A4, B4).carrying(&Transport::tcp(&Tcp::new(3003, 80).data_offset(doff)));
+        send(&t, &eth4(&bad));
+    }
+    assert_flows(&t, &want);
+    assert_stats(&t, stats(9 + 9 + 2 + 4, 0, 4));
+}
+
+#[test]
+fn ttl_min_max_and_the_first_packets_tos() {
+    crate::common::require_root!();
+    let t = load();
+    for (ttl, tos) in [(64, 0xb8), (10, 0x00), (200, 0x04), (64, 0xfc)] {
+        send(&t, &eth4(&udp4(1, 2, &[]).ttl(ttl).tos(tos)));
+    }
+    for (hops, tc) in [(1, 0x2d), (255, 0x00), (128, 0xff)] {
+        send(
+            &t,
+            &eth6(&udp6(1, 2, &[]).hop_limit(hops).traffic_class(tc)),
+        );
+    }
+    send(&t, &eth4(&udp4(3, 4, &[]).ttl(0).tos(0xff)));
+    assert_flows(
+        &t,
+        &[
+            (
+                key4(IPPROTO_UDP, 1, 2),
+                Meter::packets(4, 4 * 28).ttl(10, 200).tos(0xb8),
+            ),
+            (
+                key6(IPPROTO_UDP, 1, 2),
+                Meter::packets(3, 3 * 48).ttl(1, 255).tos(0x2d),
+            ),
+            (key4(IPPROTO_UDP, 3, 4), Meter::one(28).ttl(0, 0).tos(0xff)),
+        ],
+    );
+    assert_stats(&t, stats(8, 0, 0));
+}
+
+#[test]
+fn timestamps_are_boottime_first_and_last() {
+    crate::common::require_root!();
+    let t = load();
+    let frame = eth4(&udp4(1, 2, &[]));
+    let before = boot_ns();
+    send(&t, &frame);
+    let between = boot_ns();
+    send(&t, &frame);
+    let after = boot_ns();
+    let k = key4(IPPROTO_UDP, 1, 2).emit();
+    let v = t.obj.maps.flows[0]
+        .lookup(&k, MapFlags::ANY)
+        .expect("looking up the flow")
+        .expect("the flow exists");
+    let v = FlowValue::parse(&v).expect("value has the ABI size");
+    assert!(
+        before <= v.first_seen_ns && v.first_seen_ns <= between,
+        "first seen {} not in [{before}, {between}]",
+        v.first_seen_ns
+    );
+    assert!(
+        between <= v.last_seen_ns && v.last_seen_ns <= after,
+        "last seen {} not in [{between}, {after}]",
+        v.last_seen_ns
+    );
+}
