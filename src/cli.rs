@@ -123,6 +123,10 @@ pub struct RunArgs {
     /// it the oldest are dropped and counted (notSentFlowTotalCount).
     #[arg(long, value_name = "N", default_value_t = 65_536)]
     pub tcp_queue_records: usize,
+    /// Least time between two connection attempts to a TCP collector
+    /// (RFC 7011 §10.4.4: once a minute).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub tcp_reconnect: std::time::Duration,
     /// Replace pinned maps in the pin directory that do not match this build
     /// (left by an older version) instead of refusing to start.
     #[arg(long)]

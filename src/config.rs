@@ -67,6 +67,8 @@ pub struct ExportConfig {
     pub observation_domain_id: Option<u32>,
     /// Records a TCP collector session holds while the collector is slow.
     pub tcp_queue_records: usize,
+    /// The least time between two TCP connection attempts.
+    pub tcp_reconnect: Duration,
 }
 
 /// The export settings as given, before validation: what `run`'s flags and
@@ -81,7 +83,15 @@ pub struct ExportSettings {
     pub template_refresh: Duration,
     pub observation_domain_id: Option<u32>,
     pub tcp_queue_records: usize,
+    pub tcp_reconnect: Duration,
 }
+
+/// RFC 7011 §10.4.4: an Exporting Process does not try to reconnect to a
+/// TCP collector more often than once a minute.
+pub const DEFAULT_TCP_RECONNECT: Duration = Duration::from_secs(60);
+/// Shortest `--tcp-reconnect` accepted (tests use it; a collector does
+/// not want it).
+pub const MIN_TCP_RECONNECT: Duration = Duration::from_millis(100);
 
 pub const DEFAULT_ACTIVE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -103,6 +113,7 @@ impl Default for ExportSettings {
             template_refresh: DEFAULT_TEMPLATE_REFRESH,
             observation_domain_id: None,
             tcp_queue_records: DEFAULT_TCP_QUEUE_RECORDS,
+            tcp_reconnect: DEFAULT_TCP_RECONNECT,
         }
     }
 }
@@ -142,6 +153,13 @@ impl ExportSettings {
         if self.tcp_queue_records == 0 {
             return Err(invalid("tcp-queue-records", 0, "must be at least 1"));
         }
+        if self.tcp_reconnect < MIN_TCP_RECONNECT {
+            return Err(invalid(
+                "tcp-reconnect",
+                format!("{:?}", self.tcp_reconnect),
+                format!("must be at least {MIN_TCP_RECONNECT:?}"),
+            ));
+        }
         if self.template_refresh < MIN_TEMPLATE_REFRESH {
             return Err(invalid(
                 "template-refresh",
@@ -158,6 +176,7 @@ impl ExportSettings {
             template_refresh: self.template_refresh,
             observation_domain_id: self.observation_domain_id,
             tcp_queue_records: self.tcp_queue_records,
+            tcp_reconnect: self.tcp_reconnect,
         })
     }
 }
@@ -227,6 +246,7 @@ impl RunConfig {
                 template_refresh: a.template_refresh,
                 observation_domain_id: a.observation_domain_id,
                 tcp_queue_records: a.tcp_queue_records,
+                tcp_reconnect: a.tcp_reconnect,
             }
             .validate()?,
         })
@@ -288,6 +308,16 @@ mod tests {
         );
         let a = run_args(&["--collector", "192.0.2.1", "--mtu", "121"]).unwrap();
         assert_eq!(RunConfig::from_args(&a).unwrap().export.mtu.bytes(), 121);
+    }
+
+    #[test]
+    fn tcp_reconnect_defaults_to_a_minute_and_has_a_floor() {
+        let a = run_args(&["--collector", "tcp://192.0.2.1"]).unwrap();
+        let cfg = RunConfig::from_args(&a).unwrap();
+        assert_eq!(cfg.export.tcp_reconnect, Duration::from_secs(60));
+        let a = run_args(&["--collector", "tcp://192.0.2.1", "--tcp-reconnect", "10ms"]).unwrap();
+        let err = RunConfig::from_args(&a).unwrap_err().to_string();
+        assert_eq!(err, "--tcp-reconnect 10ms: must be at least 100ms");
     }
 
     /// `run`'s flag defaults (clap's, in cli.rs) are the defaults of

@@ -107,11 +107,8 @@ pub fn sinks(cfg: &ExportConfig, ifindex: u32, boot_epoch_ms: u64) -> Fanout {
     }
     if !cfg.collectors.is_empty() {
         out.push(Box::new(IpfixSink::new(
-            &cfg.collectors,
+            cfg,
             cfg.observation_domain_id.unwrap_or(ifindex),
-            cfg.mtu,
-            cfg.template_refresh,
-            cfg.tcp_queue_records,
             boot_epoch_ms,
             Box::new(SystemClock),
         )));

@@ -99,6 +99,9 @@ fn a_tcp_collector_down_at_start_then_restarted_gets_templates_and_every_record(
             "300ms",
             "--collector",
             "tcp://127.0.0.1:4740",
+            // RFC 7011's minute between attempts, shortened for the test.
+            "--tcp-reconnect",
+            "250ms",
         ],
     );
     let b = NetnsPair::ip(false, false);

@@ -72,6 +72,8 @@ fn main() {
             "udp://127.0.0.1:4739",
             "--collector",
             "tcp://127.0.0.1:4740",
+            "--tcp-reconnect",
+            "250ms",
         ])
         .args(["--output", "json", "--pin-path"])
         .arg(&pins.0)

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use ipfix_flow_exporter::abi::{FlowKey, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
-use ipfix_flow_exporter::config::DEFAULT_TCP_QUEUE_RECORDS as TCP_QUEUE_RECORDS;
+use ipfix_flow_exporter::config::ExportSettings;
 use ipfix_flow_exporter::datapath::batch::Drain;
 use ipfix_flow_exporter::datapath::kernel_source::KernelSource;
 use ipfix_flow_exporter::datapath::maps::DatapathMaps;
@@ -240,15 +240,13 @@ fn child_interval(n: usize, udp: bool) {
     let port = collector.local_addr().expect("local addr").port();
     let spec = Endpoint::parse(&format!("udp://127.0.0.1:{port}")).expect("collector");
     let boot_ms = TimeBase::sample(&SystemClock).boot_epoch_ms();
-    let mut ipfix = IpfixSink::new(
-        &[spec],
-        1,
-        Mtu::DEFAULT,
-        Duration::from_secs(60),
-        TCP_QUEUE_RECORDS,
-        boot_ms,
-        Box::new(SystemClock),
-    );
+    let cfg = ExportSettings {
+        collectors: vec![spec],
+        ..ExportSettings::default()
+    }
+    .validate()
+    .expect("export settings");
+    let mut ipfix = IpfixSink::new(&cfg, 1, boot_ms, Box::new(SystemClock));
     let deadline = Instant::now() + Duration::from_secs(5);
     while ipfix.sessions[0].peer.is_none() && Instant::now() < deadline {
         ipfix.poll();

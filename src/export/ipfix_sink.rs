@@ -6,11 +6,10 @@ use std::time::{Duration, Instant};
 
 use super::session::CollectorSession;
 use super::state::Context;
-use crate::endpoint::Endpoint;
+use crate::config::ExportConfig;
 use crate::flow::clock::Clock;
 use crate::flow::record_sink::RecordSink;
 use crate::flow::{FlowRecord, FlowStats, IntervalSummary};
-use crate::ipfix::Mtu;
 
 /// Uptime beyond which the SysUpTime anchor leaves the boot time: a u32 of
 /// milliseconds covers 49.7 days after the anchor.
@@ -36,28 +35,19 @@ pub struct IpfixSink {
 }
 
 impl IpfixSink {
+    /// A session per collector of `cfg`, in `observation_domain_id`.
     pub fn new(
-        collectors: &[Endpoint],
+        cfg: &ExportConfig,
         observation_domain_id: u32,
-        mtu: Mtu,
-        template_refresh: Duration,
-        tcp_queue_records: usize,
         boot_epoch_ms: u64,
         clock: Box<dyn Clock>,
     ) -> Self {
         IpfixSink {
             clock,
-            sessions: collectors
+            sessions: cfg
+                .collectors
                 .iter()
-                .map(|c| {
-                    CollectorSession::new(
-                        c.clone(),
-                        observation_domain_id,
-                        mtu,
-                        template_refresh,
-                        tcp_queue_records,
-                    )
-                })
+                .map(|c| CollectorSession::new(c.clone(), observation_domain_id, cfg))
                 .collect(),
             boot_epoch_ms,
             stats: [FlowStats::default(); 2],

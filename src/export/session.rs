@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::state::{CollectorState, NotEncoded, Outgoing, Transport, Unwritten};
 use super::tcp::{TcpEvent, TcpLink};
 use super::udp::UdpLink;
+use crate::config::ExportConfig;
 use crate::endpoint::{Endpoint, Protocol};
 use crate::flow::FlowRecord;
 use crate::ipfix::Mtu;
@@ -31,20 +32,14 @@ pub struct CollectorSession {
 }
 
 impl CollectorSession {
-    pub fn new(
-        spec: Endpoint,
-        observation_domain_id: u32,
-        mtu: Mtu,
-        template_refresh: std::time::Duration,
-        tcp_queue_records: usize,
-    ) -> Self {
+    pub fn new(spec: Endpoint, observation_domain_id: u32, cfg: &ExportConfig) -> Self {
         let (link, transport) = match spec.protocol {
             Protocol::Udp => (
                 Link::Udp(UdpLink::new(&spec.host, spec.port)),
                 Transport::Udp,
             ),
             Protocol::Tcp => (
-                Link::Tcp(TcpLink::new(&spec.host, spec.port)),
+                Link::Tcp(TcpLink::new(&spec.host, spec.port, cfg.tcp_reconnect)),
                 Transport::Tcp,
             ),
         };
@@ -56,13 +51,13 @@ impl CollectorSession {
                 observation_domain_id,
                 // The process: unique on the host while it runs.
                 std::process::id(),
-                mtu,
-                template_refresh,
-                tcp_queue_records,
+                cfg.mtu,
+                cfg.template_refresh,
+                cfg.tcp_queue_records,
             ),
             outage_since: None,
             peer: None,
-            tcp_queue_records,
+            tcp_queue_records: cfg.tcp_queue_records,
         }
     }
 

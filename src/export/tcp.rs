@@ -60,13 +60,14 @@ pub struct TcpLink {
 }
 
 impl TcpLink {
-    pub fn new(host: &str, port: u16) -> Self {
+    /// `reconnect`: the least time between two connection attempts.
+    pub fn new(host: &str, port: u16, reconnect: Duration) -> Self {
         TcpLink {
             resolver: Resolver::new(host, port),
             state: State::Idle {
                 next_try: Instant::now(),
             },
-            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
+            backoff: Backoff::new(reconnect, reconnect),
             out: Vec::new(),
             ends: VecDeque::new(),
             out_pos: 0,
@@ -219,7 +220,7 @@ mod tests {
     /// those behind it are unwritten, those before it are not.
     #[test]
     fn unwritten_counts_the_messages_not_written_whole() {
-        let mut link = TcpLink::new("192.0.2.1", 4739);
+        let mut link = TcpLink::new("192.0.2.1", 4739, Duration::from_secs(60));
         link.push(&[0; 100], 3);
         link.push(&[0; 50], 2);
         link.push(&[0; 30], 0);
@@ -241,5 +242,28 @@ mod tests {
         link.out_pos = 180;
         assert!(link.is_idle());
         assert_eq!(link.unwritten(), Unwritten::default());
+    }
+
+    /// RFC 7011 §10.4.4: after a failure, no attempt before the interval.
+    #[test]
+    fn no_reconnect_attempt_before_the_interval() {
+        let minute = Duration::from_secs(60);
+        let mut link = TcpLink::new("192.0.2.1", 4739, minute);
+        let t0 = Instant::now();
+        for attempt in 0..3u32 {
+            let at = t0 + minute * attempt;
+            assert!(matches!(
+                link.down(at, "refused".into()),
+                TcpEvent::Down { .. }
+            ));
+            assert_eq!(
+                link.poll(at + minute - Duration::from_millis(1)),
+                TcpEvent::Nothing
+            );
+            assert!(
+                matches!(link.state, State::Idle { next_try } if next_try == at + minute),
+                "attempt {attempt}: the wait does not grow or shrink"
+            );
+        }
     }
 }

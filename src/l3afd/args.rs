@@ -166,6 +166,7 @@ impl L3afdArgs {
                 "mtu" => a.export.mtu = number(k, &v)?,
                 "observation-domain-id" => a.export.observation_domain_id = Some(number(k, &v)?),
                 "template-refresh" => a.export.template_refresh = seconds_or_duration(k, &v)?,
+                "tcp-reconnect" => a.export.tcp_reconnect = seconds_or_duration(k, &v)?,
                 "tcp-queue-records" => {
                     a.export.tcp_queue_records = number(k, &v)?;
                 }
