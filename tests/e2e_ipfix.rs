@@ -514,9 +514,29 @@ fn collect_decodes_every_record_exactly_over_udp_and_tcp() {
     );
     let expected = mixed_traffic(&net);
     std::thread::sleep(Duration::from_millis(200));
+    let exporter_log = std::sync::Arc::clone(&exp.stderr);
     let recs = exp.stop();
     assert_expected(&recs, &expected);
+    // RFC 7011 §10.4.2: the TCP session ends with every template
+    // withdrawn and both sides closed, in the flush deadline.
+    let exporter_log = exporter_log.lock().unwrap().clone();
+    assert!(
+        exporter_log.contains(&format!(
+            "collector tcp://{tcp_addr}: templates withdrawn, connection closed"
+        )),
+        "{exporter_log}"
+    );
+    tcp.wait_stderr("connection closed", Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(300));
+    let tcp_log = tcp.stderr.lock().unwrap().clone();
+    assert!(
+        tcp_log.contains("all 8 data templates withdrawn"),
+        "{tcp_log}"
+    );
+    assert!(
+        tcp_log.contains("all 5 options templates withdrawn"),
+        "{tcp_log}"
+    );
     let (u, t) = (udp.stop(), tcp.stop());
     for (name, out, log) in [("udp", u, &udp.stderr), ("tcp", t, &tcp.stderr)] {
         let log = log.lock().unwrap().clone();

@@ -224,7 +224,11 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
                 Event::Template { template, .. } => {
                     self.unknown_reported.remove(&(t, key, template.id()));
                 }
-                Event::TemplateWithdrawn { .. } | Event::AllTemplatesWithdrawn { .. } => {}
+                Event::TemplateWithdrawn { .. } => {}
+                Event::AllTemplatesWithdrawn { options, count } => self.note(format_args!(
+                    "{prefix}: all {count} {} templates withdrawn",
+                    if *options { "options" } else { "data" }
+                )),
                 Event::WithdrawalIgnored { template_id } => self.note(format_args!(
                     "{prefix}: withdrawal of template {template_id} ignored \
                      (not allowed over UDP, RFC 7011 §8.1)"

@@ -73,6 +73,10 @@ impl IpfixSink {
             self.poll();
             std::thread::sleep(Duration::from_millis(5));
         }
+        let cx = self.context();
+        for s in &mut self.sessions {
+            s.close(&cx, deadline);
+        }
         for s in &mut self.sessions {
             let left = s.abandon_pending();
             if left > 0 {

@@ -80,6 +80,30 @@ impl CollectorSession {
         self.state.abandon(pending)
     }
 
+    /// At shutdown, after the records: TCP withdraws every template, closes
+    /// its side and waits for the collector's (RFC 7011 §10.4.2), by
+    /// `deadline`.
+    pub fn close(&mut self, cx: &Context, deadline: Instant) {
+        let Link::Tcp(link) = &self.link else {
+            return;
+        };
+        if !link.is_connected() || !link.is_idle() || self.state.queued() > 0 {
+            return;
+        }
+        let withdrawal = self.state.withdrawal(cx);
+        self.tcp_push_all(&withdrawal);
+        let Link::Tcp(link) = &mut self.link else {
+            return;
+        };
+        match link.finish(deadline) {
+            Ok(()) => log::info!(
+                "collector {}: templates withdrawn, connection closed",
+                self.spec
+            ),
+            Err(e) => log::warn!("collector {}: closing: {e}", self.spec),
+        }
+    }
+
     /// True when nothing waits to be written.
     pub fn is_drained(&self) -> bool {
         match &self.link {

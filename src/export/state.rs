@@ -246,6 +246,19 @@ impl CollectorState {
         })
     }
 
+    /// TCP, at the end of the session: every data and options template
+    /// withdrawn (RFC 7011 §8.1, §10.4.2: before closing the connection).
+    pub fn withdrawal(&mut self, cx: &Context) -> Vec<Outgoing> {
+        let encoded = self.encode(cx, |b| {
+            b.add_withdrawal(2, false)?;
+            b.add_withdrawal(3, true)
+        });
+        options_messages(encoded.unwrap_or_else(|e| {
+            log::error!("encoding the template withdrawal: {e}");
+            Vec::new()
+        }))
+    }
+
     /// TCP: queues records, dropping the oldest beyond the limit (counted
     /// as not sent). Returns how many were dropped.
     pub fn enqueue(&mut self, records: &[FlowRecord]) -> usize {

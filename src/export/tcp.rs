@@ -121,6 +121,45 @@ impl TcpLink {
         self.out_pos = 0;
     }
 
+    /// The end of the session (RFC 7011 §10.4.2): write what is pending,
+    /// close our direction, then read until the collector closes its own,
+    /// all by `deadline`. Returns what went wrong, if anything.
+    pub fn finish(&mut self, deadline: Instant) -> Result<(), String> {
+        while !self.is_idle() {
+            if Instant::now() >= deadline {
+                return Err("deadline passed with messages unwritten".into());
+            }
+            if let TcpEvent::Down { error, .. } = self.flush(Instant::now()) {
+                return Err(error);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let State::Connected(stream) = &mut self.state else {
+            return Err("not connected".into());
+        };
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 512];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        return Err("the collector did not close its side in time".into());
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        self.clear();
+        self.state = State::Idle { next_try: deadline };
+        Ok(())
+    }
+
     /// Progresses connecting and writing.
     pub fn poll(&mut self, now: Instant) -> TcpEvent {
         match &mut self.state {
