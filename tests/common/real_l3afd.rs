@@ -358,7 +358,7 @@ impl L3afd {
             build.version,
             dir.0.display()
         );
-        let script = "mount -t debugfs debugfs /sys/kernel/debug && exec \"$0\" --config \"$1\"";
+        let script = "{ mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug; } && exec \"$0\" --config \"$1\"";
         let child = Command::new("nsenter")
             .arg(format!("--net={}", NetnsPair::ns_path(ns)))
             .args(["--", "unshare", "--mount", "--propagation", "private"])
