@@ -10,7 +10,7 @@
 #include <linux/types.h>
 
 /* Bump whenever a struct below or the meaning of a map changes. */
-#define FLOW_ABI_VERSION 1
+#define FLOW_ABI_VERSION 2
 
 /* Default capacity of each of the two flow maps of one object. */
 #define FLOW_MAP_MAX_ENTRIES 131072
@@ -19,7 +19,10 @@
  * Flow key: the full tuple, never a hash of it. IPv4 addresses occupy the
  * first 4 bytes of the 16-byte fields, the rest is zero. Ports are in host
  * byte order, 0 for ICMP, ICMPv6, non-first fragments and protocols without
- * ports.
+ * ports. VLAN IDs (the 12 bits of the TCI) keep overlapping tenant address
+ * spaces apart: the outer tag, wherever it is (skb->vlan_tci, where the
+ * kernel moves it at ingress or for insertion on transmit, or the frame),
+ * and the tag inside it; 0 when there is none.
  */
 struct flow_key {
 	__u8 src_addr[16];
@@ -31,6 +34,8 @@ struct flow_key {
 	__u8 protocol; /* IPv4 protocol / IPv6 upper-layer next header */
 	__u8 icmp_type;
 	__u8 icmp_code;
+	__u16 vlan_id; /* outer tag (802.1Q or 802.1ad) */
+	__u16 inner_vlan_id; /* the tag inside it (QinQ customer tag) */
 };
 
 /*
@@ -47,7 +52,9 @@ struct flow_value {
 	__u32 ttl_max;
 	__u32 peer_ifindex; /* egress: skb->ingress_ifindex, ingress: 0 */
 	__u8 tos; /* TOS / traffic class of the first packet */
-	__u8 pad[7];
+	__u8 src_mac[6]; /* Ethernet source of the first packet */
+	__u8 dst_mac[6]; /* Ethernet destination of the first packet */
+	__u8 pad[3];
 };
 
 /*

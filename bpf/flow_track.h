@@ -104,6 +104,8 @@ static __always_inline int flow_account(void *flows, const struct pkt_meta *m,
 	fresh.ttl_max = m->ttl;
 	fresh.peer_ifindex = peer_ifindex;
 	fresh.tos = m->tos;
+	__builtin_memcpy(fresh.src_mac, m->src_mac, sizeof(fresh.src_mac));
+	__builtin_memcpy(fresh.dst_mac, m->dst_mac, sizeof(fresh.dst_mac));
 	err = bpf_map_update_elem(flows, &m->key, &fresh, BPF_NOEXIST);
 	if (!err)
 		return 1;
@@ -167,6 +169,7 @@ static __always_inline void flow_meter(struct __sk_buff *skb,
 	}
 
 	m.key.ifindex = skb->ifindex;
+	pkt_vlans(skb, &m);
 	octets = m.ip_len + (__u64)(segs - 1) * m.hdrs_len;
 	/*
 	 * Two call sites, each with a constant map: the verifier can inline

@@ -52,6 +52,10 @@ enum parse_result {
 /* What one packet contributes to its flow, besides the key. */
 struct pkt_meta {
 	struct flow_key key;
+	__u16 frame_vlan[VLAN_MAX_DEPTH]; /* VLAN IDs of in-frame tags */
+	__u8 frame_vlans; /* how many of frame_vlan are set */
+	__u8 src_mac[6];
+	__u8 dst_mac[6];
 	__u32 ip_len; /* L3 length of the (super-)packet */
 	__u32 hdrs_len; /* L3 + L4 headers, repeated in every GSO segment */
 	__u32 tcp_flags;
@@ -91,9 +95,14 @@ static __always_inline const void *skb_header(struct __sk_buff *skb, __u32 off,
 	return buf;
 }
 
-/* Walks Ethernet and VLAN tags; returns the ethertype, sets *l3_off. */
+#define VLAN_VID_MASK 0x0fff
+
+/*
+ * Walks Ethernet and VLAN tags; returns the ethertype, sets *l3_off, the
+ * MAC addresses and the in-frame VLAN IDs.
+ */
 static __always_inline int eth_parse(struct __sk_buff *skb, __u32 *l3_off,
-				     __u16 *proto)
+				     __u16 *proto, struct pkt_meta *m)
 {
 	const struct ethhdr *eth;
 	const struct vlan_tag *tag;
@@ -106,6 +115,8 @@ static __always_inline int eth_parse(struct __sk_buff *skb, __u32 *l3_off,
 	eth = skb_header(skb, 0, &eth_buf, sizeof(eth_buf));
 	if (!eth)
 		return PARSE_FAILED;
+	__builtin_memcpy(m->src_mac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(m->dst_mac, eth->h_dest, ETH_ALEN);
 	p = bpf_ntohs(eth->h_proto);
 #pragma unroll
 	for (i = 0; i < VLAN_MAX_DEPTH; i++) {
@@ -114,6 +125,8 @@ static __always_inline int eth_parse(struct __sk_buff *skb, __u32 *l3_off,
 		tag = skb_header(skb, off, &tag_buf, sizeof(tag_buf));
 		if (!tag)
 			return PARSE_FAILED;
+		m->frame_vlan[i] = bpf_ntohs(tag->tci) & VLAN_VID_MASK;
+		m->frame_vlans = i + 1;
 		p = bpf_ntohs(tag->encap_proto);
 		off += sizeof(*tag);
 	}
@@ -310,7 +323,7 @@ static __always_inline int pkt_parse(struct __sk_buff *skb, struct pkt_meta *m)
 	__u16 proto;
 	int ret;
 
-	ret = eth_parse(skb, &l3_off, &proto);
+	ret = eth_parse(skb, &l3_off, &proto, m);
 	if (ret)
 		return ret;
 	if (proto == ETH_P_IP)
@@ -322,6 +335,24 @@ static __always_inline int pkt_parse(struct __sk_buff *skb, struct pkt_meta *m)
 	if (ret || !has_l4)
 		return ret;
 	return l4_parse(skb, l4_off, m->ip_len - (l4_off - l3_off), m);
+}
+
+/*
+ * The outer and inner VLAN IDs of the key. The outer tag may sit in
+ * skb->vlan_tci rather than in the frame: the kernel moves it there before
+ * tc ingress, and a VLAN device on a NIC with transmit insertion leaves it
+ * there at egress. Then the first in-frame tag is the inner one.
+ */
+static __always_inline void pkt_vlans(struct __sk_buff *skb, struct pkt_meta *m)
+{
+	if (skb->vlan_present) {
+		m->key.vlan_id = skb->vlan_tci & VLAN_VID_MASK;
+		m->key.inner_vlan_id = m->frame_vlans ? m->frame_vlan[0] : 0;
+	} else {
+		m->key.vlan_id = m->frame_vlans ? m->frame_vlan[0] : 0;
+		m->key.inner_vlan_id =
+			m->frame_vlans > 1 ? m->frame_vlan[1] : 0;
+	}
 }
 
 #endif /* PARSE_H */

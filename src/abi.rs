@@ -11,13 +11,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
 
 /// `FLOW_ABI_VERSION`.
-pub const FLOW_ABI_VERSION: u32 = 1;
+pub const FLOW_ABI_VERSION: u32 = 2;
 /// `FLOW_MAP_MAX_ENTRIES`: capacity of each flow map as declared in the
 /// objects (what l3afd gets; `--max-flows` changes it when we load).
 pub const FLOW_MAP_MAX_ENTRIES: u32 = 131_072;
 
-pub const FLOW_KEY_SIZE: usize = 44;
-pub const FLOW_VALUE_SIZE: usize = 56;
+pub const FLOW_KEY_SIZE: usize = 48;
+pub const FLOW_VALUE_SIZE: usize = 64;
 pub const FLOW_CONFIG_SIZE: usize = 8;
 pub const FLOW_SELECTOR_SIZE: usize = 4;
 
@@ -110,6 +110,10 @@ pub struct FlowKey {
     pub protocol: u8,
     pub icmp_type: u8,
     pub icmp_code: u8,
+    /// Outer VLAN ID (802.1Q or 802.1ad), 0 when untagged.
+    pub vlan_id: u16,
+    /// The VLAN ID inside the outer tag (QinQ), 0 when there is none.
+    pub inner_vlan_id: u16,
 }
 
 /// `struct flow_value`.
@@ -124,6 +128,9 @@ pub struct FlowValue {
     pub ttl_max: u32,
     pub peer_ifindex: u32,
     pub tos: u8,
+    /// Ethernet source and destination of the flow's first packet.
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
 }
 
 fn check_len(what: &'static str, b: &[u8], want: usize) -> Result<(), AbiError> {
@@ -148,6 +155,12 @@ fn u32_at(b: &[u8], off: usize) -> u32 {
     u32::from_ne_bytes(a)
 }
 
+fn mac_at(b: &[u8], off: usize) -> [u8; 6] {
+    let mut a = [0u8; 6];
+    a.copy_from_slice(&b[off..off + 6]);
+    a
+}
+
 fn u64_at(b: &[u8], off: usize) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[off..off + 8]);
@@ -165,10 +178,12 @@ impl FlowKey {
     const PROTO: usize = 41;
     const ICMP_TYPE: usize = 42;
     const ICMP_CODE: usize = 43;
+    const VLAN: usize = 44;
+    const INNER_VLAN: usize = 46;
 
     /// Every field of `struct flow_key` with its offset, in C order (checked
     /// against the objects' BTF by `tests/object_rules.rs`).
-    pub const FIELDS: [(&'static str, usize); 9] = [
+    pub const FIELDS: [(&'static str, usize); 11] = [
         ("src_addr", Self::SRC),
         ("dst_addr", Self::DST),
         ("ifindex", Self::IFINDEX),
@@ -178,6 +193,8 @@ impl FlowKey {
         ("protocol", Self::PROTO),
         ("icmp_type", Self::ICMP_TYPE),
         ("icmp_code", Self::ICMP_CODE),
+        ("vlan_id", Self::VLAN),
+        ("inner_vlan_id", Self::INNER_VLAN),
     ];
 
     pub fn parse(b: &[u8]) -> Result<Self, AbiError> {
@@ -192,6 +209,8 @@ impl FlowKey {
         key.protocol = b[Self::PROTO];
         key.icmp_type = b[Self::ICMP_TYPE];
         key.icmp_code = b[Self::ICMP_CODE];
+        key.vlan_id = u16_at(b, Self::VLAN);
+        key.inner_vlan_id = u16_at(b, Self::INNER_VLAN);
         Ok(key)
     }
 
@@ -206,6 +225,9 @@ impl FlowKey {
         b[Self::PROTO] = self.protocol;
         b[Self::ICMP_TYPE] = self.icmp_type;
         b[Self::ICMP_CODE] = self.icmp_code;
+        b[Self::VLAN..Self::VLAN + 2].copy_from_slice(&self.vlan_id.to_ne_bytes());
+        b[Self::INNER_VLAN..Self::INNER_VLAN + 2]
+            .copy_from_slice(&self.inner_vlan_id.to_ne_bytes());
         b
     }
 
@@ -264,10 +286,12 @@ impl FlowValue {
     const TTL_MAX: usize = 40;
     const PEER: usize = 44;
     const TOS: usize = 48;
+    const SRC_MAC: usize = 49;
+    const DST_MAC: usize = 55;
 
     /// Every field of `struct flow_value` but the padding, with its offset,
     /// in C order (checked against the objects' BTF).
-    pub const FIELDS: [(&'static str, usize); 9] = [
+    pub const FIELDS: [(&'static str, usize); 11] = [
         ("packets", Self::PACKETS),
         ("octets", Self::OCTETS),
         ("first_seen_ns", Self::FIRST),
@@ -277,6 +301,8 @@ impl FlowValue {
         ("ttl_max", Self::TTL_MAX),
         ("peer_ifindex", Self::PEER),
         ("tos", Self::TOS),
+        ("src_mac", Self::SRC_MAC),
+        ("dst_mac", Self::DST_MAC),
     ];
 
     pub fn parse(b: &[u8]) -> Result<Self, AbiError> {
@@ -291,6 +317,8 @@ impl FlowValue {
             ttl_max: u32_at(b, Self::TTL_MAX),
             peer_ifindex: u32_at(b, Self::PEER),
             tos: b[Self::TOS],
+            src_mac: mac_at(b, Self::SRC_MAC),
+            dst_mac: mac_at(b, Self::DST_MAC),
         })
     }
 
@@ -305,6 +333,8 @@ impl FlowValue {
         b[Self::TTL_MAX..Self::TTL_MAX + 4].copy_from_slice(&self.ttl_max.to_ne_bytes());
         b[Self::PEER..Self::PEER + 4].copy_from_slice(&self.peer_ifindex.to_ne_bytes());
         b[Self::TOS] = self.tos;
+        b[Self::SRC_MAC..Self::SRC_MAC + 6].copy_from_slice(&self.src_mac);
+        b[Self::DST_MAC..Self::DST_MAC + 6].copy_from_slice(&self.dst_mac);
         b
     }
 }
@@ -347,6 +377,8 @@ mod tests {
             protocol: 6,
             icmp_type: 3,
             icmp_code: 4,
+            vlan_id: 100,
+            inner_vlan_id: 4094,
         };
         assert_eq!(FlowKey::parse(&key.emit()), Ok(key));
     }
@@ -381,6 +413,8 @@ mod tests {
             ttl_max: 64,
             peer_ifindex: 9,
             tos: 0xb8,
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
         };
         assert_eq!(FlowValue::parse(&v.emit()), Ok(v));
     }
@@ -388,14 +422,14 @@ mod tests {
     #[test]
     fn short_slices_are_errors() {
         assert_eq!(
-            FlowKey::parse(&[0; 43]),
+            FlowKey::parse(&[0; 47]),
             Err(AbiError::Size {
                 what: "flow_key",
-                got: 43,
+                got: 47,
                 want: FLOW_KEY_SIZE
             })
         );
-        assert!(FlowValue::parse(&[0; 57]).is_err());
+        assert!(FlowValue::parse(&[0; 65]).is_err());
     }
 
     #[test]

@@ -27,12 +27,12 @@ mod gen;
 mod model;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::exporter::{read_monitor, totals, Exporter};
 use common::netns::{sh, NetnsPair};
+use common::packet::PacketSocket;
 use common::traffic::{sa, udp_send, udp_sink};
 use gen::Rng;
 use ipfix_flow_exporter::abi::{FlowKey, FlowStat};
@@ -81,8 +81,8 @@ fn sub(a: FlowStats, b: FlowStats) -> FlowStats {
 /// What one frame should do to the statistics, or `None` when the kernel
 /// drops it before tc.
 fn expected_delta(frame: &[u8]) -> Option<(FlowStats, Outcome)> {
-    let seen = model::veth_ingress_view(frame)?;
-    let outcome = model::parse(&seen);
+    let (seen, vlan_tci) = model::veth_ingress_view(frame)?;
+    let outcome = model::parse_tagged(&seen, vlan_tci);
     let mut d = FlowStats {
         packets: 1,
         ..FlowStats::default()
@@ -121,44 +121,6 @@ struct Seen {
     delta: FlowStats,
 }
 
-/// An AF_PACKET socket bound to nothing, sending on `ifindex`.
-fn packet_socket() -> OwnedFd {
-    // SAFETY: plain socket(2); ownership goes to the OwnedFd at once.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-    assert!(
-        fd >= 0,
-        "AF_PACKET socket: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: fd is a fresh descriptor nobody else owns.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-fn send_raw(fd: &OwnedFd, ifindex: i32, frame: &[u8]) -> Result<(), i32> {
-    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_ifindex = ifindex;
-    addr.sll_halen = 6;
-    addr.sll_addr[..6].copy_from_slice(&NOT_US);
-    // SAFETY: frame and addr are valid for the lengths given, for the call.
-    let n = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            frame.as_ptr().cast(),
-            frame.len(),
-            0,
-            (&addr as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
-    }
-    assert_eq!(n as usize, frame.len(), "short AF_PACKET write");
-    Ok(())
-}
-
 /// Sends each frame from namespace `ns` on `dev` and waits (bounded) until
 /// the statistics show what the model expects, or until it is clear that
 /// they never will; records what they did.
@@ -168,11 +130,11 @@ fn inject(ns: &str, dev: &str, stats_pin: &Path, frames: Vec<(String, Vec<u8>)>)
     NetnsPair::run_in(ns, move || {
         let stats = MapHandle::from_pinned_path(&stats_pin).expect("the pinned statistics map");
         let ifindex = nix::net::if_::if_nametoindex(dev.as_str()).expect("ifindex") as i32;
-        let fd = packet_socket();
+        let sock = PacketSocket::new();
         let mut out = Vec::with_capacity(frames.len());
         let mut before = read_stats(&stats);
         for (what, frame) in frames {
-            let sent = send_raw(&fd, ifindex, &frame);
+            let sent = sock.send(ifindex, &frame);
             let want = expected_delta(&frame)
                 .map(|(d, _)| d)
                 .filter(|_| sent.is_ok());
@@ -296,6 +258,8 @@ fn is_flow(r: &Value, k: &FlowKey) -> bool {
         && r["dst_port"] == k.dst_port
         && r["icmp_type"] == k.icmp_type
         && r["icmp_code"] == k.icmp_code
+        && r["vlan_id"] == k.vlan_id
+        && r["inner_vlan_id"] == k.inner_vlan_id
 }
 
 /// Waits (bounded) until the exporter has published statistics at least

@@ -15,13 +15,16 @@ use std::time::Duration;
 
 use common::collector::{collected_flows, sorted, start_collect};
 use common::exporter::Exporter;
+use common::frames::{Ethernet, Ipv4, Ipv6, Transport, TPID_8021AD, TPID_8021Q};
 use common::netns::NetnsPair;
+use common::packet::send_frames;
 use common::process::Background;
 use common::tempdir::TempDir;
 use common::traffic::{assert_expected, mixed_traffic, sa, udp_sink};
 use ipfix_flow_exporter::schema::FlowTemplate;
 use nix::sys::signal::Signal;
 use serde_json::Value;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 const COLLECTOR_PORT: u16 = 4739;
 const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
@@ -48,6 +51,11 @@ fn row_from_exporter(r: &Value) -> Row {
         "start_ms",
         "end_ms",
         "end_reason_code",
+        "ip_version",
+        "vlan_id",
+        "inner_vlan_id",
+        "src_mac",
+        "dst_mac",
     ] {
         row.insert(k, s(k));
     }
@@ -149,9 +157,14 @@ fn row_from_tshark(f: &Value) -> Row {
         ("direction", "direction"),
         ("dscp", "ip_dscp"),
         ("end_reason_code", "flow_end_reason"),
+        ("ip_version", "ip_version"),
+        ("vlan_id", "vlanid"),
+        ("inner_vlan_id", "dot1q_customer_vlan_id"),
     ] {
         row.insert(ours, num(g(theirs)).to_string());
     }
+    row.insert("src_mac", g("srcmac").as_str().unwrap().to_owned());
+    row.insert("dst_mac", g("dstmac").as_str().unwrap().to_owned());
     row.insert("ingress_ifindex", num(g("inputint")).to_string());
     row.insert("egress_ifindex", num(g("outputint")).to_string());
     let times = g("timedelta_tree");
@@ -233,6 +246,40 @@ impl Capture {
     }
 }
 
+/// tshark's decoding of our data records as rows, and the IDs of every set
+/// it decoded.
+fn tshark_sets(tshark_json: &str) -> (Vec<Row>, std::collections::BTreeSet<u16>) {
+    let packets: Vec<Value> = serde_json::from_str(tshark_json).unwrap();
+    let mut rows = Vec::new();
+    let mut templates_seen = std::collections::BTreeSet::new();
+    for p in &packets {
+        let cflow = &p["_source"]["layers"]["cflow"];
+        let Some(obj) = cflow.as_object() else {
+            continue;
+        };
+        for (k, set) in obj {
+            let Some(id) = k.split("[id=").nth(1).and_then(|s| s.split(']').next()) else {
+                continue;
+            };
+            let id: u16 = id.parse().unwrap();
+            templates_seen.insert(id);
+            if !data_template_ids().contains(&id) {
+                continue;
+            }
+            for (fk, flow) in set.as_object().unwrap() {
+                if fk.starts_with("Flow ") {
+                    rows.push(row_from_tshark(flow));
+                }
+            }
+        }
+    }
+    (rows, templates_seen)
+}
+
+fn tshark_flow_rows(tshark_json: &str) -> Vec<Row> {
+    tshark_sets(tshark_json).0
+}
+
 /// Our data templates' IDs, as the schema numbers them.
 fn data_template_ids() -> Vec<u16> {
     FlowTemplate::all().map(FlowTemplate::id).collect()
@@ -274,30 +321,7 @@ fn tshark_decodes_every_template_and_field_exactly() {
         !text.contains("_ws.malformed"),
         "tshark found malformed packets"
     );
-    let packets: Vec<Value> = serde_json::from_str(&text).unwrap();
-    let mut rows = Vec::new();
-    let mut templates_seen = std::collections::BTreeSet::new();
-    for p in &packets {
-        let cflow = &p["_source"]["layers"]["cflow"];
-        let Some(obj) = cflow.as_object() else {
-            continue;
-        };
-        for (k, set) in obj {
-            let Some(id) = k.split("[id=").nth(1).and_then(|s| s.split(']').next()) else {
-                continue;
-            };
-            let id: u16 = id.parse().unwrap();
-            templates_seen.insert(id);
-            if !data_template_ids().contains(&id) {
-                continue;
-            }
-            for (fk, flow) in set.as_object().unwrap() {
-                if fk.starts_with("Flow ") {
-                    rows.push(row_from_tshark(flow));
-                }
-            }
-        }
-    }
+    let (rows, templates_seen) = tshark_sets(&text);
     // All eight data templates and the options templates carried records
     // (276: the exporter's IPv4 address).
     let want: std::collections::BTreeSet<u16> = data_template_ids()
@@ -317,28 +341,217 @@ fn tshark_decodes_every_template_and_field_exactly() {
     assert_eq!(sorted_rows(rows), sorted_rows(ours));
 }
 
+/// One flow of [`vlan_flows`]: direction, IPv6, VLAN and inner VLAN ID,
+/// MACs, packets and octets.
+type VlanFlow = (&'static str, bool, u16, u16, [u8; 6], [u8; 6], u64, u64);
+
+const VLAN_A4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const VLAN_B4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const VLAN_A6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+const VLAN_B6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+const VLAN_SPORT: u16 = 7000;
+
+/// Writes one UDP 5-tuple (IPv4 and IPv6) raw on `dev` in `ns`, once per
+/// tagging in `taggings` ((TPID, VLAN ID) from the outside in), each with
+/// its own count and MACs; returns what the exporter must report for each,
+/// with `seen` mapping the frame's tags to the key's (outer, inner) IDs.
+fn vlan_flows(
+    ns: &str,
+    dev: &str,
+    dir: &'static str,
+    taggings: &[&[(u16, u16)]],
+    seen: impl Fn(&[(u16, u16)]) -> (u16, u16),
+) -> Vec<VlanFlow> {
+    let udp = Transport::udp(VLAN_SPORT, 7001, &[0x5a; 20]);
+    let mut out = Vec::new();
+    for (n, tags) in taggings.iter().enumerate() {
+        for v6 in [false, true] {
+            // Distinct counts: a merge of any two flows shows.
+            let count = 3 + n as u64 * 2 + u64::from(v6) + if dir == "ingress" { 20 } else { 0 };
+            let mac = |last: u8| [0x02, 0x1a, n as u8, u8::from(v6), dir.len() as u8, last];
+            let mut eth = Ethernet {
+                src: mac(1),
+                dst: mac(2),
+                ..Ethernet::new()
+            };
+            for (tpid, vid) in tags.iter() {
+                eth = eth.vlan(*tpid, *vid);
+            }
+            let frame = if v6 {
+                eth.ipv6(&Ipv6::new(VLAN_A6, VLAN_B6).carrying(&udp))
+            } else {
+                eth.ipv4(&Ipv4::new(VLAN_A4, VLAN_B4).carrying(&udp))
+            };
+            send_frames(ns, dev, frame, count);
+            let octets = if v6 { 40 + 28 } else { 20 + 28 };
+            let (vlan, inner) = seen(tags);
+            out.push((dir, v6, vlan, inner, mac(1), mac(2), count, count * octets));
+        }
+    }
+    out
+}
+
+/// Every flow of `expected` in `recs` with its exact count, VLAN IDs and
+/// MACs, and no other record of the tuple.
+fn assert_vlan_flows(recs: &[Value], expected: &[VlanFlow]) {
+    let mac_text = |m: &[u8; 6]| ipfix_flow_exporter::output::json::mac_text(m);
+    for (dir, v6, vlan, inner, src_mac, dst_mac, packets, octets) in expected {
+        let (src, dst) = if *v6 {
+            (VLAN_A6.to_string(), VLAN_B6.to_string())
+        } else {
+            (VLAN_A4.to_string(), VLAN_B4.to_string())
+        };
+        let mine: Vec<&Value> = recs
+            .iter()
+            .filter(|r| {
+                r["direction"] == *dir
+                    && r["src_addr"] == src
+                    && r["dst_addr"] == dst
+                    && r["src_port"] == VLAN_SPORT
+                    && r["vlan_id"] == *vlan
+                    && r["inner_vlan_id"] == *inner
+            })
+            .collect();
+        let got = mine.iter().fold((0, 0), |(p, o), r| {
+            (
+                p + r["packets"].as_u64().unwrap(),
+                o + r["octets"].as_u64().unwrap(),
+            )
+        });
+        assert_eq!(
+            got,
+            (*packets, *octets),
+            "{dir} v6={v6} VLAN {vlan}/{inner}: {mine:#?}"
+        );
+        for r in &mine {
+            assert_eq!(r["src_mac"], mac_text(src_mac), "{dir} VLAN {vlan}/{inner}");
+            assert_eq!(r["dst_mac"], mac_text(dst_mac), "{dir} VLAN {vlan}/{inner}");
+            assert_eq!(r["ip_version"], if *v6 { 6 } else { 4 });
+        }
+    }
+    let flows: std::collections::BTreeSet<String> = recs
+        .iter()
+        .filter(|r| r["src_port"] == VLAN_SPORT)
+        .map(|r| {
+            format!(
+                "{} {} {}/{}",
+                r["direction"], r["src_addr"], r["vlan_id"], r["inner_vlan_id"]
+            )
+        })
+        .collect();
+    assert_eq!(flows.len(), expected.len(), "{flows:#?}");
+}
+
+const UNTAGGED: &[(u16, u16)] = &[];
+const VLAN_100: &[(u16, u16)] = &[(TPID_8021Q, 100)];
+const VLAN_200: &[(u16, u16)] = &[(TPID_8021Q, 200)];
+const QINQ_300_100: &[(u16, u16)] = &[(TPID_8021AD, 300), (TPID_8021Q, 100)];
+
+/// Tenants behind VLANs reuse addresses: the same UDP 5-tuple untagged, in
+/// VLAN 100, in VLAN 200 and in QinQ (802.1ad 300 around 802.1Q 100), both
+/// ways through the exporter's veth, is four flows per direction and
+/// family, each with its exact count, VLAN IDs and MAC addresses — also as
+/// tshark and nfdump decode them. The frames are written raw with their tags; at
+/// ingress the kernel pops the outer tag into skb->vlan_tci before tc, as
+/// for any tagged traffic, so both places a tag can be are read.
+#[test]
+fn vlan_tagged_flows_with_one_tuple_stay_apart() {
+    common::require_root!();
+    common::require_tools!("tshark");
+    let net = NetnsPair::new();
+    let absorb = udp_sink(&net.a, sa(LOOPBACK, COLLECTOR_PORT));
+    let cap = Capture::start(&net.a);
+    let nfcapd = Nfcapd::start(&net.a, 4740);
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &[
+            "--active-timeout",
+            "300ms",
+            "--collector",
+            "127.0.0.1:4739",
+            "--collector",
+            "127.0.0.1:4740",
+        ],
+    );
+    let taggings = [UNTAGGED, VLAN_100, VLAN_200, QINQ_300_100];
+    let in_key = |tags: &[(u16, u16)]| {
+        (
+            tags.first().map_or(0, |t| t.1),
+            tags.get(1).map_or(0, |t| t.1),
+        )
+    };
+    let mut expected = vlan_flows(&net.a, &net.veth_a, "egress", &taggings, in_key);
+    expected.extend(vlan_flows(
+        &net.b,
+        &net.veth_b,
+        "ingress",
+        &taggings,
+        in_key,
+    ));
+    std::thread::sleep(Duration::from_millis(200));
+    let recs = exp.stop();
+    let text = cap.stop();
+    let _ = absorb.join();
+    assert_vlan_flows(&recs, &expected);
+    assert!(
+        !text.contains("_ws.malformed"),
+        "tshark found malformed packets"
+    );
+    let rows = tshark_flow_rows(&text);
+    let ours: Vec<Row> = recs.iter().map(row_from_exporter).collect();
+    assert_eq!(sorted_rows(rows), sorted_rows(ours));
+    assert_nfdump_agrees(nfcapd.stop(), &recs);
+}
+
+/// A tag the stack leaves in skb->vlan_tci for insertion on transmit (a
+/// VLAN device on a NIC with transmit VLAN offload) is the outer VLAN at
+/// egress; a tag still in the frame is then the inner one. A TCX program
+/// ahead of the exporter's clsact filter pushes the tag the way such a
+/// device does (bpf_skb_vlan_push(): into skb->vlan_tci), since this
+/// kernel may have no 802.1Q devices.
+#[test]
+fn a_tag_left_for_transmit_insertion_is_the_outer_vlan() {
+    common::require_root!();
+    if !common::kernel_has_tcx() {
+        common::skip("needs TCX (Linux 6.6) to run the tag pusher ahead of the exporter");
+        return;
+    }
+    let net = NetnsPair::new();
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &["--active-timeout", "300ms", "--attach", "tc"],
+    );
+    let ifindex = NetnsPair::ifindex_in(&net.a, &net.veth_a);
+    let _pusher = NetnsPair::run_in(&net.a, move || {
+        let prog = common::bpfobj::vlan_push_program(TPID_8021Q, 400);
+        let link = ipfix_flow_exporter::datapath::attach::tcx_link(
+            std::os::fd::AsFd::as_fd(&prog),
+            ifindex,
+            ipfix_flow_exporter::abi::Direction::Egress,
+        )
+        .unwrap();
+        (prog, link)
+    });
+    let expected = vlan_flows(
+        &net.a,
+        &net.veth_a,
+        "egress",
+        &[UNTAGGED, VLAN_100],
+        |tags| (400, tags.first().map_or(0, |t| t.1)),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let recs = exp.stop();
+    assert_vlan_flows(&recs, &expected);
+}
+
 #[test]
 fn nfcapd_and_nfdump_decode_the_records_exactly() {
     common::require_root!();
     common::require_tools!("nfcapd");
     let net = NetnsPair::new();
-    let dir = TempDir::new("ipfix-nfcapd-");
-    let mut nfcapd = Background::start_in(
-        &net.a,
-        "nfcapd",
-        &[
-            "nfcapd",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            "4739",
-            "-w",
-            dir.0.to_str().unwrap(),
-            "-t",
-            "3600",
-        ],
-    );
-    nfcapd.wait_stderr("Startup", Duration::from_secs(10));
+    let nfcapd = Nfcapd::start(&net.a, 4739);
     let exp = Exporter::start(
         &net.a,
         &net.veth_a,
@@ -348,19 +561,59 @@ fn nfcapd_and_nfdump_decode_the_records_exactly() {
     std::thread::sleep(Duration::from_millis(200));
     let recs = exp.stop();
     assert_expected(&recs, &expected);
-    std::thread::sleep(Duration::from_millis(300));
-    nfcapd.stop();
-    let out = Command::new("nfdump")
-        .env("TZ", "UTC")
-        .args(["-R", dir.0.to_str().unwrap(), "-o", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let flows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_nfdump_agrees(nfcapd.stop(), &recs);
+}
+
+/// nfcapd listening on loopback in a namespace, writing into a scratch
+/// directory.
+struct Nfcapd {
+    bg: Background,
+    dir: TempDir,
+}
+
+impl Nfcapd {
+    fn start(ns: &str, port: u16) -> Self {
+        let dir = TempDir::new("ipfix-nfcapd-");
+        let port = port.to_string();
+        let mut bg = Background::start_in(
+            ns,
+            "nfcapd",
+            &[
+                "nfcapd",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-w",
+                dir.0.to_str().unwrap(),
+                "-t",
+                "3600",
+            ],
+        );
+        bg.wait_stderr("Startup", Duration::from_secs(10));
+        Nfcapd { bg, dir }
+    }
+
+    /// Stops nfcapd; nfdump's JSON of every flow it wrote.
+    fn stop(mut self) -> Vec<Value> {
+        std::thread::sleep(Duration::from_millis(300));
+        self.bg.stop();
+        let out = Command::new("nfdump")
+            .env("TZ", "UTC")
+            .args(["-R", self.dir.0.to_str().unwrap(), "-o", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// nfdump's flows are the exporter's records, field by field.
+fn assert_nfdump_agrees(flows: Vec<Value>, recs: &[Value]) {
     let swapped = nfdump_swaps_sysuptime();
     let rows: Vec<Row> = flows.iter().map(|f| row_from_nfdump(f, swapped)).collect();
     let ours: Vec<Row> = recs.iter().map(row_for_nfdump).collect();
@@ -389,6 +642,9 @@ fn row_for_nfdump(r: &Value) -> Row {
         "start_ms",
         "end_ms",
         "direction",
+        "vlan_id",
+        "src_mac",
+        "dst_mac",
     ] {
         row.insert(k, full[k].clone());
     }
@@ -456,6 +712,11 @@ fn row_from_nfdump(f: &Value, swapped_times: bool) -> Row {
     row.insert("direction", n("direction"));
     row.insert("input", n("input_snmp"));
     row.insert("output", n("output_snmp"));
+    // nfdump keeps vlanId (not dot1qCustomerVlanId) and the MACs as the
+    // "in" pair.
+    row.insert("vlan_id", n("src_vlan"));
+    row.insert("src_mac", f["in_src_mac"].as_str().unwrap().to_owned());
+    row.insert("dst_mac", f["in_dst_mac"].as_str().unwrap().to_owned());
     let (first, last) = if swapped_times {
         ("last", "first")
     } else {

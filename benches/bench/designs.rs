@@ -188,7 +188,7 @@ pub fn run(report: &mut Report) {
              repetitions, interleaved with the empty program, median of per-round \
              differences. **Pieces**: each piece of the hit path alone — the \
              CLOCK_BOOTTIME read the ABI asks for, the parser, one hash-map hit on \
-             the 44-byte ABI key — and the two together, which no design keeping \
+             the 48-byte ABI key — and the two together, which no design keeping \
              this ABI can go below; the body with the coarse clock instead, and with \
              every header read through the `bpf_skb_load_bytes` helper (how the \
              parser read before direct reads; the harness first checks that this \
@@ -224,7 +224,7 @@ pub fn run(report: &mut Report) {
         ),
         (
             "lookup",
-            "hash-map hit, 44-byte key",
+            "hash-map hit, 48-byte key",
             prog(&variants, "v_lookup"),
         ),
         (

@@ -423,6 +423,8 @@ pub fn synthetic_flow(i: usize, now_ns: u64) -> (FlowKey, FlowValue) {
         ttl_max: 64,
         peer_ifindex: 0,
         tos: 0,
+        src_mac: [0x02, 0, 0, 0, 0, 0x01],
+        dst_mac: [0x02, 0, 0, 0, 0, 0x02],
     };
     (key, value)
 }

@@ -177,7 +177,7 @@ fn notes(r: &mut Report) {
          is parsed: the `CLOCK_BOOTTIME` read (`bpf_ktime_get_boot_ns`, {} ns here: \
          `read_tsc` is `lfence; rdtsc` in this KVM guest, and every helper call and \
          return goes through the Spectre mitigations' thunks) and one hash-map hit on \
-         the 44-byte full-tuple key ({} ns: jhash over 11 words, bucket walk, \
+         the 48-byte full-tuple key ({} ns: jhash over 12 words, bucket walk, \
          `memcmp`). `flow_abi.h` promises both (CLOCK_BOOTTIME timestamps, the full \
          tuple and never a hash as the key), and the shipped objects' maps may not \
          change, so 50 ns is out of reach on this machine: the shipped body \

@@ -352,6 +352,10 @@ mod tests {
             icmp_type: 0,
             icmp_code: 0,
             direction: Direction::Ingress,
+            vlan_id: 0,
+            inner_vlan_id: 0,
+            src_mac: [0; 6],
+            dst_mac: [0; 6],
             ingress_ifindex: 2,
             egress_ifindex: 0,
             packets: 3,
@@ -443,7 +447,7 @@ mod tests {
         assert_eq!(v[0]["flow_id"], 1);
         assert_eq!(v[0]["exporter"], A);
         assert_eq!(v[0]["observation_domain_id"], 7);
-        assert_eq!(v[0]["template_id"], 268);
+        assert_eq!(v[0]["template_id"], 278);
         assert_eq!(v[0]["sequence_number"], 0);
         assert_eq!(v[0]["export_time"], 1_700_000_100);
         assert_eq!(v[1]["template_id"], 264);
@@ -496,7 +500,7 @@ mod tests {
         assert_eq!(diag.len(), 1, "{diag:#?}");
         assert!(
             diag[0].starts_with(
-                "udp 192.0.2.1:40000 domain 1: data set of unknown template 268 skipped"
+                "udp 192.0.2.1:40000 domain 1: data set of unknown template 278 skipped"
             ),
             "{}",
             diag[0]
@@ -547,7 +551,7 @@ mod tests {
             [
                 "udp 192.0.2.1:40000: message dropped: IPFIX version number 9, expected 10",
                 "udp 192.0.2.1:40000: message dropped: message header truncated: needs 16 octets, 10 available",
-                "udp 192.0.2.1:40001: 3 octets after the 972-octet message ignored",
+                "udp 192.0.2.1:40001: 3 octets after the 1166-octet message ignored",
             ]
         );
     }
@@ -575,7 +579,7 @@ mod tests {
             diag[1],
             "tcp 192.0.2.1:40000: closing connection: IPFIX version number 0, expected 10"
         );
-        assert!(diag[2].contains("unknown template 268"), "{diag:#?}");
+        assert!(diag[2].contains("unknown template 278"), "{diag:#?}");
     }
 
     #[test]
@@ -610,7 +614,7 @@ mod tests {
         );
         h.send(Protocol::Udp, A, message(&mut s, false, &[flow(2)], |_| {}));
         assert!(h.take_out().is_empty());
-        assert!(h.take_diag()[0].contains("unknown template 268"));
+        assert!(h.take_diag()[0].contains("unknown template 278"));
         h.now += UDP_EXPORTER_IDLE;
         h.p.expire(h.now);
         assert_eq!(h.take_diag().len(), 2);

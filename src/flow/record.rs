@@ -47,6 +47,14 @@ pub struct FlowRecord {
     pub icmp_type: u8,
     pub icmp_code: u8,
     pub direction: Direction,
+    /// Outer VLAN ID (`vlanId`), 0 when untagged; part of the flow key.
+    pub vlan_id: u16,
+    /// The VLAN ID inside the outer tag (`dot1qCustomerVlanId`), 0 when
+    /// there is none; part of the flow key.
+    pub inner_vlan_id: u16,
+    /// Ethernet source and destination of the first packet.
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
     /// Interface the packet arrived on; 0 when unknown (locally sent).
     pub ingress_ifindex: u32,
     /// Interface the packet left on; 0 when unknown (ingress hook).

@@ -250,7 +250,12 @@ pub const EXPORTED_FLOW_RECORD_TOTAL_COUNT: InfoElement =
     InfoElement::iana(42, "exportedFlowRecordTotalCount", Unsigned64);
 pub const MINIMUM_TTL: InfoElement = InfoElement::iana(52, "minimumTTL", Unsigned8);
 pub const MAXIMUM_TTL: InfoElement = InfoElement::iana(53, "maximumTTL", Unsigned8);
+pub const SOURCE_MAC_ADDRESS: InfoElement = InfoElement::iana(56, "sourceMacAddress", MacAddress);
+pub const VLAN_ID: InfoElement = InfoElement::iana(58, "vlanId", Unsigned16);
+pub const IP_VERSION: InfoElement = InfoElement::iana(60, "ipVersion", Unsigned8);
 pub const FLOW_DIRECTION: InfoElement = InfoElement::iana(61, "flowDirection", Unsigned8);
+pub const DESTINATION_MAC_ADDRESS: InfoElement =
+    InfoElement::iana(80, "destinationMacAddress", MacAddress);
 pub const FLOW_END_REASON: InfoElement = InfoElement::iana(136, "flowEndReason", Unsigned8);
 pub const ICMP_TYPE_CODE_IPV6: InfoElement = InfoElement::iana(139, "icmpTypeCodeIPv6", Unsigned16);
 pub const EXPORTER_IPV4_ADDRESS: InfoElement =
@@ -276,10 +281,12 @@ pub const NOT_SENT_FLOW_TOTAL_COUNT: InfoElement =
     InfoElement::iana(166, "notSentFlowTotalCount", Unsigned64);
 pub const IP_DIFF_SERV_CODE_POINT: InfoElement =
     InfoElement::iana(195, "ipDiffServCodePoint", Unsigned8);
+pub const DOT1Q_CUSTOMER_VLAN_ID: InfoElement =
+    InfoElement::iana(245, "dot1qCustomerVlanId", Unsigned16);
 
 /// Every IANA element this crate knows, sorted by number. The decoder names
 /// and types fields from here; unknown numbers decode as raw octets.
-pub static IANA_ELEMENTS: [InfoElement; 36] = [
+pub static IANA_ELEMENTS: [InfoElement; 41] = [
     OCTET_DELTA_COUNT,
     PACKET_DELTA_COUNT,
     PROTOCOL_IDENTIFIER,
@@ -301,7 +308,11 @@ pub static IANA_ELEMENTS: [InfoElement; 36] = [
     EXPORTED_FLOW_RECORD_TOTAL_COUNT,
     MINIMUM_TTL,
     MAXIMUM_TTL,
+    SOURCE_MAC_ADDRESS,
+    VLAN_ID,
+    IP_VERSION,
     FLOW_DIRECTION,
+    DESTINATION_MAC_ADDRESS,
     EXPORTER_IPV4_ADDRESS,
     EXPORTER_IPV6_ADDRESS,
     FLOW_END_REASON,
@@ -316,6 +327,7 @@ pub static IANA_ELEMENTS: [InfoElement; 36] = [
     IGNORED_OCTET_TOTAL_COUNT,
     NOT_SENT_FLOW_TOTAL_COUNT,
     IP_DIFF_SERV_CODE_POINT,
+    DOT1Q_CUSTOMER_VLAN_ID,
 ];
 
 /// The IANA element with this number, if the table has it (binary search
@@ -350,7 +362,7 @@ mod tests {
     /// The numbers and types the README and DESIGN promise collectors.
     #[test]
     fn iana_numbers_and_lengths() {
-        let expect: [(&InfoElement, u16, Option<u16>); 13] = [
+        let expect: [(&InfoElement, u16, Option<u16>); 18] = [
             (&OCTET_DELTA_COUNT, 1, Some(8)),
             (&TCP_CONTROL_BITS, 6, Some(2)),
             (&FLOW_END_SYS_UP_TIME, 21, Some(4)),
@@ -364,6 +376,11 @@ mod tests {
             (&SYSTEM_INIT_TIME_MILLISECONDS, 160, Some(8)),
             (&NOT_SENT_FLOW_TOTAL_COUNT, 166, Some(8)),
             (&IP_DIFF_SERV_CODE_POINT, 195, Some(1)),
+            (&SOURCE_MAC_ADDRESS, 56, Some(6)),
+            (&VLAN_ID, 58, Some(2)),
+            (&IP_VERSION, 60, Some(1)),
+            (&DESTINATION_MAC_ADDRESS, 80, Some(6)),
+            (&DOT1Q_CUSTOMER_VLAN_ID, 245, Some(2)),
         ];
         for (ie, number, len) in expect {
             assert_eq!((ie.id.number(), ie.ty.default_length()), (number, len));

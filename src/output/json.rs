@@ -25,6 +25,10 @@ pub fn record_json(r: &FlowRecord) -> Value {
         "ttl_min": r.ttl_min,
         "ttl_max": r.ttl_max,
         "tos": r.tos,
+        "vlan_id": r.vlan_id,
+        "inner_vlan_id": r.inner_vlan_id,
+        "src_mac": mac_text(&r.src_mac),
+        "dst_mac": mac_text(&r.dst_mac),
         "ingress_ifindex": r.ingress_ifindex,
         "egress_ifindex": r.egress_ifindex,
         "start_ms": r.start_ms,
@@ -32,6 +36,12 @@ pub fn record_json(r: &FlowRecord) -> Value {
         "end_reason": r.end_reason.as_str(),
         "end_reason_code": r.end_reason.code(),
     })
+}
+
+/// `02:00:00:00:00:01`, as `ip link` writes it.
+pub fn mac_text(mac: &[u8; 6]) -> String {
+    let [a, b, c, d, e, f] = mac;
+    format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
 }
 
 /// Writes JSON lines; a write error is counted and logged, never fatal.
@@ -87,6 +97,10 @@ mod tests {
             icmp_type: 128,
             icmp_code: 0,
             direction: Direction::Egress,
+            vlan_id: 100,
+            inner_vlan_id: 7,
+            src_mac: [0x02, 0, 0, 0, 0, 0x0a],
+            dst_mac: [0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54],
             ingress_ifindex: 0,
             egress_ifindex: 4,
             packets: 3,
@@ -114,5 +128,11 @@ mod tests {
         assert_eq!(v["egress_ifindex"], 4);
         assert_eq!(v["end_reason"], "active timeout");
         assert_eq!(v["ip_version"], 6);
+        assert_eq!(
+            (v["vlan_id"].as_u64(), v["inner_vlan_id"].as_u64()),
+            (Some(100), Some(7))
+        );
+        assert_eq!(v["src_mac"], "02:00:00:00:00:0a");
+        assert_eq!(v["dst_mac"], "fe:dc:ba:98:76:54");
     }
 }

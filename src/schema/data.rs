@@ -8,16 +8,17 @@ use crate::flow::{Direction, FlowRecord};
 use crate::ipfix::field::FieldSpecifier;
 use crate::ipfix::{EncodeError, Template};
 
-/// First data template ID; the eight data templates are 268..=275.
+/// First data template ID; the eight data templates are 278..=285.
 ///
 /// A template ID never changes meaning: a change to the data templates'
 /// elements takes the next free block of eight (and `RETIRED_DATA_TEMPLATES`
 /// records the old one). 256..=263 carried only the interface of the
-/// observing direction.
-pub const FIRST_DATA_TEMPLATE_ID: u16 = 268;
+/// observing direction; 268..=275 had no VLAN IDs (so no VLAN in the flow
+/// key), MAC addresses or ipVersion.
+pub const FIRST_DATA_TEMPLATE_ID: u16 = 278;
 
 /// Data template IDs of earlier layouts: never sent again.
-pub const RETIRED_DATA_TEMPLATES: [std::ops::RangeInclusive<u16>; 1] = [256..=263];
+pub const RETIRED_DATA_TEMPLATES: [std::ops::RangeInclusive<u16>; 2] = [256..=263, 268..=275];
 
 /// Which of the eight data templates a record goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -167,29 +168,29 @@ mod tests {
     fn all_is_in_index_and_id_order() {
         for (i, t) in FlowTemplate::all().enumerate() {
             assert_eq!(t.index(), i);
-            assert_eq!(usize::from(t.id()), 268 + i);
+            assert_eq!(usize::from(t.id()), 278 + i);
         }
     }
 
     #[test]
     fn ids_and_lengths() {
         let ids: Vec<u16> = FlowTemplate::all().map(|t| t.id()).collect();
-        assert_eq!(ids, (268..=275).collect::<Vec<_>>());
+        assert_eq!(ids, (278..=285).collect::<Vec<_>>());
         for t in FlowTemplate::all() {
-            assert_eq!(t.record_len(), if t.ipv6 { 101 } else { 77 });
+            assert_eq!(t.record_len(), if t.ipv6 { 118 } else { 94 });
             let template = t.template().unwrap();
-            assert_eq!(template.fields().len(), 21);
-            // 4-octet header + 21 IANA specifiers.
-            assert_eq!(template.buffer_len(), 88);
+            assert_eq!(template.fields().len(), 26);
+            // 4-octet header + 26 IANA specifiers.
+            assert_eq!(template.buffer_len(), 108);
         }
-        assert_eq!(FlowTemplate::max_record_len(), 101);
+        assert_eq!(FlowTemplate::max_record_len(), 118);
         for retired in RETIRED_DATA_TEMPLATES {
             assert!(FlowTemplate::all().all(|t| !retired.contains(&t.id())));
         }
     }
 
     #[test]
-    fn template_268_golden() {
+    fn template_278_golden() {
         let t = FlowTemplate {
             ipv6: false,
             icmp: false,
@@ -200,7 +201,7 @@ mod tests {
         template.emit(&mut buf).unwrap();
         #[rustfmt::skip]
         let golden = [
-            0x01, 0x0c, 0x00, 0x15, // template 268, 21 fields
+            0x01, 0x16, 0x00, 0x1a, // template 278, 26 fields
             0x00, 0x01, 0x00, 0x08, // octetDeltaCount
             0x00, 0x02, 0x00, 0x08, // packetDeltaCount
             0x00, 0x04, 0x00, 0x01, // protocolIdentifier
@@ -222,6 +223,11 @@ mod tests {
             0x00, 0x98, 0x00, 0x08, // flowStartMilliseconds
             0x00, 0x99, 0x00, 0x08, // flowEndMilliseconds
             0x00, 0x88, 0x00, 0x01, // flowEndReason
+            0x00, 0x3c, 0x00, 0x01, // ipVersion
+            0x00, 0x3a, 0x00, 0x02, // vlanId
+            0x00, 0xf5, 0x00, 0x02, // dot1qCustomerVlanId
+            0x00, 0x38, 0x00, 0x06, // sourceMacAddress
+            0x00, 0x50, 0x00, 0x06, // destinationMacAddress
         ];
         assert_eq!(buf, golden);
     }
@@ -241,17 +247,20 @@ mod tests {
             icmp: true,
             direction: Direction::Egress,
         };
-        assert_eq!(v6_icmp_egress.id(), 275);
+        assert_eq!(v6_icmp_egress.id(), 285);
         assert_eq!(
             ids(v6_icmp_egress),
-            [1, 2, 4, 27, 28, 7, 11, 61, 5, 139, 10, 14, 52, 53, 22, 21, 148, 195, 152, 153, 136]
+            [
+                1, 2, 4, 27, 28, 7, 11, 61, 5, 139, 10, 14, 52, 53, 22, 21, 148, 195, 152, 153,
+                136, 60, 58, 245, 56, 80
+            ]
         );
         let v4_icmp_ingress = FlowTemplate {
             ipv6: false,
             icmp: true,
             direction: Direction::Ingress,
         };
-        assert_eq!(v4_icmp_ingress.id(), 269);
+        assert_eq!(v4_icmp_ingress.id(), 279);
         assert_eq!(
             ids(v4_icmp_ingress)[8..12],
             [5, 32, 10, 14] // ipClassOfService, icmpTypeCodeIPv4, both interfaces

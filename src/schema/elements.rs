@@ -111,7 +111,7 @@ impl FlowElement {
 /// elements keep their order, both interfaces where it had one. Changing
 /// which elements a template carries takes new template IDs
 /// (`data::FIRST_DATA_TEMPLATE_ID`).
-pub static FLOW_ELEMENTS: [FlowElement; 25] = [
+pub static FLOW_ELEMENTS: [FlowElement; 30] = [
     FlowElement {
         element: ie::OCTET_DELTA_COUNT,
         carried: Carried::All,
@@ -329,6 +329,46 @@ pub static FLOW_ELEMENTS: [FlowElement; 25] = [
             Ok(())
         },
     },
+    FlowElement {
+        element: ie::IP_VERSION,
+        carried: Carried::All,
+        field: "src_addr, dst_addr",
+        need: Need::Derived,
+        write: |r, _, out| out.put(&[if r.is_ipv6() { 6 } else { 4 }]),
+        read: |_, _| Ok(()),
+    },
+    FlowElement {
+        element: ie::VLAN_ID,
+        carried: Carried::All,
+        field: "vlan_id",
+        need: Need::Optional,
+        write: |r, _, out| out.put(&r.vlan_id.to_be_bytes()),
+        read: |r, v| set(&mut r.vlan_id, narrow(v)),
+    },
+    FlowElement {
+        element: ie::DOT1Q_CUSTOMER_VLAN_ID,
+        carried: Carried::All,
+        field: "inner_vlan_id",
+        need: Need::Optional,
+        write: |r, _, out| out.put(&r.inner_vlan_id.to_be_bytes()),
+        read: |r, v| set(&mut r.inner_vlan_id, narrow(v)),
+    },
+    FlowElement {
+        element: ie::SOURCE_MAC_ADDRESS,
+        carried: Carried::All,
+        field: "src_mac",
+        need: Need::Optional,
+        write: |r, _, out| out.put(&r.src_mac),
+        read: |r, v| set(&mut r.src_mac, mac(v)),
+    },
+    FlowElement {
+        element: ie::DESTINATION_MAC_ADDRESS,
+        carried: Carried::All,
+        field: "dst_mac",
+        need: Need::Optional,
+        write: |r, _, out| out.put(&r.dst_mac),
+        read: |r, v| set(&mut r.dst_mac, mac(v)),
+    },
 ];
 
 fn set<T>(field: &mut T, value: Result<T, Unreadable>) -> Result<(), Unreadable> {
@@ -348,6 +388,13 @@ fn address(v: &Value) -> Result<IpAddr, Unreadable> {
     match v {
         Value::Ipv4(a) => Ok(IpAddr::V4(*a)),
         Value::Ipv6(a) => Ok(IpAddr::V6(*a)),
+        _ => Err(Unreadable::Value),
+    }
+}
+
+fn mac(v: &Value) -> Result<[u8; 6], Unreadable> {
+    match v {
+        Value::Mac(m) => Ok(*m),
         _ => Err(Unreadable::Value),
     }
 }
@@ -376,6 +423,10 @@ pub fn blank_record() -> FlowRecord {
         icmp_type: 0,
         icmp_code: 0,
         direction: Direction::Ingress,
+        vlan_id: 0,
+        inner_vlan_id: 0,
+        src_mac: [0; 6],
+        dst_mac: [0; 6],
         ingress_ifindex: 0,
         egress_ifindex: 0,
         packets: 0,

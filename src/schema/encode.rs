@@ -31,7 +31,7 @@ use crate::ipfix::{EncodeError, MessageBuilder, Mtu};
 
 /// Our records on a [`MessageBuilder`].
 pub trait FlowMessages {
-    /// The eight data templates (268..=275) and the options templates
+    /// The eight data templates (278..=285) and the options templates
     /// (264, 266, 267, 276, 277). Send them when a session starts, when the UDP refresh
     /// timer fires, and after each TCP reconnect.
     fn add_flow_templates(&mut self) -> Result<(), EncodeError>;
@@ -154,16 +154,16 @@ mod tests {
 
     #[test]
     fn records_per_message_counts_the_largest_record() {
-        // (1400 - 48) / 101.
-        assert_eq!(records_per_message(Mtu::DEFAULT), 13);
+        // (1400 - 48) / 118.
+        assert_eq!(records_per_message(Mtu::DEFAULT), 11);
         assert_eq!(records_per_message(Mtu::new(200).unwrap()), 1);
     }
 
-    /// The IPv6 data record (101) is our largest item; the 21-field data
-    /// template record (88) is next.
+    /// The IPv6 data record (118) is our largest item; the 26-field data
+    /// template record (108) is next.
     #[test]
     fn min_mtu_fits_the_largest_record_and_template() {
-        assert_eq!(min_mtu(), 16 + 4 + 101);
+        assert_eq!(min_mtu(), 16 + 4 + 118);
         for mtu in [min_mtu(), min_mtu() + 1] {
             let mut session = crate::ipfix::Session::new(1);
             let mut b = session.builder(0, Mtu::new(mtu).unwrap());

@@ -9,12 +9,13 @@
 //! | 265 | retired | (the statistics before they were split as RFC 7011 §4 says; never reused) |
 //! | 266 | options | scope `observationDomainId`; RFC 7011 §4.1 and §4.2 statistics |
 //! | 267 | options | scope `exportingProcessId`; RFC 7011 §4.3 statistics |
-//! | 268 | data    | IPv4 TCP/UDP/SCTP/other, ingress          |
-//! | 269 | data    | IPv4 ICMP, ingress                        |
-//! | 270 | data    | IPv6 non-ICMPv6, ingress                  |
-//! | 271 | data    | IPv6 ICMPv6, ingress                      |
-//! | 272–275 | data | the same four, egress                    |
+//! | 268–275 | retired | (no VLAN IDs, MAC addresses or `ipVersion`; never reused) |
 //! | 276, 277 | options | scope `exportingProcessId`; `exporterIPv4Address` / `exporterIPv6Address` |
+//! | 278 | data    | IPv4 TCP/UDP/SCTP/other, ingress          |
+//! | 279 | data    | IPv4 ICMP, ingress                        |
+//! | 280 | data    | IPv6 non-ICMPv6, ingress                  |
+//! | 281 | data    | IPv6 ICMPv6, ingress                      |
+//! | 282–285 | data | the same four, egress                    |
 //!
 //! The data templates' elements are one table, [`elements::FLOW_ELEMENTS`]:
 //! each element once, with the templates that carry it, its size, how it

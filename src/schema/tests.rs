@@ -24,6 +24,10 @@ fn v4_tcp_ingress() -> FlowRecord {
         icmp_type: 0,
         icmp_code: 0,
         direction: Direction::Ingress,
+        vlan_id: 100,
+        inner_vlan_id: 0,
+        src_mac: [0x02, 0, 0, 0, 0, 0x01],
+        dst_mac: [0x02, 0, 0, 0, 0, 0x02],
         ingress_ifindex: 2,
         egress_ifindex: 0,
         packets: 10,
@@ -49,6 +53,10 @@ fn v6_icmp_egress() -> FlowRecord {
         icmp_type: 128,
         icmp_code: 0,
         direction: Direction::Egress,
+        vlan_id: 300,
+        inner_vlan_id: 42,
+        src_mac: [0x02, 0, 0, 0, 0, 0x0a],
+        dst_mac: [0x02, 0, 0, 0, 0, 0x0b],
         ingress_ifindex: 9,
         egress_ifindex: 3,
         packets: 4,
@@ -103,14 +111,14 @@ fn decode_flows(d: &mut Decoder, msgs: &[Message]) -> Vec<FlowRecord> {
 fn golden_ipv4_tcp_ingress_message() {
     let msgs = encode(&mut Session::new(7), Mtu::DEFAULT, &[v4_tcp_ingress()]);
     #[rustfmt::skip]
-    let golden: [u8; 97] = [
+    let golden: [u8; 114] = [
         // message header
-        0x00, 0x0a, 0x00, 0x61,                         // version 10, length 97
+        0x00, 0x0a, 0x00, 0x72,                         // version 10, length 114
         0x65, 0x53, 0xf1, 0x02,                         // export time 1700000002
         0x00, 0x00, 0x00, 0x00,                         // sequence number 0
         0x00, 0x00, 0x00, 0x07,                         // observation domain 7
         // data set
-        0x01, 0x0c, 0x00, 0x51,                         // set 268, length 81
+        0x01, 0x16, 0x00, 0x62,                         // set 278, length 98
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0xdc, // octetDeltaCount 1500
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, // packetDeltaCount 10
         0x06,                                           // protocolIdentifier TCP
@@ -132,6 +140,11 @@ fn golden_ipv4_tcp_ingress_message() {
         0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00, // flowStartMilliseconds
         0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x6d, 0xdc, // flowEndMilliseconds
         0x03,                                           // flowEndReason end of flow
+        0x04,                                           // ipVersion 4
+        0x00, 0x64,                                     // vlanId 100
+        0x00, 0x00,                                     // dot1qCustomerVlanId 0 (none)
+        0x02, 0, 0, 0, 0, 0x01,                         // sourceMacAddress
+        0x02, 0, 0, 0, 0, 0x02,                         // destinationMacAddress
     ];
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].bytes, golden);
@@ -143,14 +156,14 @@ fn golden_ipv4_tcp_ingress_message() {
 fn golden_ipv6_icmpv6_egress_message() {
     let msgs = encode(&mut Session::new(7), Mtu::DEFAULT, &[v6_icmp_egress()]);
     #[rustfmt::skip]
-    let golden: [u8; 121] = [
+    let golden: [u8; 138] = [
         // message header
-        0x00, 0x0a, 0x00, 0x79,                         // version 10, length 121
+        0x00, 0x0a, 0x00, 0x8a,                         // version 10, length 138
         0x65, 0x53, 0xf1, 0x02,                         // export time 1700000002
         0x00, 0x00, 0x00, 0x00,                         // sequence number 0
         0x00, 0x00, 0x00, 0x07,                         // observation domain 7
         // data set
-        0x01, 0x13, 0x00, 0x69,                         // set 275, length 105
+        0x01, 0x1d, 0x00, 0x7a,                         // set 285, length 122
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xa0, // octetDeltaCount 416
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, // packetDeltaCount 4
         0x3a,                                           // protocolIdentifier ICMPv6
@@ -174,6 +187,11 @@ fn golden_ipv6_icmpv6_egress_message() {
         0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00, // flowStartMilliseconds
         0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x73, 0xb8, // flowEndMilliseconds
         0x01,                                           // flowEndReason idle timeout
+        0x06,                                           // ipVersion 6
+        0x01, 0x2c,                                     // vlanId 300
+        0x00, 0x2a,                                     // dot1qCustomerVlanId 42
+        0x02, 0, 0, 0, 0, 0x0a,                         // sourceMacAddress
+        0x02, 0, 0, 0, 0, 0x0b,                         // destinationMacAddress
     ];
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].bytes, golden);
@@ -253,10 +271,10 @@ fn golden_options_message() {
 #[test]
 fn template_message_decodes_to_our_thirteen_templates() {
     let msg = templates_message(&mut Session::new(7));
-    // 16 header + set 2 (4 + 8 × 88) + set 3 (4 + 14 + 30 + 14 + 14 + 14)
+    // 16 header + set 2 (4 + 8 × 108) + set 3 (4 + 14 + 30 + 14 + 14 + 14)
     assert_eq!(
         msg.bytes.len(),
-        16 + 4 + 8 * 88 + 4 + 14 + 30 + 14 + 14 + 14
+        16 + 4 + 8 * 108 + 4 + 14 + 30 + 14 + 14 + 14
     );
     assert_eq!(msg.data_records, 0);
     let mut d = Decoder::default();
@@ -274,7 +292,7 @@ fn template_message_decodes_to_our_thirteen_templates() {
         .collect();
     assert_eq!(
         ids,
-        [268, 269, 270, 271, 272, 273, 274, 275, 264, 266, 267, 276, 277]
+        [278, 279, 280, 281, 282, 283, 284, 285, 264, 266, 267, 276, 277]
     );
 }
 
@@ -311,7 +329,7 @@ fn every_template_round_trips() {
     assert_eq!(msgs.len(), 1);
     let decoded = primed_decoder().decode(EXPORTER, &msgs[0].bytes).unwrap();
     let ids: Vec<u16> = decoded.records().map(|r| r.template_id).collect();
-    assert_eq!(ids, (268..=275).collect::<Vec<_>>());
+    assert_eq!(ids, (278..=285).collect::<Vec<_>>());
     let flows: Vec<FlowRecord> = decoded
         .records()
         .map(|r| r.to_flow_record().unwrap())
@@ -335,12 +353,12 @@ fn mtu_splitting_and_sequence_numbers() {
         .collect();
     let mut session = Session::new(7);
     let msgs = encode(&mut session, Mtu::DEFAULT, &records);
-    // (1400 - 16 - 4) / 77 = 17 records per message: 17 × 5 + 15.
-    assert_eq!(msgs.len(), 6);
+    // (1400 - 16 - 4) / 94 = 14 records per message: 14 × 7 + 2.
+    assert_eq!(msgs.len(), 8);
     assert!(msgs.iter().all(|m| m.bytes.len() <= 1400));
-    assert_eq!(msgs[0].bytes.len(), 16 + 4 + 17 * 77);
+    assert_eq!(msgs[0].bytes.len(), 16 + 4 + 14 * 94);
     let seqs: Vec<u32> = msgs.iter().map(|m| m.sequence_number).collect();
-    assert_eq!(seqs, [0, 17, 34, 51, 68, 85]);
+    assert_eq!(seqs, [0, 14, 28, 42, 56, 70, 84, 98]);
     // The next batch continues where this one ended.
     let next = encode(&mut session, Mtu::DEFAULT, &records[..1]);
     assert_eq!(next[0].sequence_number, 100);
@@ -506,6 +524,10 @@ fn arbitrary_flow(rng: &mut Rng, flow_id: u64) -> FlowRecord {
         icmp_type: rng.byte(),
         icmp_code: rng.byte(),
         direction,
+        vlan_id: rng.next() as u16 & 0xfff,
+        inner_vlan_id: rng.next() as u16 & 0xfff,
+        src_mac: rng.next().to_be_bytes()[..6].try_into().unwrap(),
+        dst_mac: rng.next().to_be_bytes()[2..].try_into().unwrap(),
         ingress_ifindex: rng.next() as u32,
         egress_ifindex: rng.next() as u32,
         packets: rng.next(),

@@ -64,7 +64,13 @@ fn is_ext(nh: u8) -> bool {
 /// The outcome for `frame` as the whole skb (skb->len == frame length, no
 /// GSO), as the program sees it at tc.
 pub fn parse(frame: &[u8]) -> Outcome {
-    match parse_inner(frame) {
+    parse_tagged(frame, None)
+}
+
+/// As [`parse`], for an skb whose outer tag the kernel holds in
+/// skb->vlan_tci (`vlan_tci`) rather than in the frame.
+pub fn parse_tagged(frame: &[u8], vlan_tci: Option<u16>) -> Outcome {
+    match parse_inner(frame, vlan_tci) {
         Ok(Some(p)) => Outcome::Metered(p),
         Ok(None) => Outcome::NonIp,
         Err(()) => Outcome::ParseFailed,
@@ -72,13 +78,16 @@ pub fn parse(frame: &[u8]) -> Outcome {
 }
 
 /// Ok(None): non-IP; Err: parse failure.
-fn parse_inner(f: &[u8]) -> Result<Option<Packet>, ()> {
+fn parse_inner(f: &[u8], vlan_tci: Option<u16>) -> Result<Option<Packet>, ()> {
     let mut proto = be16(f, 12).ok_or(())?;
     let mut off = ETH_HLEN;
+    // VLAN IDs from the outside in: skb->vlan_tci's, then the frame's.
+    let mut vids: Vec<u16> = vlan_tci.map(|t| t & 0x0fff).into_iter().collect();
     for _ in 0..VLAN_MAX_DEPTH {
         if !is_vlan(proto) {
             break;
         }
+        vids.push(be16(f, off).ok_or(())? & 0x0fff);
         proto = be16(f, off + 2).ok_or(())?;
         off += 4;
     }
@@ -87,7 +96,11 @@ fn parse_inner(f: &[u8]) -> Result<Option<Packet>, ()> {
     }
     let l3 = off;
     let mut p = Packet {
-        key: FlowKey::default(),
+        key: FlowKey {
+            vlan_id: vids.first().copied().unwrap_or(0),
+            inner_vlan_id: vids.get(1).copied().unwrap_or(0),
+            ..FlowKey::default()
+        },
         ip_len: 0,
         tcp_flags: 0,
         ttl: 0,
@@ -209,16 +222,19 @@ fn parse_inner(f: &[u8]) -> Result<Option<Packet>, ()> {
 /// - __netif_receive_skb_core() pops an outer 802.1Q/802.1ad tag into
 ///   skb->vlan_tci before the tc hook (skb_vlan_untag()), dropping a frame
 ///   with fewer than 6 bytes after the Ethernet header. So tc sees one tag
-///   less than the wire carried.
-pub fn veth_ingress_view(frame: &[u8]) -> Option<Vec<u8>> {
+///   less in the frame than the wire carried, and that tag's TCI in
+///   skb->vlan_tci.
+pub fn veth_ingress_view(frame: &[u8]) -> Option<(Vec<u8>, Option<u16>)> {
     let mut f = frame.to_vec();
     if is_vlan(be16(&f, 12)?) {
         if f.len() < ETH_HLEN + 6 {
             return None;
         }
+        let tci = be16(&f, 14);
         f.drain(12..16);
+        return Some((f, tci));
     }
-    Some(f)
+    Some((f, None))
 }
 
 /// A flow as the map holds it, summed over packets.

@@ -133,3 +133,28 @@ pub fn verdict_program(verdict: i32) -> OwnedFd {
         ],
     )
 }
+
+/// A tc program that pushes a VLAN tag (`tpid`, `vid`) the way a VLAN
+/// device on a NIC with transmit VLAN offload leaves it: in skb->vlan_tci
+/// (bpf_skb_vlan_push(), which moves a tag already there into the frame
+/// first), then returns TC_ACT_UNSPEC so that the next program runs.
+pub fn vlan_push_program(tpid: u16, vid: u16) -> OwnedFd {
+    use libbpf_sys::*;
+    const BPF_FUNC_SKB_VLAN_PUSH: i32 = 18;
+    load_sched_cls(
+        "vlan_push",
+        &[
+            // r1 = skb already; r2 = the TPID in network byte order.
+            insn(
+                BPF_ALU64 | BPF_MOV | BPF_K,
+                2,
+                0,
+                i32::from(u16::from_ne_bytes(tpid.to_be_bytes())),
+            ),
+            insn(BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, i32::from(vid)),
+            insn(BPF_JMP | BPF_CALL, 0, 0, BPF_FUNC_SKB_VLAN_PUSH),
+            insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, -1),
+            insn(BPF_JMP | BPF_EXIT, 0, 0, 0),
+        ],
+    )
+}

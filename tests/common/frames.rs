@@ -101,6 +101,12 @@ impl Ethernet {
         self
     }
 
+    /// Adds a tag with the whole TCI: priority (PCP), DEI and VLAN ID.
+    pub fn vlan_tci(mut self, tpid: u16, tci: u16) -> Self {
+        self.vlans.push((tpid, tci));
+        self
+    }
+
     /// Pads the frame with zeros to `len` bytes (60: the Ethernet minimum
     /// without FCS).
     pub fn pad_to(mut self, len: usize) -> Self {

@@ -69,6 +69,35 @@ fn ttl_min_max_and_the_first_packets_tos() {
     assert_stats(&t, stats(8, 0, 0));
 }
 
+/// The MAC addresses are the first packet's; later packets of the flow with
+/// other addresses change nothing.
+#[test]
+fn mac_addresses_are_the_first_packets() {
+    crate::common::require_root!();
+    let t = load();
+    let first = Ethernet {
+        src: [0x02, 0x11, 0x22, 0x33, 0x44, 0x55],
+        dst: [0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54],
+        ..Ethernet::new()
+    };
+    send(&t, &first.ipv4(&udp4(1, 2, &[])));
+    send(&t, &eth4(&udp4(1, 2, &[])));
+    send(&t, &first.ipv6(&udp6(1, 2, &[])));
+    assert_flows(
+        &t,
+        &[
+            (
+                key4(IPPROTO_UDP, 1, 2),
+                Meter::packets(2, 2 * 28).macs(first.src, first.dst),
+            ),
+            (
+                key6(IPPROTO_UDP, 1, 2),
+                Meter::one(48).macs(first.src, first.dst),
+            ),
+        ],
+    );
+}
+
 #[test]
 fn timestamps_are_boottime_first_and_last() {
     crate::common::require_root!();

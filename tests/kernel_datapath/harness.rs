@@ -107,6 +107,9 @@ pub struct Meter {
     pub ttl_max: u32,
     pub tos: u8,
     pub peer_ifindex: u32,
+    /// Of the first packet; `Ethernet::new()`'s unless set.
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
 }
 
 impl Meter {
@@ -124,6 +127,16 @@ impl Meter {
             ttl_max: 64,
             tos: 0,
             peer_ifindex: 0,
+            src_mac: Ethernet::new().src,
+            dst_mac: Ethernet::new().dst,
+        }
+    }
+
+    pub fn macs(self, src_mac: [u8; 6], dst_mac: [u8; 6]) -> Self {
+        Meter {
+            src_mac,
+            dst_mac,
+            ..self
         }
     }
 
@@ -162,6 +175,8 @@ impl Meter {
             ttl_max: v.ttl_max,
             tos: v.tos,
             peer_ifindex: v.peer_ifindex,
+            src_mac: v.src_mac,
+            dst_mac: v.dst_mac,
         }
     }
 }

@@ -2,6 +2,14 @@
 
 use crate::harness::*;
 
+fn vlans(k: FlowKey, vlan_id: u16, inner_vlan_id: u16) -> FlowKey {
+    FlowKey {
+        vlan_id,
+        inner_vlan_id,
+        ..k
+    }
+}
+
 #[test]
 fn vlan_tags_up_to_two_are_walked_three_are_refused() {
     crate::common::require_root!();
@@ -21,12 +29,27 @@ fn vlan_tags_up_to_two_are_walked_three_are_refused() {
         send(&t, &eth.ipv4(&ip));
         send(&t, &eth.ipv6(&ip6));
     }
-    // The key has no VLAN: every tagging lands in the same two flows.
+    // The VLAN IDs are in the key, whatever the TPIDs: outer 100 alone
+    // (two frames), 100 with 200 inside (three).
     assert_flows(
         &t,
         &[
-            (key4(IPPROTO_UDP, 1, 2), Meter::packets(5, 5 * 34)),
-            (key6(IPPROTO_UDP, 1, 2), Meter::packets(5, 5 * 54)),
+            (
+                vlans(key4(IPPROTO_UDP, 1, 2), 100, 0),
+                Meter::packets(2, 2 * 34),
+            ),
+            (
+                vlans(key4(IPPROTO_UDP, 1, 2), 100, 200),
+                Meter::packets(3, 3 * 34),
+            ),
+            (
+                vlans(key6(IPPROTO_UDP, 1, 2), 100, 0),
+                Meter::packets(2, 2 * 54),
+            ),
+            (
+                vlans(key6(IPPROTO_UDP, 1, 2), 100, 200),
+                Meter::packets(3, 3 * 54),
+            ),
         ],
     );
     let triple = Ethernet::new()
@@ -43,6 +66,50 @@ fn vlan_tags_up_to_two_are_walked_three_are_refused() {
             .frame(ETH_P_ARP, &[0; 28]),
     );
     assert_stats(&t, stats(12, 1, 1));
+}
+
+/// The same 5-tuple untagged, in VLAN 100, in VLAN 200 and in QinQ 300/100
+/// is four flows: overlapping tenant address spaces never merge. The TCI's
+/// priority and DEI bits are not part of the ID.
+#[test]
+fn the_same_tuple_in_different_vlans_is_different_flows() {
+    crate::common::require_root!();
+    let t = load();
+    let ip = udp4(7, 8, &[0; 10]);
+    let taggings = [
+        (Ethernet::new(), 0, 0, 1),
+        (Ethernet::new().vlan(TPID_8021Q, 100), 100, 0, 2),
+        (Ethernet::new().vlan(TPID_8021Q, 200), 200, 0, 3),
+        // PCP 5 and DEI set around VID 200: the same VLAN.
+        (
+            Ethernet::new().vlan_tci(TPID_8021Q, 0xb000 | 200),
+            200,
+            0,
+            4,
+        ),
+        (
+            Ethernet::new().vlan(TPID_8021AD, 300).vlan(TPID_8021Q, 100),
+            300,
+            100,
+            5,
+        ),
+    ];
+    for (eth, _, _, n) in &taggings {
+        for _ in 0..*n {
+            send(&t, &eth.ipv4(&ip));
+        }
+    }
+    let k = key4(IPPROTO_UDP, 7, 8);
+    assert_flows(
+        &t,
+        &[
+            (vlans(k, 0, 0), Meter::packets(1, 38)),
+            (vlans(k, 100, 0), Meter::packets(2, 2 * 38)),
+            (vlans(k, 200, 0), Meter::packets(3 + 4, 7 * 38)),
+            (vlans(k, 300, 100), Meter::packets(5, 5 * 38)),
+        ],
+    );
+    assert_stats(&t, stats(15, 0, 0));
 }
 
 #[test]

@@ -45,7 +45,14 @@ fn cut_cases() -> Vec<CutCase> {
             frame: qinq.ipv4(&udp),
             l2_len: qinq.l2_len(),
             min_l3: 20 + 8,
-            flow: (key4(IPPROTO_UDP, 6000, 6001), Meter::one(udp.len())),
+            flow: (
+                FlowKey {
+                    vlan_id: 5,
+                    inner_vlan_id: 6,
+                    ..key4(IPPROTO_UDP, 6000, 6001)
+                },
+                Meter::one(udp.len()),
+            ),
         },
         CutCase {
             what: "IPv6 hop-by-hop UDP",
