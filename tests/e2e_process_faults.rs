@@ -17,6 +17,7 @@ use common::exporter::{totals, Exporter, PinDir, BIN};
 use common::netns::NetnsPair;
 use common::tempdir::TempDir;
 use common::traffic::{sa, udp_send, udp_sink};
+use ipfix_flow_exporter::abi::{FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
 use ipfix_flow_exporter::datapath::names::MapRole;
 use ipfix_flow_exporter::flow::Direction;
 use libbpf_rs::libbpf_sys;
@@ -64,12 +65,12 @@ fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
     let pins = PinDir::new();
     std::fs::create_dir_all(&pins.0).unwrap();
     let stale = pins.0.join(MapRole::Flows0.map_name(Direction::Ingress));
-    // An "older build": a flow value 8 bytes shorter.
+    // An older build: the flow map of ABI 1 (before the VLAN IDs and MACs).
     pin_map(
         &stale,
         MapType::Hash,
         44,
-        48,
+        56,
         131_072,
         libbpf_sys::BPF_F_NO_PREALLOC,
     );
@@ -91,7 +92,8 @@ fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(stale.to_str().unwrap()) && err.contains("value size 48 (want 56)"),
+        err.contains(stale.to_str().unwrap())
+            && err.contains("key size 44 (want 48), value size 56 (want 64)"),
         "{err}"
     );
     assert!(err.contains("--replace-pins"), "{err}");
@@ -109,7 +111,7 @@ fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
     let log = exp.stderr.lock().unwrap().clone();
     assert!(log.contains("replacing stale pin"), "{log}");
     let fresh = MapHandle::from_pinned_path(&stale).unwrap();
-    assert_eq!(libbpf_rs::MapCore::value_size(&fresh), 56);
+    assert_eq!(libbpf_rs::MapCore::value_size(&fresh), 64);
     exp.stop();
 }
 
@@ -130,7 +132,14 @@ fn l3afd_native_mode_refuses_incompatible_pins_and_never_deletes_them() {
         match role {
             MapRole::JmpTable => pin_map(&path, MapType::ProgArray, 4, 4, 1, 0),
             MapRole::Flows0 => pin_map(&path, MapType::Hash, 44, 48, 64, 0),
-            MapRole::Flows1 => pin_map(&path, MapType::Hash, 44, 56, 64, 0),
+            MapRole::Flows1 => pin_map(
+                &path,
+                MapType::Hash,
+                FLOW_KEY_SIZE as u32,
+                FLOW_VALUE_SIZE as u32,
+                64,
+                0,
+            ),
             MapRole::Selector => pin_map(&path, MapType::Array, 4, 4, 1, 0),
             MapRole::Config => pin_map(&path, MapType::Array, 4, 8, 1, 0),
             MapRole::Stats => pin_map(&path, MapType::PercpuArray, 4, 8, 6, 0),
