@@ -51,6 +51,10 @@ fn flows(n: u64) -> Vec<FlowRecord> {
                     icmp_type: if icmp { 8 } else { 0 },
                     icmp_code: 0,
                     direction,
+                    vlan_id: (id % 3) as u16 * 100,
+                    inner_vlan_id: if id % 3 == 2 { 7 } else { 0 },
+                    src_mac: [0x02, 0, 0, 0, 0, id as u8],
+                    dst_mac: [0x02, 0, 0, 0, 1, id as u8],
                     ingress_ifindex: if direction == Direction::Ingress {
                         2
                     } else {
