@@ -11,7 +11,9 @@ mod common;
 use std::time::Duration;
 
 use common::exporter::{totals, Exporter};
+use common::frames::Ethernet;
 use common::netns::NetnsPair;
+use common::packet::send_frames;
 use common::process::Background;
 use common::traffic::{sa, udp_send, udp_sink};
 use serde_json::Value;
@@ -75,11 +77,18 @@ fn a_full_flow_table_passes_every_packet_and_counts_the_unmetered_exactly() {
     let sink = udp_sink(&net.b, sa(b, 7301));
     let late = udp_send(&net.a, sa(a, 43000), sa(b, 7301), 3, 50, Duration::ZERO);
     assert_eq!(sink.join().unwrap(), late);
+    // Malformed IPv4 (IHL 3) arriving: passed, not metered, and ignored
+    // as the statistics count it.
+    let malformed = Ethernet::new().frame(0x0800, &[0x43; 40]);
+    send_frames(&net.b, &net.veth_b, malformed, 4);
     std::thread::sleep(Duration::from_millis(2500));
     let (table_full_packets, table_full_octets) = (
         read_monitor(&exp, "ipfix_egress_table_full_packets"),
         read_monitor(&exp, "ipfix_egress_table_full_octets"),
     );
+    let parse_failed = read_monitor(&exp, "ipfix_ingress_parse_failed")
+        + read_monitor(&exp, "ipfix_egress_parse_failed");
+    assert_eq!(parse_failed, 4, "the malformed frames, nothing else");
     let recs = exp.stop();
     std::thread::sleep(Duration::from_millis(300));
     let out = collect.stop();
@@ -97,7 +106,13 @@ fn a_full_flow_table_passes_every_packet_and_counts_the_unmetered_exactly() {
     );
     assert_eq!(metered_octets + table_full_octets, sent * 78, "octets too");
     let stats = last_statistics(&out);
-    assert_eq!(stats["ignoredPacketTotalCount"], table_full_packets);
+    // RFC 7011 §4.2: packets observed and not metered — refused by the
+    // full table, and the ones that failed to parse (no IP length to count
+    // their octets by).
+    assert_eq!(
+        stats["ignoredPacketTotalCount"],
+        table_full_packets + parse_failed
+    );
     assert_eq!(stats["ignoredOctetTotalCount"], table_full_octets);
     assert!(
         recs.iter()

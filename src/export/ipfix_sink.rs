@@ -61,8 +61,8 @@ impl IpfixSink {
             now: self.clock.now(),
             export_time_secs: u32::try_from(now_ms / 1000).unwrap_or(u32::MAX),
             system_init_ms: sysuptime_anchor_ms(self.boot_epoch_ms, now_ms),
-            ignored_packets: ignored(|s| s.table_full_packets),
-            ignored_octets: ignored(|s| s.table_full_octets),
+            ignored_packets: ignored(FlowStats::ignored_packets),
+            ignored_octets: ignored(FlowStats::ignored_octets),
         }
     }
 

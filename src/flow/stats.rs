@@ -27,6 +27,21 @@ impl FlowStats {
         }
     }
 
+    /// `ignoredPacketTotalCount` (RFC 7011 §4.2: observed packets the
+    /// metering process did not process): packets refused by a full
+    /// table and frames that failed to parse (malformed or truncated IP,
+    /// too many VLAN tags). Not non-IP frames: they are not IP packets.
+    pub fn ignored_packets(&self) -> u64 {
+        self.table_full_packets.wrapping_add(self.parse_failed)
+    }
+
+    /// `ignoredOctetTotalCount`: the IP octets of the table-full packets. A
+    /// packet that failed to parse has no IP length to trust, so its
+    /// octets are not counted here.
+    pub fn ignored_octets(&self) -> u64 {
+        self.table_full_octets
+    }
+
     pub fn add(&mut self, stat: FlowStat, n: u64) {
         let slot = match stat {
             FlowStat::Packets => &mut self.packets,
@@ -50,4 +65,23 @@ pub struct IntervalSummary {
     /// When the system booted, ms since the epoch, as sampled this
     /// interval.
     pub boot_epoch_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignored_is_table_full_and_parse_failed_never_non_ip_or_sampled() {
+        let s = FlowStats {
+            packets: 100,
+            non_ip: 5,
+            parse_failed: 3,
+            table_full_packets: 7,
+            table_full_octets: 700,
+            sampled_out: 11,
+        };
+        assert_eq!(s.ignored_packets(), 10);
+        assert_eq!(s.ignored_octets(), 700);
+    }
 }
