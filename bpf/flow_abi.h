@@ -16,6 +16,14 @@
 #define FLOW_MAP_MAX_ENTRIES 131072
 
 /*
+ * Capacity of the refused-flows map: keys of flows that lost packets to a
+ * full flow map (value: the packets lost, __u64), least recently used
+ * evicted first. User space takes them every interval; the next record of
+ * each such flow ends "lack of resources".
+ */
+#define FLOW_REFUSED_MAX_ENTRIES 4096
+
+/*
  * Flow key: the full tuple, never a hash of it. IPv4 addresses occupy the
  * first 4 bytes of the 16-byte fields, the rest is zero. Ports are in host
  * byte order, 0 for ICMP, ICMPv6, non-first fragments and protocols without

@@ -35,6 +35,16 @@
 		__uint(pinning, LIBBPF_PIN_BY_NAME);       \
 	} name SEC(".maps")
 
+/* Flows that lost packets to a full flow map: LRU, so it never fills. */
+#define REFUSED_MAP(name)                                      \
+	struct {                                               \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);           \
+		__uint(max_entries, FLOW_REFUSED_MAX_ENTRIES); \
+		__type(key, struct flow_key);                  \
+		__type(value, __u64);                          \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);           \
+	} name SEC(".maps")
+
 /* The shapes of the other maps; each object names its own, in full. */
 #define JMP_TABLE(name)                                \
 	struct {                                       \

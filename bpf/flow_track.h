@@ -22,6 +22,7 @@ struct flow_maps {
 	void *selector;
 	void *config;
 	void *stats;
+	void *refused;
 };
 
 static __always_inline void stat_add(void *stats, __u32 idx, __u64 n)
@@ -120,6 +121,23 @@ static __always_inline int flow_account(void *flows, const struct pkt_meta *m,
 	return 1;
 }
 
+/*
+ * Remembers that @key's flow lost @segs packets to a full flow map. An
+ * update racing another CPU's loses nothing but that packet count: the key
+ * is there either way.
+ */
+static __always_inline void flow_refused(void *refused,
+					 const struct flow_key *key, __u64 segs)
+{
+	__u64 *lost = bpf_map_lookup_elem(refused, key);
+
+	if (lost) {
+		__sync_fetch_and_add(lost, segs);
+		return;
+	}
+	bpf_map_update_elem(refused, key, &segs, BPF_NOEXIST);
+}
+
 static __always_inline __u32 config_sample_period(void *config)
 {
 	__u32 zero = 0;
@@ -184,6 +202,7 @@ static __always_inline void flow_meter(struct __sk_buff *skb,
 	if (!ok) {
 		stat_add(maps->stats, FLOW_STAT_TABLE_FULL_PACKETS, segs);
 		stat_add(maps->stats, FLOW_STAT_TABLE_FULL_OCTETS, octets);
+		flow_refused(maps->refused, &m.key, segs);
 	}
 }
 

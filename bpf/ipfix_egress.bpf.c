@@ -16,6 +16,7 @@ FLOW_MAP(ipfix_egress_flows_1);
 ONE_SLOT_MAP(ipfix_egress_selector, struct flow_selector);
 ONE_SLOT_MAP(ipfix_egress_config, struct flow_config);
 STATS_MAP(ipfix_egress_stats);
+REFUSED_MAP(ipfix_egress_refused_flows);
 MONITOR_MAP(ipfix_egress_packets);
 MONITOR_MAP(ipfix_egress_non_ip);
 MONITOR_MAP(ipfix_egress_parse_failed);
@@ -32,6 +33,7 @@ int _egress_flow_monitoring(struct __sk_buff *skb)
 		.selector = &ipfix_egress_selector,
 		.config = &ipfix_egress_config,
 		.stats = &ipfix_egress_stats,
+		.refused = &ipfix_egress_refused_flows,
 	};
 
 	/* Where a forwarded packet came in; 0 when it is locally sent. */

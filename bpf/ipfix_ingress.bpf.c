@@ -16,6 +16,7 @@ FLOW_MAP(ipfix_ingress_flows_1);
 ONE_SLOT_MAP(ipfix_ingress_selector, struct flow_selector);
 ONE_SLOT_MAP(ipfix_ingress_config, struct flow_config);
 STATS_MAP(ipfix_ingress_stats);
+REFUSED_MAP(ipfix_ingress_refused_flows);
 MONITOR_MAP(ipfix_ingress_packets);
 MONITOR_MAP(ipfix_ingress_non_ip);
 MONITOR_MAP(ipfix_ingress_parse_failed);
@@ -32,6 +33,7 @@ int _ingress_flow_monitoring(struct __sk_buff *skb)
 		.selector = &ipfix_ingress_selector,
 		.config = &ipfix_ingress_config,
 		.stats = &ipfix_ingress_stats,
+		.refused = &ipfix_ingress_refused_flows,
 	};
 
 	/* Routing has not happened yet: the egress interface is unknown. */

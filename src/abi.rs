@@ -15,6 +15,8 @@ pub const FLOW_ABI_VERSION: u32 = 2;
 /// `FLOW_MAP_MAX_ENTRIES`: capacity of each flow map as declared in the
 /// objects (what l3afd gets; `--max-flows` changes it when we load).
 pub const FLOW_MAP_MAX_ENTRIES: u32 = 131_072;
+/// `FLOW_REFUSED_MAX_ENTRIES`: capacity of the refused-flows map.
+pub const FLOW_REFUSED_MAX_ENTRIES: u32 = 4096;
 
 pub const FLOW_KEY_SIZE: usize = 48;
 pub const FLOW_VALUE_SIZE: usize = 64;

@@ -12,7 +12,9 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use ipfix_flow_exporter::abi::{FlowKey, FlowValue, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
+use ipfix_flow_exporter::abi::{
+    FlowKey, FlowValue, FLOW_KEY_SIZE, FLOW_REFUSED_MAX_ENTRIES, FLOW_VALUE_SIZE,
+};
 use ipfix_flow_exporter::datapath::names::{entry_function, object_file, MapRole};
 use ipfix_flow_exporter::datapath::BPF_OBJ_DIR;
 use ipfix_flow_exporter::flow::Direction;
@@ -107,6 +109,19 @@ fn map_names_are_the_rust_names_and_differ_between_objects() {
         assert_eq!(
             (jmp.key_size(), jmp.value_size(), jmp.max_entries()),
             (4, 4, 1)
+        );
+        let refused = obj
+            .maps()
+            .find(|m| m.name().to_string_lossy() == MapRole::RefusedFlows.map_name(dir))
+            .unwrap();
+        assert_eq!(refused.map_type(), libbpf_rs::MapType::LruHash);
+        assert_eq!(
+            (
+                refused.key_size(),
+                refused.value_size(),
+                refused.max_entries()
+            ),
+            (FLOW_KEY_SIZE as u32, 8, FLOW_REFUSED_MAX_ENTRIES)
         );
         for role in MapRole::MONITORS {
             let m = obj

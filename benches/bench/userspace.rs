@@ -65,6 +65,10 @@ impl FlowSource for TimedSource {
         self.inner.drain_retired(chunk, sink)
     }
 
+    fn take_refused(&mut self) -> Result<Vec<FlowKey>> {
+        self.inner.take_refused()
+    }
+
     fn stats(&mut self) -> Result<FlowStats> {
         self.inner.stats()
     }

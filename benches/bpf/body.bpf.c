@@ -39,6 +39,13 @@ BENCH_ARRAY(body_selector, struct flow_selector, 1, BPF_MAP_TYPE_ARRAY);
 BENCH_ARRAY(body_config, struct flow_config, 1, BPF_MAP_TYPE_ARRAY);
 BENCH_ARRAY(body_stats, __u64, FLOW_STAT_COUNT, BPF_MAP_TYPE_PERCPU_ARRAY);
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FLOW_REFUSED_MAX_ENTRIES);
+	__type(key, struct flow_key);
+	__type(value, __u64);
+} body_refused_flows SEC(".maps");
+
 SEC("tc")
 int v_body(struct __sk_buff *skb)
 {
@@ -48,6 +55,7 @@ int v_body(struct __sk_buff *skb)
 		.selector = &body_selector,
 		.config = &body_config,
 		.stats = &body_stats,
+		.refused = &body_refused_flows,
 	};
 
 	flow_meter(skb, &maps, 0);

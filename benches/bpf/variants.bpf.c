@@ -43,6 +43,13 @@ struct {
 BENCH_ARRAY(selector, struct flow_selector, 1, BPF_MAP_TYPE_ARRAY);
 BENCH_ARRAY(config, struct flow_config, 1, BPF_MAP_TYPE_ARRAY);
 BENCH_ARRAY(stats, __u64, FLOW_STAT_COUNT, BPF_MAP_TYPE_PERCPU_ARRAY);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FLOW_REFUSED_MAX_ENTRIES);
+	__type(key, struct flow_key);
+	__type(value, __u64);
+} refused_flows SEC(".maps");
 /* Per-CPU run counter: makes every repetition a new flow. */
 BENCH_ARRAY(runs, __u64, 1, BPF_MAP_TYPE_PERCPU_ARRAY);
 
@@ -61,6 +68,7 @@ int v_shared_atomic(struct __sk_buff *skb)
 		.selector = &selector,
 		.config = &config,
 		.stats = &stats,
+		.refused = &refused_flows,
 	};
 
 	flow_meter(skb, &maps, 0);

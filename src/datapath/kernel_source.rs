@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use super::batch::Drain;
 use super::maps::DatapathMaps;
 use super::rcu::RcuBarrier;
+use crate::abi::FlowKey;
 use crate::flow::flow_source::{FlowEntry, FlowSource};
 use crate::flow::FlowStats;
 
@@ -60,6 +61,10 @@ impl FlowSource for KernelSource {
             total += n as u64;
             sink(&self.buf);
         }
+    }
+
+    fn take_refused(&mut self) -> Result<Vec<FlowKey>> {
+        self.maps.take_refused()
     }
 
     fn stats(&mut self) -> Result<FlowStats> {

@@ -8,7 +8,7 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use super::batch::check_flow_map;
 use super::names::MapRole;
 use super::rcu::RcuBarrier;
-use crate::abi::{FlowConfig, FlowStat};
+use crate::abi::{FlowConfig, FlowKey, FlowStat};
 use crate::flow::Direction;
 use crate::flow::FlowStats;
 
@@ -19,6 +19,8 @@ pub struct DatapathMaps {
     pub selector: MapHandle,
     pub config: MapHandle,
     pub stats: MapHandle,
+    /// Keys of flows that lost packets to a full flow map.
+    pub refused_flows: MapHandle,
     pub jmp_table: MapHandle,
     /// In the order of [`MapRole::MONITORS`].
     pub monitors: [MapHandle; 5],
@@ -43,6 +45,7 @@ impl DatapathMaps {
             selector: get(MapRole::Selector)?,
             config: get(MapRole::Config)?,
             stats: get(MapRole::Stats)?,
+            refused_flows: get(MapRole::RefusedFlows)?,
             jmp_table: get(MapRole::JmpTable)?,
             monitors: [
                 get(MapRole::MonitorPackets)?,
@@ -104,6 +107,21 @@ impl DatapathMaps {
             .context("writing the selector map")?;
         rcu.wait()?;
         Ok(idle)
+    }
+
+    /// Takes (reads and deletes) the keys of the flows that lost packets to
+    /// a full flow map since the last take. A key the program adds while
+    /// this runs is taken now or next time.
+    pub fn take_refused(&self) -> Result<Vec<FlowKey>> {
+        let keys: Vec<Vec<u8>> = self.refused_flows.keys().collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            // Gone already (evicted): nothing to take.
+            if self.refused_flows.delete(&k).is_ok() {
+                out.push(FlowKey::parse(&k).context("a refused-flows key")?);
+            }
+        }
+        Ok(out)
     }
 
     /// Per-CPU statistics summed over CPUs.

@@ -17,6 +17,8 @@ pub enum MapRole {
     Config,
     /// Per-CPU statistics array (`enum flow_stat`).
     Stats,
+    /// LRU hash: keys of flows that lost packets to a full flow map.
+    RefusedFlows,
     /// Monitor maps: one u64 total at key 0, for l3afd's `monitor_maps`.
     MonitorPackets,
     MonitorNonIp,
@@ -26,13 +28,14 @@ pub enum MapRole {
 }
 
 impl MapRole {
-    pub const ALL: [MapRole; 11] = [
+    pub const ALL: [MapRole; 12] = [
         MapRole::JmpTable,
         MapRole::Flows0,
         MapRole::Flows1,
         MapRole::Selector,
         MapRole::Config,
         MapRole::Stats,
+        MapRole::RefusedFlows,
         MapRole::MonitorPackets,
         MapRole::MonitorNonIp,
         MapRole::MonitorParseFailed,
@@ -67,6 +70,8 @@ impl MapRole {
             (Config, Egress) => "ipfix_egress_config",
             (Stats, Ingress) => "ipfix_ingress_stats",
             (Stats, Egress) => "ipfix_egress_stats",
+            (RefusedFlows, Ingress) => "ipfix_ingress_refused_flows",
+            (RefusedFlows, Egress) => "ipfix_egress_refused_flows",
             (MonitorPackets, Ingress) => "ipfix_ingress_packets",
             (MonitorPackets, Egress) => "ipfix_egress_packets",
             (MonitorNonIp, Ingress) => "ipfix_ingress_non_ip",

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | end of flow (3) | the record saw TCP FIN or RST |
 //! | forced end (4) | the exporter is shutting down |
-//! | lack of resources (5) | the flow table overflowed during the interval |
+//! | lack of resources (5) | the flow lost packets to a full flow table since its last record |
 //! | idle timeout (1) | no packet for the idle timeout (idle < active) |
 //! | active timeout (2) | otherwise: the flow may continue |
 
@@ -24,18 +24,24 @@ use crate::abi::{FlowValue, TCP_FIN, TCP_RST};
 pub struct IntervalFacts {
     pub now_boot_ns: u64,
     pub shutting_down: bool,
-    /// Packets were refused by the flow map during the interval.
-    pub table_overflowed: bool,
 }
 
-pub fn end_reason(v: &FlowValue, facts: &IntervalFacts, idle_timeout: Duration) -> FlowEndReason {
+/// The reason the record of `v` carries. `lost_packets`: the flow lost
+/// packets to a full flow table since its last record (the datapath names
+/// such flows; records of the others are whole).
+pub fn end_reason(
+    v: &FlowValue,
+    facts: &IntervalFacts,
+    idle_timeout: Duration,
+    lost_packets: bool,
+) -> FlowEndReason {
     let fin_or_rst = v.tcp_flags & u32::from(TCP_FIN | TCP_RST) != 0;
     let idle_ns = u64::try_from(idle_timeout.as_nanos()).unwrap_or(u64::MAX);
     if fin_or_rst {
         FlowEndReason::EndOfFlow
     } else if facts.shutting_down {
         FlowEndReason::ForcedEnd
-    } else if facts.table_overflowed {
+    } else if lost_packets {
         FlowEndReason::LackOfResources
     } else if facts.now_boot_ns.saturating_sub(v.last_seen_ns) >= idle_ns {
         FlowEndReason::IdleTimeout
@@ -64,7 +70,6 @@ mod tests {
         IntervalFacts {
             now_boot_ns: now,
             shutting_down: false,
-            table_overflowed: false,
         }
     }
 
@@ -72,12 +77,11 @@ mod tests {
     fn fin_or_rst_ends_the_flow_whatever_else_holds() {
         let f = IntervalFacts {
             shutting_down: true,
-            table_overflowed: true,
             ..facts(100 * SEC)
         };
         for flags in [TCP_FIN | TCP_ACK, TCP_RST] {
             assert_eq!(
-                end_reason(&value(flags, 0), &f, Duration::from_secs(1)),
+                end_reason(&value(flags, 0), &f, Duration::from_secs(1), true),
                 FlowEndReason::EndOfFlow
             );
         }
@@ -90,20 +94,26 @@ mod tests {
             ..facts(10 * SEC)
         };
         assert_eq!(
-            end_reason(&value(TCP_SYN, 10 * SEC), &f, Duration::from_secs(30)),
+            end_reason(
+                &value(TCP_SYN, 10 * SEC),
+                &f,
+                Duration::from_secs(30),
+                false
+            ),
             FlowEndReason::ForcedEnd
         );
     }
 
     #[test]
-    fn overflow_marks_lack_of_resources() {
-        let f = IntervalFacts {
-            table_overflowed: true,
-            ..facts(10 * SEC)
-        };
+    fn lost_packets_mark_lack_of_resources_only_for_that_flow() {
+        let f = facts(10 * SEC);
         assert_eq!(
-            end_reason(&value(0, 10 * SEC), &f, Duration::from_secs(30)),
+            end_reason(&value(0, 10 * SEC), &f, Duration::from_secs(30), true),
             FlowEndReason::LackOfResources
+        );
+        assert_eq!(
+            end_reason(&value(0, 10 * SEC), &f, Duration::from_secs(30), false),
+            FlowEndReason::ActiveTimeout
         );
     }
 
@@ -111,11 +121,11 @@ mod tests {
     fn idle_is_measured_from_the_last_packet() {
         let idle = Duration::from_secs(2);
         assert_eq!(
-            end_reason(&value(0, 8 * SEC), &facts(10 * SEC), idle),
+            end_reason(&value(0, 8 * SEC), &facts(10 * SEC), idle, false),
             FlowEndReason::IdleTimeout
         );
         assert_eq!(
-            end_reason(&value(0, 8 * SEC + 1), &facts(10 * SEC), idle),
+            end_reason(&value(0, 8 * SEC + 1), &facts(10 * SEC), idle, false),
             FlowEndReason::ActiveTimeout
         );
     }

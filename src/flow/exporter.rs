@@ -9,6 +9,7 @@ use super::clock::{Clock, TimeBase};
 use super::expiry::{end_reason, IntervalFacts};
 use super::flow_source::FlowSource;
 use super::ids::{FlowIds, IdAllocator};
+use super::lost::LostFlows;
 use super::record::{Direction, FlowEndReason, FlowRecord};
 use super::record_sink::RecordSink;
 use super::stats::{FlowStats, IntervalSummary};
@@ -29,6 +30,8 @@ pub struct FlowExporter<S> {
     direction: Direction,
     idle_timeout: Duration,
     ids: FlowIds,
+    /// Flows that lost packets to a full table, until their next record.
+    lost: LostFlows,
     /// Entries drained per chunk: about one IPFIX message worth, so that a
     /// crash can lose at most the chunk being exported.
     chunk: usize,
@@ -58,6 +61,7 @@ impl<S: FlowSource> FlowExporter<S> {
             direction: cfg.direction,
             idle_timeout: cfg.idle_timeout,
             ids: FlowIds::new(cfg.ids.clone(), idle_ns, cfg.max_known_flows),
+            lost: LostFlows::new(idle_ns),
             chunk: cfg.chunk.max(1),
             unwarned_refused: 0,
             last_full_warning: None,
@@ -122,14 +126,19 @@ impl<S: FlowSource> FlowExporter<S> {
         let facts = IntervalFacts {
             now_boot_ns: clock.boot_ns(),
             shutting_down,
-            table_overflowed: overflowed,
         };
+        // Flows that lost packets while the retired map was active have no
+        // entry in it: their next records (from later maps) say so.
+        let refused = self.source.take_refused()?;
+        let newly_lost = refused.len();
+        self.lost.expire(facts.now_boot_ns);
         let mut report = IntervalReport::default();
         let FlowExporter {
             source,
             direction,
             idle_timeout,
             ids,
+            lost,
             chunk,
             records,
             ..
@@ -137,7 +146,7 @@ impl<S: FlowSource> FlowExporter<S> {
         source.drain_retired(*chunk, &mut |entries| {
             records.clear();
             for (key, value) in entries {
-                let reason = end_reason(value, &facts, *idle_timeout);
+                let reason = end_reason(value, &facts, *idle_timeout, lost.take(key));
                 let flow_id = ids.assign(key, value.first_seen_ns, value.last_seen_ns);
                 if matches!(reason, FlowEndReason::EndOfFlow | FlowEndReason::ForcedEnd) {
                     ids.forget(key);
@@ -155,6 +164,14 @@ impl<S: FlowSource> FlowExporter<S> {
             sink.records(records);
         })?;
         self.ids.expire(facts.now_boot_ns);
+        self.lost.note(refused, facts.now_boot_ns);
+        if overflowed || newly_lost > 0 {
+            log::debug!(
+                "{}: {newly_lost} flows lost packets to the full table; {} await their next record",
+                self.direction.as_str(),
+                self.lost.len()
+            );
+        }
         report.totals = stats;
         sink.summary(&IntervalSummary {
             direction: self.direction,
@@ -249,6 +266,7 @@ mod tests {
         active: usize,
         retired: Option<usize>,
         stats: FlowStats,
+        refused: Vec<FlowKey>,
     }
 
     impl FlowSource for FakeSource {
@@ -276,6 +294,10 @@ mod tests {
                 sink(c);
             }
             Ok(all.len() as u64)
+        }
+
+        fn take_refused(&mut self) -> Result<Vec<FlowKey>> {
+            Ok(std::mem::take(&mut self.refused))
         }
 
         fn stats(&mut self) -> Result<FlowStats> {
@@ -387,25 +409,53 @@ mod tests {
         );
     }
 
+    /// The end reason of flow `port`'s first record from `from` on.
+    fn reason_of(sink: &Collect, port: u16, from: usize) -> Option<FlowEndReason> {
+        sink.records[from..]
+            .iter()
+            .find(|r| r.src_port == port)
+            .map(|r| r.end_reason)
+    }
+
     #[test]
-    fn table_overflow_marks_the_interval_counting_from_the_opening_totals() {
+    fn lack_of_resources_marks_only_the_next_record_of_each_flow_that_lost_packets() {
         let clock = FakeClock::new(0);
-        let mut source = FakeSource::default();
-        source.stats.table_full_packets = 500; // a predecessor's total
-        let mut m = exporter_over(source, 64);
+        let mut m = exporter(64);
         let mut sink = Collect::default();
-        m.drain_leftovers(&clock, &mut sink).unwrap();
+        let lost_key = entry(2, 1, 0, 0, 0).0;
+        // Interval 1: flow 1 metered whole, flow 2 refused by a full table.
         let active = m.source_mut().active;
         m.source_mut().maps[active] = vec![entry(1, 1, 0, 0, 0)];
+        m.source_mut().refused = vec![lost_key];
         m.interval(&clock, false, &mut sink).unwrap();
         assert_eq!(sink.records[0].end_reason, FlowEndReason::ActiveTimeout);
-        m.source_mut().stats.table_full_packets = 504;
-        // Refusals seen at the startup drain belong to the active map.
-        m.drain_leftovers(&clock, &mut sink).unwrap();
+        // Interval 2: both have room; flow 2's record says it lost packets.
+        let active = m.source_mut().active;
+        m.source_mut().maps[active] = vec![entry(1, 1, 0, 0, 0), entry(2, 1, 0, 0, 0)];
+        m.interval(&clock, false, &mut sink).unwrap();
+
+        assert_eq!(reason_of(&sink, 1, 1), Some(FlowEndReason::ActiveTimeout));
+        assert_eq!(reason_of(&sink, 2, 1), Some(FlowEndReason::LackOfResources));
+        // Interval 3: once only.
         let active = m.source_mut().active;
         m.source_mut().maps[active] = vec![entry(2, 1, 0, 0, 0)];
         m.interval(&clock, false, &mut sink).unwrap();
-        assert_eq!(sink.records[1].end_reason, FlowEndReason::LackOfResources);
+        assert_eq!(reason_of(&sink, 2, 3), Some(FlowEndReason::ActiveTimeout));
+    }
+
+    #[test]
+    fn a_loss_is_forgotten_after_the_idle_timeout() {
+        let clock = FakeClock::new(0);
+        let mut m = exporter(64);
+        let mut sink = Collect::default();
+        m.source_mut().refused = vec![entry(2, 1, 0, 0, 0).0];
+        m.interval(&clock, false, &mut sink).unwrap();
+        clock.advance_ns(31 * SEC);
+        let now = 31 * SEC;
+        let active = m.source_mut().active;
+        m.source_mut().maps[active] = vec![entry(2, 1, now, now, 0)];
+        m.interval(&clock, false, &mut sink).unwrap();
+        assert_eq!(sink.records[0].end_reason, FlowEndReason::ActiveTimeout);
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub trait FlowSource {
     /// Returns the number of entries drained.
     fn drain_retired(&mut self, chunk: usize, sink: &mut dyn FnMut(&[FlowEntry])) -> Result<u64>;
 
+    /// Takes the keys of the flows that lost packets to a full flow map
+    /// since the last call (each once).
+    fn take_refused(&mut self) -> Result<Vec<FlowKey>>;
+
     /// Statistics totals since the maps were created.
     fn stats(&mut self) -> Result<FlowStats>;
 

@@ -6,6 +6,7 @@ pub mod expiry;
 pub mod exporter;
 pub mod flow_source;
 pub mod ids;
+pub mod lost;
 pub mod record;
 pub mod record_sink;
 pub mod stats;

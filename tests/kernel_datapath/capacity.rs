@@ -44,6 +44,14 @@ fn a_full_table_counts_new_flows_and_keeps_metering_old_ones() {
             ..FlowStats::default()
         },
     );
+    // The flows that lost packets are named, each once, for the next
+    // record of each to say so; the flows in the table are not.
+    let mut refused = t.obj.maps.take_refused().unwrap();
+    refused.sort_by_key(|k| (k.protocol, k.src_port));
+    let mut want_refused = vec![key4(IPPROTO_TCP, 9, 9)];
+    want_refused.extend((16..20).map(|i| key4(IPPROTO_UDP, 100 + i, 53)));
+    assert_eq!(refused, want_refused);
+    assert_eq!(t.obj.maps.take_refused().unwrap(), Vec::new(), "taken once");
     // Room again after the map is drained.
     assert_eq!(t.drain_flows().len(), 16);
     send(&t, &eth4(&flow(19)));
