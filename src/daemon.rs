@@ -111,6 +111,7 @@ pub fn sinks(cfg: &ExportConfig, ifindex: u32, boot_epoch_ms: u64) -> Fanout {
             cfg.observation_domain_id.unwrap_or(ifindex),
             boot_epoch_ms,
             Box::new(SystemClock),
+            Box::new(crate::sys::interface_names),
         )));
     }
     Fanout(out)

@@ -11,6 +11,7 @@ use nix::sys::statfs::statfs;
 use nix::time::{clock_gettime, ClockId};
 
 use crate::flow::clock::Clock;
+use crate::schema::InterfaceName;
 
 /// `BPF_FS_MAGIC` from linux/magic.h.
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
@@ -27,6 +28,38 @@ pub fn ifindex(name: &str) -> Result<u32> {
 }
 
 /// Fails unless `path` lies on a mounted bpffs.
+/// The interfaces of this network namespace, for template 286: index,
+/// name, and alias as description. The alias is read from sysfs only where
+/// sysfs shows this namespace's interface of that index (a sysfs mounted in
+/// another namespace shows that one's); else it is empty.
+pub fn interface_names() -> Vec<InterfaceName> {
+    let Ok(list) = nix::net::if_::if_nameindex() else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|i| {
+            let name = i.name().to_str().ok()?.to_owned();
+            let dir = Path::new("/sys/class/net").join(&name);
+            let same = std::fs::read_to_string(dir.join("ifindex"))
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                == Some(i.index());
+            let description = if same {
+                std::fs::read_to_string(dir.join("ifalias"))
+                    .map(|s| s.trim_end_matches('\n').to_owned())
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            Some(InterfaceName {
+                index: i.index(),
+                name,
+                description,
+            })
+        })
+        .collect()
+}
+
 pub fn require_bpffs(path: &Path) -> Result<()> {
     let probe = path
         .ancestors()

@@ -276,6 +276,30 @@ fn tshark_sets(tshark_json: &str) -> (Vec<Row>, std::collections::BTreeSet<u16>)
     (rows, templates_seen)
 }
 
+/// Interface index -> name, from the template 286 records tshark decoded.
+fn tshark_interface_names(tshark_json: &str) -> BTreeMap<u32, String> {
+    let packets: Vec<Value> = serde_json::from_str(tshark_json).unwrap();
+    let mut out = BTreeMap::new();
+    for p in &packets {
+        let Some(obj) = p["_source"]["layers"]["cflow"].as_object() else {
+            continue;
+        };
+        for (k, set) in obj {
+            if !k.contains("[id=286]") {
+                continue;
+            }
+            for (_, rec) in set.as_object().unwrap() {
+                if let (Some(index), Some(name)) =
+                    (rec.get("cflow.inputint"), rec.get("cflow.if_name"))
+                {
+                    out.insert(num(index) as u32, name.as_str().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
 fn tshark_flow_rows(tshark_json: &str) -> Vec<Row> {
     tshark_sets(tshark_json).0
 }
@@ -323,15 +347,24 @@ fn tshark_decodes_every_template_and_field_exactly() {
     );
     let (rows, templates_seen) = tshark_sets(&text);
     // All eight data templates and the options templates carried records
-    // (276: the exporter's IPv4 address).
+    // (276: the exporter's IPv4 address; 286: the interfaces' names).
     let want: std::collections::BTreeSet<u16> = data_template_ids()
         .into_iter()
-        .chain([264, 266, 267, 276])
+        .chain([264, 266, 267, 276, 286])
         .collect();
     assert!(
         want.is_subset(&templates_seen),
         "templates decoded: {templates_seen:?}"
     );
+    // The veth the records name by index is named, by that index.
+    let ifindex = NetnsPair::ifindex_in(&net.a, &net.veth_a);
+    let names = tshark_interface_names(&text);
+    assert_eq!(
+        names.get(&ifindex).map(String::as_str),
+        Some(net.veth_a.as_str()),
+        "{names:?}"
+    );
+    assert_eq!(names.get(&1).map(String::as_str), Some("lo"), "{names:?}");
     let ours: Vec<Row> = recs.iter().map(row_from_exporter).collect();
     assert_eq!(
         rows.len(),

@@ -250,7 +250,7 @@ fn child_interval(n: usize, udp: bool) {
     }
     .validate()
     .expect("export settings");
-    let mut ipfix = IpfixSink::new(&cfg, 1, boot_ms, Box::new(SystemClock));
+    let mut ipfix = IpfixSink::new(&cfg, 1, boot_ms, Box::new(SystemClock), Box::new(Vec::new));
     let deadline = Instant::now() + Duration::from_secs(5);
     while ipfix.sessions[0].peer.is_none() && Instant::now() < deadline {
         ipfix.poll();

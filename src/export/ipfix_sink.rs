@@ -10,6 +10,7 @@ use crate::config::ExportConfig;
 use crate::flow::clock::Clock;
 use crate::flow::record_sink::RecordSink;
 use crate::flow::{FlowRecord, FlowStats, IntervalSummary};
+use crate::schema::InterfaceName;
 
 /// Uptime beyond which the SysUpTime anchor leaves the boot time: a u32 of
 /// milliseconds covers 49.7 days after the anchor.
@@ -27,9 +28,13 @@ pub fn sysuptime_anchor_ms(boot_epoch_ms: u64, now_ms: u64) -> u64 {
     }
 }
 
+/// Reads the interfaces to name (template 286) once per interval.
+pub type InterfaceTable = Box<dyn FnMut() -> Vec<InterfaceName>>;
+
 pub struct IpfixSink {
     pub sessions: Vec<CollectorSession>,
     clock: Box<dyn Clock>,
+    interfaces: InterfaceTable,
     boot_epoch_ms: u64,
     stats: [FlowStats; 2],
 }
@@ -41,9 +46,11 @@ impl IpfixSink {
         observation_domain_id: u32,
         boot_epoch_ms: u64,
         clock: Box<dyn Clock>,
+        interfaces: InterfaceTable,
     ) -> Self {
-        IpfixSink {
+        let mut sink = IpfixSink {
             clock,
+            interfaces,
             sessions: cfg
                 .collectors
                 .iter()
@@ -51,6 +58,15 @@ impl IpfixSink {
                 .collect(),
             boot_epoch_ms,
             stats: [FlowStats::default(); 2],
+        };
+        sink.read_interfaces();
+        sink
+    }
+
+    fn read_interfaces(&mut self) {
+        let table = (self.interfaces)();
+        for s in &mut self.sessions {
+            s.set_interfaces(&table);
         }
     }
 
@@ -101,6 +117,7 @@ impl RecordSink for IpfixSink {
     }
 
     fn end_of_interval(&mut self) {
+        self.read_interfaces();
         let cx = self.context();
         for s in &mut self.sessions {
             s.export_options(&cx);

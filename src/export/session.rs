@@ -13,6 +13,7 @@ use crate::config::ExportConfig;
 use crate::endpoint::{Endpoint, Protocol};
 use crate::flow::FlowRecord;
 use crate::ipfix::Mtu;
+use crate::schema::InterfaceName;
 
 use super::state::{Context, SessionStats};
 
@@ -59,6 +60,12 @@ impl CollectorSession {
             peer: None,
             tcp_queue_records: cfg.tcp_queue_records,
         }
+    }
+
+    /// The interfaces to name (template 286); see
+    /// [`CollectorState::set_interfaces`].
+    pub fn set_interfaces(&mut self, interfaces: &[InterfaceName]) {
+        self.state.set_interfaces(interfaces);
     }
 
     pub fn stats(&self) -> SessionStats {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 pub use super::tcp::Unwritten;
 use crate::flow::FlowRecord;
 use crate::ipfix::{EncodeError, Message, MessageBuilder, Mtu, Session};
-use crate::schema::{ExportStatistics, FlowMessages};
+use crate::schema::{ExportStatistics, FlowMessages, InterfaceName};
 
 /// Template copies sent when a UDP session starts, so that one lost
 /// datagram does not leave the collector blind until the next refresh.
@@ -87,6 +87,10 @@ pub struct CollectorState {
     exporting_process_id: u32,
     /// The address we send from, once the transport knows it.
     exporter_address: Option<IpAddr>,
+    /// The namespace's interfaces (template 286), and whether the
+    /// collector has the current list.
+    interfaces: Vec<InterfaceName>,
+    interfaces_told: bool,
     mtu: Mtu,
     template_refresh: Duration,
     /// When templates last went out in this transport session.
@@ -114,6 +118,8 @@ impl CollectorState {
             observation_domain_id,
             exporting_process_id,
             exporter_address: None,
+            interfaces: Vec::new(),
+            interfaces_told: false,
             mtu,
             template_refresh,
             templates_sent: None,
@@ -129,6 +135,15 @@ impl CollectorState {
     /// and each interval's options (templates 276/277).
     pub fn set_exporter_address(&mut self, addr: IpAddr) {
         self.exporter_address = Some(addr);
+    }
+
+    /// The interfaces whose names go out with the templates (template
+    /// 286), and with the next interval's options when the list changed.
+    pub fn set_interfaces(&mut self, interfaces: &[InterfaceName]) {
+        if self.interfaces != interfaces {
+            self.interfaces = interfaces.to_vec();
+            self.interfaces_told = false;
+        }
     }
 
     pub fn mtu(&self) -> Mtu {
@@ -225,14 +240,21 @@ impl CollectorState {
             not_sent_flow_total: self.stats.not_sent,
         };
         let (process, address) = (self.exporting_process_id, self.exporter_address);
-        let msgs = self
-            .encode(cx, |b| {
-                b.add_system_init_time(cx.system_init_ms)?;
-                b.add_statistics(&stats)?;
-                address.map_or(Ok(()), |a| b.add_exporter_address(process, a))
-            })
-            .map_err(|error| NotEncoded { records: 0, error })?;
+        let interfaces = std::mem::take(&mut self.interfaces);
+        let tell = !self.interfaces_told;
+        let encoded = self.encode(cx, |b| {
+            b.add_system_init_time(cx.system_init_ms)?;
+            b.add_statistics(&stats)?;
+            address.map_or(Ok(()), |a| b.add_exporter_address(process, a))?;
+            if tell {
+                b.add_interface_names(&interfaces)?;
+            }
+            Ok(())
+        });
+        self.interfaces = interfaces;
+        let msgs = encoded.map_err(|error| NotEncoded { records: 0, error })?;
         self.system_init_sent = Some(cx.system_init_ms);
+        self.interfaces_told = true;
         Ok(options_messages(msgs))
     }
 
@@ -333,13 +355,18 @@ impl CollectorState {
     /// Templates and the anchor, numbered now.
     fn templates(&mut self, cx: &Context) -> Result<Vec<Outgoing>, EncodeError> {
         let (process, address) = (self.exporting_process_id, self.exporter_address);
-        let msgs = self.encode(cx, |b| {
+        let interfaces = std::mem::take(&mut self.interfaces);
+        let encoded = self.encode(cx, |b| {
             b.add_flow_templates()?;
             b.add_system_init_time(cx.system_init_ms)?;
-            address.map_or(Ok(()), |a| b.add_exporter_address(process, a))
-        })?;
+            address.map_or(Ok(()), |a| b.add_exporter_address(process, a))?;
+            b.add_interface_names(&interfaces)
+        });
+        self.interfaces = interfaces;
+        let msgs = encoded?;
         self.templates_sent = Some(cx.now);
         self.system_init_sent = Some(cx.system_init_ms);
+        self.interfaces_told = true;
         Ok(options_messages(msgs))
     }
 
@@ -551,6 +578,30 @@ mod tests {
         assert_eq!(out[0].flow_records, 2);
         let again = s.encode_records(&records(2), &moved).unwrap();
         assert_eq!(again[0].message.data_records, 2);
+    }
+
+    #[test]
+    fn interface_names_go_with_the_templates_and_again_only_when_they_change() {
+        let t0 = Instant::now();
+        let iface = |index: u32, name: &str| InterfaceName {
+            index,
+            name: name.into(),
+            description: String::new(),
+        };
+        let mut s = udp();
+        s.set_interfaces(&[iface(1, "lo"), iface(2, "eth0")]);
+        let t = s.due_templates(&cx(t0));
+        assert_eq!(t[0].message.data_records, 1 + 2, "anchor + two interfaces");
+        send(&mut s, &t);
+        let options =
+            |s: &mut CollectorState| s.encode_options(&cx(t0)).unwrap()[0].message.data_records;
+        // The anchor and the two statistics records; the names are known.
+        assert_eq!(options(&mut s), 3);
+        s.set_interfaces(&[iface(1, "lo"), iface(2, "eth0")]);
+        assert_eq!(options(&mut s), 3);
+        s.set_interfaces(&[iface(1, "lo"), iface(2, "eth0"), iface(9, "veth9")]);
+        assert_eq!(options(&mut s), 3 + 3, "the changed list, whole");
+        assert_eq!(options(&mut s), 3);
     }
 
     #[test]

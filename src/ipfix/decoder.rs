@@ -580,7 +580,7 @@ mod tests {
         #[rustfmt::skip]
         let template = [
             0x01, 0x2d, 0x00, 0x01, // template 301, 1 field
-            0x00, 0x52, 0xff, 0xff, // interfaceName (82, unknown here), variable
+            0x00, 0x5e, 0xff, 0xff, // applicationDescription (94, unknown here), variable
         ];
         // "", "ab", "" : prefixes 0, 2, 0.
         let data = [0x00, 0x02, b'a', b'b', 0x00];
@@ -605,7 +605,7 @@ mod tests {
         #[rustfmt::skip]
         let template = [
             0x01, 0x2d, 0x00, 0x01, // template 301, 1 field
-            0x00, 0x52, 0xff, 0xff, // interfaceName (82, unknown here), variable
+            0x00, 0x5e, 0xff, 0xff, // applicationDescription (94, unknown here), variable
         ];
         // Prefix says 0x0100 octets, 2 present.
         let data = [0xff, 0x01, 0x00, 0xaa, 0xbb];

@@ -256,6 +256,9 @@ pub const IP_VERSION: InfoElement = InfoElement::iana(60, "ipVersion", Unsigned8
 pub const FLOW_DIRECTION: InfoElement = InfoElement::iana(61, "flowDirection", Unsigned8);
 pub const DESTINATION_MAC_ADDRESS: InfoElement =
     InfoElement::iana(80, "destinationMacAddress", MacAddress);
+pub const INTERFACE_NAME: InfoElement = InfoElement::iana(82, "interfaceName", String);
+pub const INTERFACE_DESCRIPTION: InfoElement =
+    InfoElement::iana(83, "interfaceDescription", String);
 pub const FLOW_END_REASON: InfoElement = InfoElement::iana(136, "flowEndReason", Unsigned8);
 pub const ICMP_TYPE_CODE_IPV6: InfoElement = InfoElement::iana(139, "icmpTypeCodeIPv6", Unsigned16);
 pub const EXPORTER_IPV4_ADDRESS: InfoElement =
@@ -286,7 +289,7 @@ pub const DOT1Q_CUSTOMER_VLAN_ID: InfoElement =
 
 /// Every IANA element this crate knows, sorted by number. The decoder names
 /// and types fields from here; unknown numbers decode as raw octets.
-pub static IANA_ELEMENTS: [InfoElement; 41] = [
+pub static IANA_ELEMENTS: [InfoElement; 43] = [
     OCTET_DELTA_COUNT,
     PACKET_DELTA_COUNT,
     PROTOCOL_IDENTIFIER,
@@ -313,6 +316,8 @@ pub static IANA_ELEMENTS: [InfoElement; 41] = [
     IP_VERSION,
     FLOW_DIRECTION,
     DESTINATION_MAC_ADDRESS,
+    INTERFACE_NAME,
+    INTERFACE_DESCRIPTION,
     EXPORTER_IPV4_ADDRESS,
     EXPORTER_IPV6_ADDRESS,
     FLOW_END_REASON,

@@ -20,8 +20,9 @@ use super::data::FlowTemplate;
 use std::net::IpAddr;
 
 use super::options::{
-    exporter_address_record, exporting_statistics_record, metering_statistics_record,
-    options_templates, system_init_record, ExportStatistics, EXPORTING_STATISTICS_TEMPLATE_ID,
+    exporter_address_record, exporting_statistics_record, interface_name_values,
+    interface_names_template, metering_statistics_record, options_templates, system_init_record,
+    ExportStatistics, InterfaceName, EXPORTING_STATISTICS_TEMPLATE_ID,
     METERING_STATISTICS_TEMPLATE_ID, SYSTEM_INIT_TEMPLATE_ID,
 };
 use crate::flow::FlowRecord;
@@ -32,7 +33,7 @@ use crate::ipfix::{EncodeError, MessageBuilder, Mtu};
 /// Our records on a [`MessageBuilder`].
 pub trait FlowMessages {
     /// The eight data templates (278..=285) and the options templates
-    /// (264, 266, 267, 276, 277). Send them when a session starts, when the UDP refresh
+    /// (264, 266, 267, 276, 277, 286). Send them when a session starts, when the UDP refresh
     /// timer fires, and after each TCP reconnect.
     fn add_flow_templates(&mut self) -> Result<(), EncodeError>;
 
@@ -60,9 +61,21 @@ pub trait FlowMessages {
         exporting_process_id: u32,
         addr: IpAddr,
     ) -> Result<(), EncodeError>;
+
+    /// The options records of template 286: each interface's name and
+    /// description by its index.
+    fn add_interface_names(&mut self, interfaces: &[InterfaceName]) -> Result<(), EncodeError>;
 }
 
 impl FlowMessages for MessageBuilder<'_> {
+    fn add_interface_names(&mut self, interfaces: &[InterfaceName]) -> Result<(), EncodeError> {
+        let template = interface_names_template()?;
+        for interface in interfaces {
+            self.add_custom_record(&template, &interface_name_values(interface))?;
+        }
+        Ok(())
+    }
+
     fn add_exporter_address(
         &mut self,
         exporting_process_id: u32,

@@ -16,6 +16,7 @@
 //! | 280 | data    | IPv6 non-ICMPv6, ingress                  |
 //! | 281 | data    | IPv6 ICMPv6, ingress                      |
 //! | 282–285 | data | the same four, egress                    |
+//! | 286 | options | scope `ingressInterface` (the index); `interfaceName`, `interfaceDescription` |
 //!
 //! The data templates' elements are one table, [`elements::FLOW_ELEMENTS`]:
 //! each element once, with the templates that carry it, its size, how it
@@ -43,4 +44,4 @@ mod tests;
 pub use data::FlowTemplate;
 pub use decode::{FlowRecordError, ToFlowRecord};
 pub use encode::{min_mtu, records_per_message, FlowMessages};
-pub use options::ExportStatistics;
+pub use options::{ExportStatistics, InterfaceName};

@@ -1,7 +1,9 @@
 //! Our options templates (RFC 7011 §4): the SysUpTime anchor (264) and the
 //! metering process statistics (266, §4.1 and §4.2), scoped by
 //! `observationDomainId`; the exporting process reliability statistics
-//! (267, §4.3), scoped by `exportingProcessId`. Template 265 (all six
+//! (267, §4.3), scoped by `exportingProcessId`; the exporter's address
+//! (276, 277); the interfaces' names (286), scoped by interface index.
+//! Template 265 (all six
 //! counters under `observationDomainId`) is retired: its ID is never used
 //! again with another meaning.
 
@@ -9,7 +11,7 @@ use std::net::IpAddr;
 
 use crate::ipfix::field::FieldSpecifier;
 use crate::ipfix::ie::{self, InfoElement};
-use crate::ipfix::{EncodeError, Template};
+use crate::ipfix::{EncodeError, Template, TypedTemplate, Value};
 
 /// Options template: `systemInitTimeMilliseconds` per observation domain.
 pub const SYSTEM_INIT_TEMPLATE_ID: u16 = 264;
@@ -23,6 +25,22 @@ pub const EXPORTING_STATISTICS_TEMPLATE_ID: u16 = 267;
 /// (before NAT), IPv4 and IPv6.
 pub const EXPORTER_IPV4_TEMPLATE_ID: u16 = 276;
 pub const EXPORTER_IPV6_TEMPLATE_ID: u16 = 277;
+/// Options template: each interface's name and description, scoped by its
+/// index (hosts run no SNMP: without it collectors show bare numbers).
+pub const INTERFACE_NAMES_TEMPLATE_ID: u16 = 286;
+
+/// One interface of the exporter's network namespace, as template 286
+/// carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceName {
+    /// The index `ingressInterface`/`egressInterface` carry.
+    pub index: u32,
+    /// `interfaceName`: `eth0`.
+    pub name: String,
+    /// `interfaceDescription`: the interface's alias (`ip link set eth0
+    /// alias ...`), empty when it has none.
+    pub description: String,
+}
 
 /// Template 264's elements after the scope.
 const SYSTEM_INIT_ELEMENTS: [InfoElement; 1] = [ie::SYSTEM_INIT_TIME_MILLISECONDS];
@@ -90,14 +108,45 @@ pub fn exporter_address_template(ipv6: bool) -> Result<Template, EncodeError> {
     }
 }
 
+/// Options template 286: scope `ingressInterface` (the interface index,
+/// whichever direction a record uses it in), then `interfaceName` and
+/// `interfaceDescription`, both variable-length strings.
+pub fn interface_names_template() -> Result<TypedTemplate, EncodeError> {
+    TypedTemplate::new_options(
+        INTERFACE_NAMES_TEMPLATE_ID,
+        1,
+        [
+            ie::INGRESS_INTERFACE,
+            ie::INTERFACE_NAME,
+            ie::INTERFACE_DESCRIPTION,
+        ]
+        .into_iter()
+        .map(|e| {
+            let length = e.default_length();
+            (e, length)
+        })
+        .collect(),
+    )
+}
+
+/// The values of template 286's record for `interface`.
+pub fn interface_name_values(interface: &InterfaceName) -> [Value; 3] {
+    [
+        Value::Unsigned(u64::from(interface.index)),
+        Value::String(interface.name.clone()),
+        Value::String(interface.description.clone()),
+    ]
+}
+
 /// Every options template, in ID order.
-pub fn options_templates() -> Result<[Template; 5], EncodeError> {
+pub fn options_templates() -> Result<[Template; 6], EncodeError> {
     Ok([
         system_init_template()?,
         metering_statistics_template()?,
         exporting_statistics_template()?,
         exporter_address_template(false)?,
         exporter_address_template(true)?,
+        interface_names_template()?.template().clone(),
     ])
 }
 

@@ -269,12 +269,12 @@ fn golden_options_message() {
 }
 
 #[test]
-fn template_message_decodes_to_our_thirteen_templates() {
+fn template_message_decodes_to_our_fourteen_templates() {
     let msg = templates_message(&mut Session::new(7));
-    // 16 header + set 2 (4 + 8 × 108) + set 3 (4 + 14 + 30 + 14 + 14 + 14)
+    // 16 header + set 2 (4 + 8 × 108) + set 3 (4 + 14 + 30 + 14 + 14 + 14 + 18)
     assert_eq!(
         msg.bytes.len(),
-        16 + 4 + 8 * 108 + 4 + 14 + 30 + 14 + 14 + 14
+        16 + 4 + 8 * 108 + 4 + 14 + 30 + 14 + 14 + 14 + 18
     );
     assert_eq!(msg.data_records, 0);
     let mut d = Decoder::default();
@@ -292,7 +292,60 @@ fn template_message_decodes_to_our_thirteen_templates() {
         .collect();
     assert_eq!(
         ids,
-        [278, 279, 280, 281, 282, 283, 284, 285, 264, 266, 267, 276, 277]
+        [278, 279, 280, 281, 282, 283, 284, 285, 264, 266, 267, 276, 277, 286]
+    );
+}
+
+/// Template 286 names interfaces by index: variable-length strings,
+/// decoded back as what was sent.
+#[test]
+fn interface_names_round_trip() {
+    let mut session = Session::new(7);
+    let templates = templates_message(&mut session);
+    let interfaces = [
+        InterfaceName {
+            index: 2,
+            name: "eth0".into(),
+            description: "uplink to ToR 1".into(),
+        },
+        InterfaceName {
+            index: 17,
+            name: "veth0a1b2c3".into(),
+            description: String::new(),
+        },
+    ];
+    let mut b = session.builder(EXPORT_TIME, Mtu::DEFAULT);
+    b.add_interface_names(&interfaces).unwrap();
+    let msgs = b.finish().unwrap();
+    let mut d = Decoder::default();
+    d.decode(EXPORTER, &templates.bytes).unwrap();
+    let decoded = d.decode(EXPORTER, &msgs[0].bytes).unwrap();
+    let got: Vec<(Option<&Value>, Option<&Value>, Option<&Value>)> = decoded
+        .records()
+        .map(|r| {
+            assert_eq!(r.template_id, 286);
+            assert!(r.is_options());
+            (
+                r.get(ie::INGRESS_INTERFACE.id),
+                r.get(ie::INTERFACE_NAME.id),
+                r.get(ie::INTERFACE_DESCRIPTION.id),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Some(&Value::Unsigned(2)),
+                Some(&Value::String("eth0".into())),
+                Some(&Value::String("uplink to ToR 1".into()))
+            ),
+            (
+                Some(&Value::Unsigned(17)),
+                Some(&Value::String("veth0a1b2c3".into())),
+                Some(&Value::String(String::new()))
+            ),
+        ]
     );
 }
 
