@@ -81,10 +81,24 @@ enum flow_stat {
 	FLOW_STAT_COUNT = 6,
 };
 
-/* The single entry of the config map. All zero means the defaults. */
+/* How 1 in sample_period packets are chosen. */
+enum flow_sample_mode {
+	/* Count-based systematic (PSAMP): every Nth packet, counted over all CPUs */
+	FLOW_SAMPLE_SYSTEMATIC = 0,
+	/* Uniform probabilistic: each packet with probability 1/N */
+	FLOW_SAMPLE_RANDOM = 1,
+};
+
+/*
+ * The single entry of the config map. All zero means the defaults. User
+ * space writes sample_period and sample_mode before attaching; the program
+ * counts every packet it samples systematically in sample_count (atomic).
+ * A GSO super-packet is one packet to the sampler.
+ */
 struct flow_config {
 	__u32 sample_period; /* meter 1 in N packets; 0 and 1 mean all */
-	__u32 reserved;
+	__u32 sample_mode; /* enum flow_sample_mode */
+	__u64 sample_count;
 };
 
 /*

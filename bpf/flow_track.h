@@ -138,12 +138,25 @@ static __always_inline void flow_refused(void *refused,
 	bpf_map_update_elem(refused, key, &segs, BPF_NOEXIST);
 }
 
-static __always_inline __u32 config_sample_period(void *config)
+/*
+ * True when the packet is not one of the 1 in sample_period metered:
+ * systematic takes the 1st, (N+1)th, ... packet of all CPUs together (one
+ * atomic add), random each with probability 1/N.
+ */
+static __always_inline int sampled_out(void *config)
 {
 	__u32 zero = 0;
 	struct flow_config *cfg = bpf_map_lookup_elem(config, &zero);
+	__u32 period;
 
-	return cfg ? cfg->sample_period : 0;
+	if (!cfg)
+		return 0;
+	period = cfg->sample_period;
+	if (period <= 1)
+		return 0;
+	if (cfg->sample_mode == FLOW_SAMPLE_RANDOM)
+		return bpf_get_prandom_u32() % period != 0;
+	return __sync_fetch_and_add(&cfg->sample_count, 1) % period != 0;
 }
 
 static __always_inline __u32 selector_active(void *selector)
@@ -163,7 +176,7 @@ static __always_inline void flow_meter(struct __sk_buff *skb,
 				       __u32 peer_ifindex)
 {
 	struct pkt_meta m;
-	__u32 period, segs;
+	__u32 segs;
 	__u64 octets;
 	int ret, ok;
 
@@ -180,8 +193,7 @@ static __always_inline void flow_meter(struct __sk_buff *skb,
 		return;
 	}
 
-	period = config_sample_period(maps->config);
-	if (period > 1 && bpf_get_prandom_u32() % period) {
+	if (sampled_out(maps->config)) {
 		stat_add(maps->stats, FLOW_STAT_SAMPLED_OUT, segs);
 		return;
 	}

@@ -20,7 +20,7 @@ pub const FLOW_REFUSED_MAX_ENTRIES: u32 = 4096;
 
 pub const FLOW_KEY_SIZE: usize = 48;
 pub const FLOW_VALUE_SIZE: usize = 64;
-pub const FLOW_CONFIG_SIZE: usize = 8;
+pub const FLOW_CONFIG_SIZE: usize = 16;
 pub const FLOW_SELECTOR_SIZE: usize = 4;
 
 /// Which tc hook observed the flow. IPFIX `flowDirection` (IE 61) values.
@@ -341,17 +341,34 @@ impl FlowValue {
     }
 }
 
+/// `enum flow_sample_mode`: how 1 in `sample_period` packets are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SampleMode {
+    /// Count-based systematic: every Nth packet over all CPUs (PSAMP
+    /// selectorAlgorithm 1), so the metered share is exact.
+    #[default]
+    Systematic = 0,
+    /// Uniform probabilistic: each packet with probability 1/N (PSAMP
+    /// selectorAlgorithm 4).
+    Random = 1,
+}
+
 /// `struct flow_config`; all zero means the defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FlowConfig {
-    /// FlowExporter 1 in N packets; 0 and 1 mean every packet.
+    /// Meter 1 in N packets; 0 and 1 mean every packet.
     pub sample_period: u32,
+    pub sample_mode: SampleMode,
+    /// Packets the systematic sampler counted (the program's; written 0).
+    pub sample_count: u64,
 }
 
 impl FlowConfig {
     pub fn emit(&self) -> [u8; FLOW_CONFIG_SIZE] {
         let mut b = [0u8; FLOW_CONFIG_SIZE];
         b[..4].copy_from_slice(&self.sample_period.to_ne_bytes());
+        b[4..8].copy_from_slice(&(self.sample_mode as u32).to_ne_bytes());
+        b[8..16].copy_from_slice(&self.sample_count.to_ne_bytes());
         b
     }
 
@@ -359,6 +376,12 @@ impl FlowConfig {
         check_len("flow_config", b, FLOW_CONFIG_SIZE)?;
         Ok(FlowConfig {
             sample_period: u32_at(b, 0),
+            sample_mode: if u32_at(b, 4) == SampleMode::Random as u32 {
+                SampleMode::Random
+            } else {
+                SampleMode::Systematic
+            },
+            sample_count: u64_at(b, 8),
         })
     }
 }
@@ -419,6 +442,17 @@ mod tests {
             dst_mac: [2, 0, 0, 0, 0, 2],
         };
         assert_eq!(FlowValue::parse(&v.emit()), Ok(v));
+    }
+
+    #[test]
+    fn config_round_trip_keeps_every_field() {
+        let c = FlowConfig {
+            sample_period: 100,
+            sample_mode: SampleMode::Random,
+            sample_count: 1 << 40,
+        };
+        assert_eq!(FlowConfig::parse(&c.emit()), Ok(c));
+        assert_eq!(FlowConfig::default().emit(), [0; FLOW_CONFIG_SIZE]);
     }
 
     #[test]

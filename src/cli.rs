@@ -72,6 +72,14 @@ pub enum AttachArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SampleModeArg {
+    /// Every Nth packet, counted over all CPUs: the metered share is exact.
+    Systematic,
+    /// Each packet with probability 1/N.
+    Random,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputArg {
     /// One JSON object per flow record on stdout.
     Json,
@@ -131,9 +139,12 @@ pub struct RunArgs {
     /// (left by an older version) instead of refusing to start.
     #[arg(long)]
     pub replace_pins: bool,
-    /// FlowExporter 1 in N packets (random sampling); 1 meters every packet.
+    /// Meter 1 in N packets (see --sample-mode); 1 meters every packet.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub sample_period: u32,
+    /// How the 1 in N packets are chosen.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "systematic")]
+    pub sample_mode: SampleModeArg,
 }
 
 /// `10s`, `500ms`, `2m`, `1h`, or a plain number of seconds.

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::cli::{AttachArg, CollectArgs, DirectionArg, FormatArg, OutputArg, RunArgs};
+use crate::abi::SampleMode;
+use crate::cli::{
+    AttachArg, CollectArgs, DirectionArg, FormatArg, OutputArg, RunArgs, SampleModeArg,
+};
 use crate::endpoint::Endpoint;
 use crate::flow::Direction;
 use crate::ipfix::Mtu;
@@ -190,6 +193,7 @@ pub struct RunConfig {
     pub pin_dir: PathBuf,
     pub replace_pins: bool,
     pub sample_period: u32,
+    pub sample_mode: SampleMode,
     pub export: ExportConfig,
 }
 
@@ -235,6 +239,10 @@ impl RunConfig {
             pin_dir,
             replace_pins: a.replace_pins,
             sample_period: a.sample_period,
+            sample_mode: match a.sample_mode {
+                SampleModeArg::Systematic => SampleMode::Systematic,
+                SampleModeArg::Random => SampleMode::Random,
+            },
             export: ExportSettings {
                 active_timeout: a.active_timeout,
                 idle_timeout: a.idle_timeout,

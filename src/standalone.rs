@@ -70,6 +70,8 @@ fn load_all(cfg: &RunConfig, pins: &mut PinOwner) -> Result<Vec<Loaded>> {
         pins.add(set);
         maps.write_config(&FlowConfig {
             sample_period: cfg.sample_period,
+            sample_mode: cfg.sample_mode,
+            sample_count: 0,
         })
         .with_context(|| format!("configuring the {} object", dir.as_str()))?;
         if let Some(id) = maps.chained_prog_id()? {

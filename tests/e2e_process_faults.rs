@@ -17,7 +17,7 @@ use common::exporter::{totals, Exporter, PinDir, BIN};
 use common::netns::NetnsPair;
 use common::tempdir::TempDir;
 use common::traffic::{sa, udp_send, udp_sink};
-use ipfix_flow_exporter::abi::{FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
+use ipfix_flow_exporter::abi::{FLOW_CONFIG_SIZE, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
 use ipfix_flow_exporter::datapath::names::MapRole;
 use ipfix_flow_exporter::flow::Direction;
 use libbpf_rs::libbpf_sys;
@@ -141,8 +141,11 @@ fn l3afd_native_mode_refuses_incompatible_pins_and_never_deletes_them() {
                 0,
             ),
             MapRole::Selector => pin_map(&path, MapType::Array, 4, 4, 1, 0),
-            MapRole::Config => pin_map(&path, MapType::Array, 4, 8, 1, 0),
+            MapRole::Config => pin_map(&path, MapType::Array, 4, FLOW_CONFIG_SIZE as u32, 1, 0),
             MapRole::Stats => pin_map(&path, MapType::PercpuArray, 4, 8, 6, 0),
+            MapRole::RefusedFlows => {
+                pin_map(&path, MapType::LruHash, FLOW_KEY_SIZE as u32, 8, 4096, 0)
+            }
             _ => pin_map(&path, MapType::Array, 4, 8, 1, 0),
         }
     }

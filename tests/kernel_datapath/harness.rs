@@ -10,8 +10,8 @@ pub use libbpf_rs::{MapCore, MapFlags, MapHandle};
 pub use crate::common::bpfobj::{TestObject, TC_ACT_UNSPEC};
 pub use crate::common::frames::*;
 pub use ipfix_flow_exporter::abi::{
-    FlowConfig, FlowKey, FlowValue, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_NS, TCP_PSH, TCP_RST,
-    TCP_SYN, TCP_URG,
+    FlowConfig, FlowKey, FlowValue, SampleMode, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_NS,
+    TCP_PSH, TCP_RST, TCP_SYN, TCP_URG,
 };
 pub use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 pub use ipfix_flow_exporter::flow::{Direction, FlowStats};
