@@ -10,23 +10,8 @@ use crate::config::ExportConfig;
 use crate::flow::clock::Clock;
 use crate::flow::record_sink::RecordSink;
 use crate::flow::{FlowRecord, FlowStats, IntervalSummary};
+use crate::schema::elements::sysuptime_anchor_ms;
 use crate::schema::InterfaceName;
-
-/// Uptime beyond which the SysUpTime anchor leaves the boot time: a u32 of
-/// milliseconds covers 49.7 days after the anchor.
-const MAX_ANCHOR_AGE_MS: u64 = 45 * 86_400_000;
-const DAY_MS: u64 = 86_400_000;
-
-/// systemInitTimeMilliseconds for SysUpTime elements: the boot time while
-/// that keeps them in 32 bits, then the start of yesterday (UTC), so that
-/// records of the last day still fit and the anchor changes once a day.
-pub fn sysuptime_anchor_ms(boot_epoch_ms: u64, now_ms: u64) -> u64 {
-    if now_ms.saturating_sub(boot_epoch_ms) < MAX_ANCHOR_AGE_MS {
-        boot_epoch_ms
-    } else {
-        (now_ms / DAY_MS).saturating_sub(1) * DAY_MS
-    }
-}
 
 /// Reads the interfaces to name (template 286) once per interval.
 pub type InterfaceTable = Box<dyn FnMut() -> Vec<InterfaceName>>;
@@ -133,21 +118,5 @@ impl RecordSink for IpfixSink {
 
     fn flush(&mut self, deadline: Instant) {
         self.drain(deadline);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_anchor_is_boot_time_until_sysuptime_would_overflow() {
-        let boot = 1_700_000_000_000;
-        assert_eq!(sysuptime_anchor_ms(boot, boot + 10 * DAY_MS), boot);
-        let now = boot + 60 * DAY_MS + 12_345;
-        let anchor = sysuptime_anchor_ms(boot, now);
-        assert!(anchor > boot && now - anchor < 2 * DAY_MS);
-        assert_eq!(anchor % DAY_MS, 0, "changes once a day");
-        assert!(now - anchor < u64::from(u32::MAX));
     }
 }

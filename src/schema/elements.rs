@@ -412,6 +412,20 @@ pub fn sys_up_time_ms(epoch_ms: u64, system_init_ms: u64) -> u32 {
     u32::try_from(epoch_ms.saturating_sub(system_init_ms)).unwrap_or(u32::MAX)
 }
 
+/// 2^32 ms (49.7 days): the span of a SysUpTime element.
+pub const SYSUPTIME_SPAN_MS: u64 = 1 << 32;
+
+/// `systemInitTimeMilliseconds`, the anchor of the SysUpTime elements: the
+/// real boot time, moved on by whole 2^32 ms spans of uptime — so the boot
+/// time itself for the first 49.7 days, and the moment the 32-bit uptime
+/// counter last wrapped after that (as SNMP's sysUpTime wraps). A record
+/// that started before that moment carries 0 (its `flowStartMilliseconds`
+/// is exact).
+pub fn sysuptime_anchor_ms(boot_epoch_ms: u64, now_ms: u64) -> u64 {
+    let up = now_ms.saturating_sub(boot_epoch_ms);
+    boot_epoch_ms + up / SYSUPTIME_SPAN_MS * SYSUPTIME_SPAN_MS
+}
+
 /// The record every read starts from: what absent optional elements leave.
 pub fn blank_record() -> FlowRecord {
     FlowRecord {
@@ -454,6 +468,24 @@ mod tests {
             }
             assert!(a.octets() > 0, "{} has no fixed size", a.element.name);
         }
+    }
+
+    #[test]
+    fn the_anchor_is_the_boot_time_moved_on_by_whole_32_bit_spans() {
+        let boot = 1_700_000_000_000;
+        let day = 86_400_000;
+        assert_eq!(sysuptime_anchor_ms(boot, boot + 10 * day), boot);
+        assert_eq!(sysuptime_anchor_ms(boot, boot + SYSUPTIME_SPAN_MS - 1), boot);
+        assert_eq!(
+            sysuptime_anchor_ms(boot, boot + SYSUPTIME_SPAN_MS),
+            boot + SYSUPTIME_SPAN_MS
+        );
+        let now = boot + 3 * SYSUPTIME_SPAN_MS + 12_345;
+        let anchor = sysuptime_anchor_ms(boot, now);
+        assert_eq!(anchor, boot + 3 * SYSUPTIME_SPAN_MS);
+        assert_eq!(sys_up_time_ms(now, anchor), 12_345);
+        // A clock before the boot time (stepped back) keeps the boot time.
+        assert_eq!(sysuptime_anchor_ms(boot, boot - 5), boot);
     }
 
     #[test]
