@@ -139,6 +139,11 @@ pub struct RunArgs {
     /// (left by an older version) instead of refusing to start.
     #[arg(long)]
     pub replace_pins: bool,
+    /// Records also carry flowStart/EndSysUpTime (templates 278-285, as the
+    /// C package's do; always under l3afd). Collectors that see them may
+    /// take them over the exact absolute times (nfdump does).
+    #[arg(long)]
+    pub sysuptime_elements: bool,
     /// Meter 1 in N packets (see --sample-mode); 1 meters every packet.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub sample_period: u32,

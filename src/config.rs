@@ -72,6 +72,10 @@ pub struct ExportConfig {
     pub tcp_queue_records: usize,
     /// The least time between two TCP connection attempts.
     pub tcp_reconnect: Duration,
+    /// Records carry flowStart/EndSysUpTime (templates 278–285, the C
+    /// package's records) besides the absolute times: always under l3afd,
+    /// with `--sysuptime-elements` for `run`.
+    pub sysuptime_elements: bool,
 }
 
 /// The export settings as given, before validation: what `run`'s flags and
@@ -87,6 +91,7 @@ pub struct ExportSettings {
     pub observation_domain_id: Option<u32>,
     pub tcp_queue_records: usize,
     pub tcp_reconnect: Duration,
+    pub sysuptime_elements: bool,
 }
 
 /// RFC 7011 §10.4.4: an Exporting Process does not try to reconnect to a
@@ -117,6 +122,7 @@ impl Default for ExportSettings {
             observation_domain_id: None,
             tcp_queue_records: DEFAULT_TCP_QUEUE_RECORDS,
             tcp_reconnect: DEFAULT_TCP_RECONNECT,
+            sysuptime_elements: false,
         }
     }
 }
@@ -180,6 +186,7 @@ impl ExportSettings {
             observation_domain_id: self.observation_domain_id,
             tcp_queue_records: self.tcp_queue_records,
             tcp_reconnect: self.tcp_reconnect,
+            sysuptime_elements: self.sysuptime_elements,
         })
     }
 }
@@ -255,6 +262,7 @@ impl RunConfig {
                 observation_domain_id: a.observation_domain_id,
                 tcp_queue_records: a.tcp_queue_records,
                 tcp_reconnect: a.tcp_reconnect,
+                sysuptime_elements: a.sysuptime_elements,
             }
             .validate()?,
         })

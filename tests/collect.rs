@@ -297,7 +297,7 @@ fn flow_json(flow: &FlowRecord, exporter: SocketAddr, domain: u32, sequence_numb
     obj.insert("observation_domain_id".into(), json!(domain));
     obj.insert(
         "template_id".into(),
-        json!(FlowTemplate::of(flow).unwrap().id()),
+        json!(FlowTemplate::of(flow, true).unwrap().id()),
     );
     obj.insert("sequence_number".into(), json!(sequence_number));
     obj.insert("export_time".into(), json!(EXPORT_TIME));
@@ -341,9 +341,9 @@ fn udp_flow_and_options_records_match_what_was_sent() {
     let me = sock.local_addr().unwrap();
     let mut session = Session::new(7);
     let m = one_message(&mut session, |b| {
-        b.add_flow_templates().unwrap();
+        b.add_flow_templates(true).unwrap();
         b.add_system_init_time(SYSTEM_INIT_MS).unwrap();
-        b.add_flow_records(&flows(), SYSTEM_INIT_MS).unwrap();
+        b.add_flow_records(&flows(), Some(SYSTEM_INIT_MS)).unwrap();
         b.add_statistics(&statistics()).unwrap();
     });
     sock.send(&m.bytes).unwrap();
@@ -405,14 +405,14 @@ fn tcp_stream_is_framed_across_writes() {
     let all = flows();
     let mut session = Session::new(9);
     let m1 = one_message(&mut session, |b| {
-        b.add_flow_templates().unwrap();
-        b.add_flow_records(&all[..2], SYSTEM_INIT_MS).unwrap();
+        b.add_flow_templates(true).unwrap();
+        b.add_flow_records(&all[..2], Some(SYSTEM_INIT_MS)).unwrap();
     });
     let m2 = one_message(&mut session, |b| {
-        b.add_flow_records(&all[2..], SYSTEM_INIT_MS).unwrap();
+        b.add_flow_records(&all[2..], Some(SYSTEM_INIT_MS)).unwrap();
     });
     let m3 = one_message(&mut session, |b| {
-        b.add_flow_records(&all[..1], SYSTEM_INIT_MS).unwrap();
+        b.add_flow_records(&all[..1], Some(SYSTEM_INIT_MS)).unwrap();
         b.add_statistics(&statistics()).unwrap();
     });
     // Two messages in one write.
@@ -454,7 +454,7 @@ fn data_before_templates_is_reported_then_decoded() {
     let mut session = Session::new(1);
     // Data only (template 278 unknown), sent twice.
     let early = one_message(&mut session, |b| {
-        b.add_flow_records(&all[..1], SYSTEM_INIT_MS).unwrap();
+        b.add_flow_records(&all[..1], Some(SYSTEM_INIT_MS)).unwrap();
     });
     sock.send(&early.bytes).unwrap();
     sock.send(&early.bytes).unwrap();
@@ -463,8 +463,9 @@ fn data_before_templates_is_reported_then_decoded() {
     ));
     // The templates arrive, with another record.
     let later = one_message(&mut session, |b| {
-        b.add_flow_templates().unwrap();
-        b.add_flow_records(&all[1..2], SYSTEM_INIT_MS).unwrap();
+        b.add_flow_templates(true).unwrap();
+        b.add_flow_records(&all[1..2], Some(SYSTEM_INIT_MS))
+            .unwrap();
     });
     sock.send(&later.bytes).unwrap();
     // The first line printed is the later message's: the early ones were
@@ -497,14 +498,14 @@ fn lost_records_are_reported() {
     let all = flows();
     let mut session = Session::new(3);
     let first = one_message(&mut session, |b| {
-        b.add_flow_templates().unwrap();
-        b.add_flow_records(&all[..2], SYSTEM_INIT_MS).unwrap();
+        b.add_flow_templates(true).unwrap();
+        b.add_flow_records(&all[..2], Some(SYSTEM_INIT_MS)).unwrap();
     });
     let _lost = one_message(&mut session, |b| {
-        b.add_flow_records(&all[2..], SYSTEM_INIT_MS).unwrap();
+        b.add_flow_records(&all[2..], Some(SYSTEM_INIT_MS)).unwrap();
     });
     let third = one_message(&mut session, |b| {
-        b.add_flow_records(&all[..1], SYSTEM_INIT_MS).unwrap();
+        b.add_flow_records(&all[..1], Some(SYSTEM_INIT_MS)).unwrap();
     });
     sock.send(&first.bytes).unwrap();
     sock.send(&third.bytes).unwrap();
@@ -520,8 +521,8 @@ fn garbage_is_reported_and_the_collector_keeps_working() {
     let all = flows();
     let mut session = Session::new(5);
     let good = one_message(&mut session, |b| {
-        b.add_flow_templates().unwrap();
-        b.add_flow_records(&all, SYSTEM_INIT_MS).unwrap();
+        b.add_flow_templates(true).unwrap();
+        b.add_flow_records(&all, Some(SYSTEM_INIT_MS)).unwrap();
     });
 
     // UDP: truncated, wrong version, a length longer than the datagram.
@@ -629,7 +630,7 @@ fn two_exporters_with_different_layouts_of_one_template_id() {
     let all = flows();
     // A: our IPv4 ingress flow template. B: its own, with the same ID.
     let mut a_session = Session::new(1);
-    let shared_id = FlowTemplate::of(&all[0]).unwrap().id();
+    let shared_id = FlowTemplate::of(&all[0], true).unwrap().id();
     let theirs = TypedTemplate::new(
         shared_id,
         vec![
@@ -652,12 +653,12 @@ fn two_exporters_with_different_layouts_of_one_template_id() {
         })
     };
     let a1 = one_message(&mut a_session, |m| {
-        m.add_flow_templates().unwrap();
-        m.add_flow_records(&all[..1], SYSTEM_INIT_MS).unwrap();
+        m.add_flow_templates(true).unwrap();
+        m.add_flow_records(&all[..1], Some(SYSTEM_INIT_MS)).unwrap();
     });
     let b1 = b_record(&mut b_session, 1000, true);
     let a2 = one_message(&mut a_session, |m| {
-        m.add_flow_records(&all[..1], SYSTEM_INIT_MS).unwrap();
+        m.add_flow_records(&all[..1], Some(SYSTEM_INIT_MS)).unwrap();
     });
     let b2 = b_record(&mut b_session, 2000, false);
     // One at a time, so the output order is the sending order.
@@ -693,8 +694,9 @@ fn table_format_prints_rows_and_options_lines() {
     let me = sock.local_addr().unwrap();
     let mut session = Session::new(4);
     let m = one_message(&mut session, |b| {
-        b.add_flow_templates().unwrap();
-        b.add_flow_records(&flows()[..2], SYSTEM_INIT_MS).unwrap();
+        b.add_flow_templates(true).unwrap();
+        b.add_flow_records(&flows()[..2], Some(SYSTEM_INIT_MS))
+            .unwrap();
         b.add_statistics(&statistics()).unwrap();
     });
     sock.send(&m.bytes).unwrap();
@@ -740,8 +742,8 @@ fn sigterm_and_sigint_exit_zero_promptly() {
         let sock = udp_exporter(&c);
         let mut session = Session::new(1);
         let m = one_message(&mut session, |b| {
-            b.add_flow_templates().unwrap();
-            b.add_flow_records(&flows(), SYSTEM_INIT_MS).unwrap();
+            b.add_flow_templates(true).unwrap();
+            b.add_flow_records(&flows(), Some(SYSTEM_INIT_MS)).unwrap();
         });
         sock.send(&m.bytes).unwrap();
         assert_eq!(c.json(4).len(), 4);

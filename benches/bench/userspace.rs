@@ -107,7 +107,7 @@ impl EncodeSink {
 impl RecordSink for EncodeSink {
     fn records(&mut self, records: &[FlowRecord]) {
         let mut b = self.session.builder(self.export_time_secs, Mtu::DEFAULT);
-        b.add_flow_records(records, self.system_init_ms)
+        b.add_flow_records(records, Some(self.system_init_ms))
             .expect("encoding flow records");
         for m in b.finish().expect("finishing messages") {
             self.messages += 1;

@@ -183,22 +183,22 @@ fn seeds() -> Result<Vec<(&'static str, Vec<u8>)>> {
     let (options, option_row) = custom_options()?;
     let mut out = Vec::new();
 
-    let templates = messages(1, Mtu::DEFAULT, |b| Ok(b.add_flow_templates()?))?;
+    let templates = messages(1, Mtu::DEFAULT, |b| Ok(b.add_flow_templates(true)?))?;
     out.push(("templates", stream(&templates)));
     // Templates and the records of all eight data templates, one message.
     let all = messages(1, Mtu::new(usize::from(u16::MAX))?, |b| {
-        b.add_flow_templates()?;
-        b.add_flow_records(&flows(0), SYSTEM_INIT_MS)?;
+        b.add_flow_templates(true)?;
+        b.add_flow_records(&flows(0), Some(SYSTEM_INIT_MS))?;
         Ok(())
     })?;
     out.push(("templates-and-flows", stream(&all)));
     // Templates, then records in later messages of the same session.
     let later = messages(2, Mtu::DEFAULT, |b| {
-        b.add_flow_templates()?;
+        b.add_flow_templates(true)?;
         Ok(())
     })?;
     let data = messages(2, Mtu::DEFAULT, |b| {
-        b.add_flow_records(&flows(1), SYSTEM_INIT_MS)?;
+        b.add_flow_records(&flows(1), Some(SYSTEM_INIT_MS))?;
         Ok(())
     })?;
     out.push((
@@ -209,7 +209,7 @@ fn seeds() -> Result<Vec<(&'static str, Vec<u8>)>> {
     out.push(("flows-without-templates", stream(&data)));
     // The options records.
     let opts = messages(3, Mtu::DEFAULT, |b| {
-        b.add_flow_templates()?;
+        b.add_flow_templates(true)?;
         b.add_system_init_time(SYSTEM_INIT_MS)?;
         b.add_statistics(&stats)?;
         Ok(())
@@ -217,9 +217,9 @@ fn seeds() -> Result<Vec<(&'static str, Vec<u8>)>> {
     out.push(("options", stream(&opts)));
     // A batch split by a small MTU: many messages, sequence numbers.
     let split = messages(4, Mtu::new(200)?, |b| {
-        b.add_flow_templates()?;
+        b.add_flow_templates(true)?;
         for n in 0..4 {
-            b.add_flow_records(&flows(n), SYSTEM_INIT_MS)?;
+            b.add_flow_records(&flows(n), Some(SYSTEM_INIT_MS))?;
         }
         Ok(())
     })?;
@@ -238,7 +238,7 @@ fn seeds() -> Result<Vec<(&'static str, Vec<u8>)>> {
     // Withdrawals: one template, all data templates, all options templates,
     // then data of a withdrawn template.
     let withdraw = messages(7, Mtu::DEFAULT, |b| {
-        b.add_flow_templates()?;
+        b.add_flow_templates(true)?;
         b.add_template(custom.template())?;
         b.add_custom_record(&custom, &rows[1])?;
         Ok(())

@@ -380,9 +380,9 @@ mod tests {
     ) -> Vec<u8> {
         let mut b = session.builder(1_700_000_100, Mtu::DEFAULT);
         if templates {
-            b.add_flow_templates().unwrap();
+            b.add_flow_templates(true).unwrap();
         }
-        b.add_flow_records(flows, 1_700_000_000_000).unwrap();
+        b.add_flow_records(flows, Some(1_700_000_000_000)).unwrap();
         extra(&mut b);
         let mut messages = b.finish().unwrap();
         assert_eq!(messages.len(), 1);

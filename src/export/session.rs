@@ -55,6 +55,7 @@ impl CollectorSession {
                 cfg.mtu,
                 cfg.template_refresh,
                 cfg.tcp_queue_records,
+                cfg.sysuptime_elements,
             ),
             outage_since: None,
             peer: None,

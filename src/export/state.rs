@@ -92,6 +92,8 @@ pub struct CollectorState {
     interfaces: Vec<InterfaceName>,
     interfaces_told: bool,
     mtu: Mtu,
+    /// Records carry the SysUpTime elements (templates 278–285).
+    sysuptime: bool,
     template_refresh: Duration,
     /// When templates last went out in this transport session.
     templates_sent: Option<Instant>,
@@ -111,8 +113,10 @@ impl CollectorState {
         mtu: Mtu,
         template_refresh: Duration,
         tcp_queue_records: usize,
+        sysuptime: bool,
     ) -> Self {
         CollectorState {
+            sysuptime,
             transport,
             ipfix: Session::new(observation_domain_id),
             observation_domain_id,
@@ -202,13 +206,15 @@ impl CollectorState {
         records: &[FlowRecord],
         cx: &Context,
     ) -> Result<Vec<Outgoing>, NotEncoded> {
-        let anchor_moved = self.system_init_sent != Some(cx.system_init_ms);
+        // Without SysUpTime elements the anchor rides with the options only.
+        let anchor_moved = self.sysuptime && self.system_init_sent != Some(cx.system_init_ms);
+        let anchor = self.sysuptime.then_some(cx.system_init_ms);
         let encoded = self.encode(cx, |b| {
             if anchor_moved {
                 // The SysUpTime anchor moved: tell the collector first.
                 b.add_system_init_time(cx.system_init_ms)?;
             }
-            b.add_flow_records(records, cx.system_init_ms)
+            b.add_flow_records(records, anchor)
         });
         match encoded {
             Ok(msgs) => {
@@ -356,8 +362,9 @@ impl CollectorState {
     fn templates(&mut self, cx: &Context) -> Result<Vec<Outgoing>, EncodeError> {
         let (process, address) = (self.exporting_process_id, self.exporter_address);
         let interfaces = std::mem::take(&mut self.interfaces);
+        let sysuptime = self.sysuptime;
         let encoded = self.encode(cx, |b| {
-            b.add_flow_templates()?;
+            b.add_flow_templates(sysuptime)?;
             b.add_system_init_time(cx.system_init_ms)?;
             address.map_or(Ok(()), |a| b.add_exporter_address(process, a))?;
             b.add_interface_names(&interfaces)
@@ -467,11 +474,11 @@ mod tests {
     }
 
     fn udp() -> CollectorState {
-        CollectorState::new(Transport::Udp, 1, 4242, Mtu::DEFAULT, REFRESH, 0)
+        CollectorState::new(Transport::Udp, 1, 4242, Mtu::DEFAULT, REFRESH, 0, true)
     }
 
     fn tcp(queue: usize) -> CollectorState {
-        CollectorState::new(Transport::Tcp, 1, 4242, Mtu::DEFAULT, REFRESH, queue)
+        CollectorState::new(Transport::Tcp, 1, 4242, Mtu::DEFAULT, REFRESH, queue, true)
     }
 
     /// Sends everything (counting it) and returns the sequence numbers.

@@ -117,7 +117,12 @@ impl L3afdArgs {
             direction: None,
             version: None,
             verbose: DEFAULT_VERBOSE,
-            export: ExportSettings::default(),
+            // Drop-in for the C package's collectors: its SysUpTime
+            // elements stay in every record.
+            export: ExportSettings {
+                sysuptime_elements: true,
+                ..ExportSettings::default()
+            },
             log_dir: None,
             map_name: None,
             name: None,

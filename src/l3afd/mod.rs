@@ -284,13 +284,15 @@ mod tests {
         L3afdConfig::new("/opt/l3afd/bpf_ipfix_ingress", &argv)
     }
 
-    /// Start args are validated as `run`'s flags are, with `run`'s defaults:
-    /// nothing is clamped silently.
+    /// Start args are validated as `run`'s flags are, with `run`'s defaults
+    /// but for the SysUpTime elements (the C package's records carry
+    /// them): nothing is clamped silently.
     #[test]
     fn start_args_get_runs_defaults_and_checks() {
         let cfg = config(&[]).unwrap();
         let want = crate::config::ExportSettings {
             collectors: cfg.args.export.collectors.clone(),
+            sysuptime_elements: true,
             ..Default::default()
         }
         .validate()

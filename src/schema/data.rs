@@ -1,5 +1,6 @@
-//! The eight data templates: which template a [`FlowRecord`] goes to, and
-//! the template and record bytes, all from the element table.
+//! The sixteen data templates — eight layouts, each with and without the
+//! SysUpTime elements: which template a [`FlowRecord`] goes to, and the
+//! template and record bytes, all from the element table.
 
 use std::sync::LazyLock;
 
@@ -8,7 +9,8 @@ use crate::flow::{Direction, FlowRecord};
 use crate::ipfix::field::FieldSpecifier;
 use crate::ipfix::{EncodeError, Template};
 
-/// First data template ID; the eight data templates are 278..=285.
+/// First data template ID with the SysUpTime elements (the C package's
+/// records, under l3afd or with `--sysuptime-elements`): 278..=285.
 ///
 /// A template ID never changes meaning: a change to the data templates'
 /// elements takes the next free block of eight (and `RETIRED_DATA_TEMPLATES`
@@ -17,47 +19,61 @@ use crate::ipfix::{EncodeError, Template};
 /// key), MAC addresses or ipVersion.
 pub const FIRST_DATA_TEMPLATE_ID: u16 = 278;
 
+/// First data template ID without the SysUpTime elements (absolute
+/// `flowStart/EndMilliseconds` only; `run`'s default): 288..=295.
+pub const FIRST_ABSOLUTE_TEMPLATE_ID: u16 = 288;
+
 /// Data template IDs of earlier layouts: never sent again.
 pub const RETIRED_DATA_TEMPLATES: [std::ops::RangeInclusive<u16>; 2] = [256..=263, 268..=275];
 
-/// Which of the eight data templates a record goes to.
+/// Which of the sixteen data templates a record goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowTemplate {
     pub ipv6: bool,
     pub icmp: bool,
     pub direction: Direction,
+    /// Carries flowStart/EndSysUpTime (anchored by template 264).
+    pub sysuptime: bool,
 }
 
 /// Each template's rows of [`FLOW_ELEMENTS`], in [`FlowTemplate::index`]
 /// order, selected once.
-static ELEMENTS: LazyLock<[Vec<&'static FlowElement>; 8]> = LazyLock::new(|| {
-    let mut all: [Vec<&'static FlowElement>; 8] = Default::default();
+static ELEMENTS: LazyLock<[Vec<&'static FlowElement>; 16]> = LazyLock::new(|| {
+    let mut all: [Vec<&'static FlowElement>; 16] = Default::default();
     for t in FlowTemplate::all() {
         all[t.index()] = FLOW_ELEMENTS
             .iter()
-            .filter(|e| e.carried.by(t.ipv6, t.icmp, t.direction))
+            .filter(|e| e.carried.by(t.ipv6, t.icmp, t.direction, t.sysuptime))
             .collect();
     }
     all
 });
 
 impl FlowTemplate {
-    /// All eight, in template ID order.
+    /// All sixteen, in index order: with SysUpTime (278..=285), then
+    /// without (288..=295).
     pub fn all() -> impl Iterator<Item = FlowTemplate> {
-        Direction::ALL.into_iter().flat_map(|direction| {
+        [true, false].into_iter().flat_map(Self::in_use)
+    }
+
+    /// The eight one exporter uses: with the SysUpTime elements or without.
+    pub fn in_use(sysuptime: bool) -> impl Iterator<Item = FlowTemplate> {
+        Direction::ALL.into_iter().flat_map(move |direction| {
             [(false, false), (false, true), (true, false), (true, true)]
                 .into_iter()
                 .map(move |(ipv6, icmp)| FlowTemplate {
                     ipv6,
                     icmp,
                     direction,
+                    sysuptime,
                 })
         })
     }
 
     /// The template a record belongs to: by direction, IP version (of the
-    /// destination, as [`FlowRecord::is_ipv6`]) and ICMP-ness.
-    pub fn of(record: &FlowRecord) -> Result<Self, EncodeError> {
+    /// destination, as [`FlowRecord::is_ipv6`]) and ICMP-ness, with or
+    /// without the SysUpTime elements.
+    pub fn of(record: &FlowRecord, sysuptime: bool) -> Result<Self, EncodeError> {
         if record.src_addr.is_ipv6() != record.dst_addr.is_ipv6() {
             return Err(EncodeError::MixedAddressFamily {
                 flow_id: record.flow_id,
@@ -67,21 +83,30 @@ impl FlowTemplate {
             ipv6: record.is_ipv6(),
             icmp: record.is_icmp(),
             direction: record.direction,
+            sysuptime,
         })
     }
 
     pub fn id(self) -> u16 {
-        // SANITY: index() < 8.
-        FIRST_DATA_TEMPLATE_ID + self.index() as u16
+        let first = if self.sysuptime {
+            FIRST_DATA_TEMPLATE_ID
+        } else {
+            FIRST_ABSOLUTE_TEMPLATE_ID
+        };
+        // SANITY: index() % 8 < 8.
+        first + (self.index() % 8) as u16
     }
 
-    /// Position among [`Self::all`] (0..8), in template ID order.
+    /// Position among [`Self::all`] (0..16).
     pub fn index(self) -> usize {
         let direction = match self.direction {
             Direction::Ingress => 0,
             Direction::Egress => 4,
         };
-        direction + 2 * usize::from(self.ipv6) + usize::from(self.icmp)
+        8 * usize::from(!self.sysuptime)
+            + direction
+            + 2 * usize::from(self.ipv6)
+            + usize::from(self.icmp)
     }
 
     /// This template's elements, in order.
@@ -110,6 +135,7 @@ impl FlowTemplate {
     }
 
     /// Writes `record` into `buf` (exactly [`Self::record_len`] octets).
+    /// `system_init_ms` anchors the SysUpTime elements, if it has them.
     pub fn emit_record(
         self,
         record: &FlowRecord,
@@ -120,17 +146,19 @@ impl FlowTemplate {
         let mut out = Cursor::new(buf);
         // One instance per template: the table's filter and its writers
         // fold into straight-line code (a million records an interval).
-        use Direction::{Egress, Ingress};
-        let emit = match (self.ipv6, self.icmp, self.direction) {
-            (false, false, Ingress) => emit::<false, false, false>,
-            (false, true, Ingress) => emit::<false, true, false>,
-            (true, false, Ingress) => emit::<true, false, false>,
-            (true, true, Ingress) => emit::<true, true, false>,
-            (false, false, Egress) => emit::<false, false, true>,
-            (false, true, Egress) => emit::<false, true, true>,
-            (true, false, Egress) => emit::<true, false, true>,
-            (true, true, Egress) => emit::<true, true, true>,
-        };
+        macro_rules! by_template {
+            ($($v6:literal $icmp:literal $eg:literal $sys:literal),*) => {
+                match (self.ipv6, self.icmp, self.direction == Direction::Egress, self.sysuptime) {
+                    $(($v6, $icmp, $eg, $sys) => emit::<$v6, $icmp, $eg, $sys>,)*
+                }
+            };
+        }
+        let emit = by_template!(
+            false false false true, false true false true, true false false true, true true false true,
+            false false true true, false true true true, true false true true, true true true true,
+            false false false false, false true false false, true false false false, true true false false,
+            false false true false, false true true false, true false true false, true true true false
+        );
         emit(record, &cx, &mut out);
         if !out.filled() {
             return Err(EncodeError::InvalidTemplate {
@@ -142,8 +170,8 @@ impl FlowTemplate {
     }
 }
 
-/// Writes the elements template (`V6`, `ICMP`, `EGRESS`) carries.
-fn emit<const V6: bool, const ICMP: bool, const EGRESS: bool>(
+/// Writes the elements template (`V6`, `ICMP`, `EGRESS`, `SYS`) carries.
+fn emit<const V6: bool, const ICMP: bool, const EGRESS: bool, const SYS: bool>(
     record: &FlowRecord,
     cx: &Context,
     out: &mut Cursor<'_>,
@@ -154,7 +182,7 @@ fn emit<const V6: bool, const ICMP: bool, const EGRESS: bool>(
         Direction::Ingress
     };
     for e in &FLOW_ELEMENTS {
-        if e.carried.by(V6, ICMP, direction) {
+        if e.carried.by(V6, ICMP, direction, SYS) {
             (e.write)(record, cx, out);
         }
     }
@@ -168,20 +196,25 @@ mod tests {
     fn all_is_in_index_and_id_order() {
         for (i, t) in FlowTemplate::all().enumerate() {
             assert_eq!(t.index(), i);
-            assert_eq!(usize::from(t.id()), 278 + i);
+            let first = if i < 8 { 278 } else { 288 - 8 };
+            assert_eq!(usize::from(t.id()), first + i);
+            assert_eq!(t.sysuptime, i < 8);
         }
     }
 
     #[test]
     fn ids_and_lengths() {
         let ids: Vec<u16> = FlowTemplate::all().map(|t| t.id()).collect();
-        assert_eq!(ids, (278..=285).collect::<Vec<_>>());
+        assert_eq!(ids, (278..=285).chain(288..=295).collect::<Vec<_>>());
         for t in FlowTemplate::all() {
-            assert_eq!(t.record_len(), if t.ipv6 { 118 } else { 94 });
+            // The two SysUpTime elements: 4 octets each.
+            let sys = if t.sysuptime { 8 } else { 0 };
+            assert_eq!(t.record_len(), if t.ipv6 { 110 } else { 86 } + sys);
             let template = t.template().unwrap();
-            assert_eq!(template.fields().len(), 26);
-            // 4-octet header + 26 IANA specifiers.
-            assert_eq!(template.buffer_len(), 108);
+            let fields = if t.sysuptime { 26 } else { 24 };
+            assert_eq!(template.fields().len(), fields);
+            // 4-octet header + the IANA specifiers.
+            assert_eq!(template.buffer_len(), 4 + 4 * fields);
         }
         assert_eq!(FlowTemplate::max_record_len(), 118);
         for retired in RETIRED_DATA_TEMPLATES {
@@ -195,6 +228,7 @@ mod tests {
             ipv6: false,
             icmp: false,
             direction: Direction::Ingress,
+            sysuptime: true,
         };
         let template = t.template().unwrap();
         let mut buf = vec![0u8; template.buffer_len()];
@@ -246,6 +280,7 @@ mod tests {
             ipv6: true,
             icmp: true,
             direction: Direction::Egress,
+            sysuptime: true,
         };
         assert_eq!(v6_icmp_egress.id(), 285);
         assert_eq!(
@@ -259,6 +294,7 @@ mod tests {
             ipv6: false,
             icmp: true,
             direction: Direction::Ingress,
+            sysuptime: true,
         };
         assert_eq!(v4_icmp_ingress.id(), 279);
         assert_eq!(

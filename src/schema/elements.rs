@@ -13,10 +13,12 @@ use crate::flow::{Direction, FlowEndReason, FlowRecord};
 use crate::ipfix::ie::{self, InfoElement};
 use crate::ipfix::Value;
 
-/// Which of the eight data templates carry an element.
+/// Which of the data templates carry an element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Carried {
     All,
+    /// Only the templates with SysUpTime elements (278–285).
+    SysUpTime,
     Ipv4,
     Ipv6,
     NonIcmp,
@@ -28,9 +30,10 @@ pub enum Carried {
 
 impl Carried {
     #[inline(always)]
-    pub fn by(self, ipv6: bool, icmp: bool, direction: Direction) -> bool {
+    pub fn by(self, ipv6: bool, icmp: bool, direction: Direction, sysuptime: bool) -> bool {
         match self {
             Carried::All => true,
+            Carried::SysUpTime => sysuptime,
             Carried::Ipv4 => !ipv6,
             Carried::Ipv6 => ipv6,
             Carried::NonIcmp => !icmp,
@@ -45,6 +48,7 @@ impl Carried {
     pub fn describe(self) -> &'static str {
         match self {
             Carried::All => "all",
+            Carried::SysUpTime => "with SysUpTime",
             Carried::Ipv4 => "IPv4",
             Carried::Ipv6 => "IPv6",
             Carried::NonIcmp => "non-ICMP",
@@ -265,7 +269,7 @@ pub static FLOW_ELEMENTS: [FlowElement; 30] = [
     },
     FlowElement {
         element: ie::FLOW_START_SYS_UP_TIME,
-        carried: Carried::All,
+        carried: Carried::SysUpTime,
         field: "start_ms",
         need: Need::Derived,
         write: |r, cx, out| out.put(&sys_up_time_ms(r.start_ms, cx.system_init_ms).to_be_bytes()),
@@ -273,7 +277,7 @@ pub static FLOW_ELEMENTS: [FlowElement; 30] = [
     },
     FlowElement {
         element: ie::FLOW_END_SYS_UP_TIME,
-        carried: Carried::All,
+        carried: Carried::SysUpTime,
         field: "end_ms",
         need: Need::Derived,
         write: |r, cx, out| out.put(&sys_up_time_ms(r.end_ms, cx.system_init_ms).to_be_bytes()),
@@ -475,7 +479,10 @@ mod tests {
         let boot = 1_700_000_000_000;
         let day = 86_400_000;
         assert_eq!(sysuptime_anchor_ms(boot, boot + 10 * day), boot);
-        assert_eq!(sysuptime_anchor_ms(boot, boot + SYSUPTIME_SPAN_MS - 1), boot);
+        assert_eq!(
+            sysuptime_anchor_ms(boot, boot + SYSUPTIME_SPAN_MS - 1),
+            boot
+        );
         assert_eq!(
             sysuptime_anchor_ms(boot, boot + SYSUPTIME_SPAN_MS),
             boot + SYSUPTIME_SPAN_MS

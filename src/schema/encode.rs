@@ -8,9 +8,9 @@
 //! let mut session = Session::new(1); // per collector and observation domain
 //! let system_init_ms = 1_700_000_000_000;
 //! let mut b = session.builder(1_700_000_100, Mtu::DEFAULT);
-//! b.add_flow_templates()?; // at start, on refresh, on reconnect
+//! b.add_flow_templates(true)?; // at start, on refresh, on reconnect
 //! b.add_system_init_time(system_init_ms)?;
-//! b.add_flow_records(&records, system_init_ms)?;
+//! b.add_flow_records(&records, Some(system_init_ms))?;
 //! b.add_statistics(&ExportStatistics::default())?;
 //! for message in b.finish()? { /* send message.bytes */ }
 //! # Ok::<(), ipfix_flow_exporter::ipfix::EncodeError>(())
@@ -32,19 +32,22 @@ use crate::ipfix::{EncodeError, MessageBuilder, Mtu};
 
 /// Our records on a [`MessageBuilder`].
 pub trait FlowMessages {
-    /// The eight data templates (278..=285) and the options templates
-    /// (264, 266, 267, 276, 277, 286). Send them when a session starts, when the UDP refresh
-    /// timer fires, and after each TCP reconnect.
-    fn add_flow_templates(&mut self) -> Result<(), EncodeError>;
+    /// The eight data templates in use — with the SysUpTime elements
+    /// (278..=285) or without (288..=295) — and the options templates
+    /// (264, 266, 267, 276, 277, 286). Send them when a session starts,
+    /// when the UDP refresh timer fires, and after each TCP reconnect.
+    fn add_flow_templates(&mut self, sysuptime: bool) -> Result<(), EncodeError>;
 
     /// One data record per flow, each routed to its template by direction,
     /// IP version and ICMP-ness; records of one template share a data set
     /// per message. The whole batch is checked before anything is added, so
-    /// an error (mixed address families) adds nothing.
+    /// an error (mixed address families) adds nothing. `sysuptime_anchor`:
+    /// the templates with SysUpTime elements, counted from this anchor
+    /// (template 264's), or `None` for the ones without.
     fn add_flow_records(
         &mut self,
         records: &[FlowRecord],
-        system_init_ms: u64,
+        sysuptime_anchor: Option<u64>,
     ) -> Result<(), EncodeError>;
 
     /// The options record of template 264: when this observation domain's
@@ -85,8 +88,8 @@ impl FlowMessages for MessageBuilder<'_> {
         self.add_exact_record(id, &out)
     }
 
-    fn add_flow_templates(&mut self) -> Result<(), EncodeError> {
-        for t in FlowTemplate::all() {
+    fn add_flow_templates(&mut self, sysuptime: bool) -> Result<(), EncodeError> {
+        for t in FlowTemplate::in_use(sysuptime) {
             self.add_template(&t.template()?)?;
         }
         for t in options_templates()? {
@@ -98,14 +101,16 @@ impl FlowMessages for MessageBuilder<'_> {
     fn add_flow_records(
         &mut self,
         records: &[FlowRecord],
-        system_init_ms: u64,
+        sysuptime_anchor: Option<u64>,
     ) -> Result<(), EncodeError> {
+        let (sysuptime, system_init_ms) =
+            (sysuptime_anchor.is_some(), sysuptime_anchor.unwrap_or(0));
         // One pass to route, then one data set per template: the builder
         // keeps one set per template per message only if records of a
         // template arrive together.
-        let mut by_template: [Vec<&FlowRecord>; 8] = Default::default();
+        let mut by_template: [Vec<&FlowRecord>; 16] = Default::default();
         for record in records {
-            let template = FlowTemplate::of(record)?;
+            let template = FlowTemplate::of(record, sysuptime)?;
             by_template[template.index()].push(record);
         }
         for (template, group) in FlowTemplate::all().zip(&by_template) {
@@ -180,7 +185,7 @@ mod tests {
         for mtu in [min_mtu(), min_mtu() + 1] {
             let mut session = crate::ipfix::Session::new(1);
             let mut b = session.builder(0, Mtu::new(mtu).unwrap());
-            b.add_flow_templates().unwrap();
+            b.add_flow_templates(true).unwrap();
             b.add_system_init_time(1).unwrap();
             b.add_statistics(&ExportStatistics::default()).unwrap();
             for m in b.finish().unwrap() {
