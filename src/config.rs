@@ -13,6 +13,7 @@ use crate::endpoint::Endpoint;
 use crate::flow::Direction;
 use crate::ipfix::Mtu;
 use crate::pins::{standalone_dir, PinPathError, STANDALONE_BASE};
+use crate::schema::Sampling;
 
 /// Shortest export interval accepted: below it the flip/drain cycle would
 /// dominate a CPU.
@@ -76,6 +77,8 @@ pub struct ExportConfig {
     /// package's records) besides the absolute times: always under l3afd,
     /// with `--sysuptime-elements` for `run`.
     pub sysuptime_elements: bool,
+    /// How the datapath selects packets, as the options tell collectors.
+    pub sampling: Sampling,
 }
 
 /// The export settings as given, before validation: what `run`'s flags and
@@ -92,6 +95,7 @@ pub struct ExportSettings {
     pub tcp_queue_records: usize,
     pub tcp_reconnect: Duration,
     pub sysuptime_elements: bool,
+    pub sampling: Sampling,
 }
 
 /// RFC 7011 §10.4.4: an Exporting Process does not try to reconnect to a
@@ -123,6 +127,7 @@ impl Default for ExportSettings {
             tcp_queue_records: DEFAULT_TCP_QUEUE_RECORDS,
             tcp_reconnect: DEFAULT_TCP_RECONNECT,
             sysuptime_elements: false,
+            sampling: Sampling::default(),
         }
     }
 }
@@ -187,6 +192,7 @@ impl ExportSettings {
             tcp_queue_records: self.tcp_queue_records,
             tcp_reconnect: self.tcp_reconnect,
             sysuptime_elements: self.sysuptime_elements,
+            sampling: self.sampling,
         })
     }
 }
@@ -230,6 +236,10 @@ impl RunConfig {
                 "must be 1 (every packet) or more",
             ));
         }
+        let sample_mode = match a.sample_mode {
+            SampleModeArg::Systematic => SampleMode::Systematic,
+            SampleModeArg::Random => SampleMode::Random,
+        };
         let pin_dir = match &a.pin_path {
             Some(p) => p.clone(),
             None => standalone_dir(Path::new(STANDALONE_BASE), &a.iface)?,
@@ -246,10 +256,7 @@ impl RunConfig {
             pin_dir,
             replace_pins: a.replace_pins,
             sample_period: a.sample_period,
-            sample_mode: match a.sample_mode {
-                SampleModeArg::Systematic => SampleMode::Systematic,
-                SampleModeArg::Random => SampleMode::Random,
-            },
+            sample_mode,
             export: ExportSettings {
                 active_timeout: a.active_timeout,
                 idle_timeout: a.idle_timeout,
@@ -263,6 +270,10 @@ impl RunConfig {
                 tcp_queue_records: a.tcp_queue_records,
                 tcp_reconnect: a.tcp_reconnect,
                 sysuptime_elements: a.sysuptime_elements,
+                sampling: Sampling {
+                    period: a.sample_period,
+                    mode: sample_mode,
+                },
             }
             .validate()?,
         })

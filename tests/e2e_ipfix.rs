@@ -355,10 +355,11 @@ fn tshark_decodes_every_template_and_field_exactly() {
     );
     let (rows, templates_seen) = tshark_sets(&text);
     // All eight data templates and the options templates carried records
-    // (276: the exporter's IPv4 address; 286: the interfaces' names).
+    // (276: the exporter's IPv4 address; 286: the interfaces' names; 287:
+    // systematic sampling, 1 in 1).
     let want: std::collections::BTreeSet<u16> = FlowTemplate::in_use(true)
         .map(FlowTemplate::id)
-        .chain([264, 266, 267, 276, 286])
+        .chain([264, 266, 267, 276, 286, 287])
         .collect();
     assert!(
         want.is_subset(&templates_seen),
@@ -822,7 +823,7 @@ fn collect_decodes_every_record_exactly_over_udp_and_tcp() {
         "{tcp_log}"
     );
     assert!(
-        tcp_log.contains("all 6 options templates withdrawn"),
+        tcp_log.contains("all 8 options templates withdrawn"),
         "{tcp_log}"
     );
     let (u, t) = (udp.stop(), tcp.stop());

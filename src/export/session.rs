@@ -56,7 +56,8 @@ impl CollectorSession {
                 cfg.template_refresh,
                 cfg.tcp_queue_records,
                 cfg.sysuptime_elements,
-            ),
+            )
+            .with_sampling(cfg.sampling),
             outage_since: None,
             peer: None,
             tcp_queue_records: cfg.tcp_queue_records,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 pub use super::tcp::Unwritten;
 use crate::flow::FlowRecord;
 use crate::ipfix::{EncodeError, Message, MessageBuilder, Mtu, Session};
-use crate::schema::{ExportStatistics, FlowMessages, InterfaceName};
+use crate::schema::{ExportStatistics, FlowMessages, InterfaceName, Sampling};
 
 /// Template copies sent when a UDP session starts, so that one lost
 /// datagram does not leave the collector blind until the next refresh.
@@ -91,6 +91,8 @@ pub struct CollectorState {
     /// collector has the current list.
     interfaces: Vec<InterfaceName>,
     interfaces_told: bool,
+    /// How the metering process selects packets (template 287 or 296).
+    sampling: Sampling,
     mtu: Mtu,
     /// Records carry the SysUpTime elements (templates 278–285).
     sysuptime: bool,
@@ -124,6 +126,7 @@ impl CollectorState {
             exporter_address: None,
             interfaces: Vec::new(),
             interfaces_told: false,
+            sampling: Sampling::default(),
             mtu,
             template_refresh,
             templates_sent: None,
@@ -139,6 +142,13 @@ impl CollectorState {
     /// and each interval's options (templates 276/277).
     pub fn set_exporter_address(&mut self, addr: IpAddr) {
         self.exporter_address = Some(addr);
+    }
+
+    /// How packets are selected: told with the templates and each
+    /// interval's options.
+    pub fn with_sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = sampling;
+        self
     }
 
     /// The interfaces whose names go out with the templates (template
@@ -248,8 +258,10 @@ impl CollectorState {
         let (process, address) = (self.exporting_process_id, self.exporter_address);
         let interfaces = std::mem::take(&mut self.interfaces);
         let tell = !self.interfaces_told;
+        let sampling = self.sampling;
         let encoded = self.encode(cx, |b| {
             b.add_system_init_time(cx.system_init_ms)?;
+            b.add_sampling(&sampling)?;
             b.add_statistics(&stats)?;
             address.map_or(Ok(()), |a| b.add_exporter_address(process, a))?;
             if tell {
@@ -362,10 +374,11 @@ impl CollectorState {
     fn templates(&mut self, cx: &Context) -> Result<Vec<Outgoing>, EncodeError> {
         let (process, address) = (self.exporting_process_id, self.exporter_address);
         let interfaces = std::mem::take(&mut self.interfaces);
-        let sysuptime = self.sysuptime;
+        let (sysuptime, sampling) = (self.sysuptime, self.sampling);
         let encoded = self.encode(cx, |b| {
             b.add_flow_templates(sysuptime)?;
             b.add_system_init_time(cx.system_init_ms)?;
+            b.add_sampling(&sampling)?;
             address.map_or(Ok(()), |a| b.add_exporter_address(process, a))?;
             b.add_interface_names(&interfaces)
         });
@@ -563,8 +576,8 @@ mod tests {
         assert_eq!(seq[0], 0);
         assert_eq!(
             *seq.last().unwrap(),
-            3 + 20 + 1,
-            "3 anchors, 20 records, 1 anchor"
+            3 * 2 + 20 + 2,
+            "3 template copies with the anchor and the sampling, 20 records, a refresh with both"
         );
         assert!(seq.windows(2).all(|w| w[0] <= w[1]));
     }
@@ -598,17 +611,22 @@ mod tests {
         let mut s = udp();
         s.set_interfaces(&[iface(1, "lo"), iface(2, "eth0")]);
         let t = s.due_templates(&cx(t0));
-        assert_eq!(t[0].message.data_records, 1 + 2, "anchor + two interfaces");
+        assert_eq!(
+            t[0].message.data_records,
+            2 + 2,
+            "anchor, sampling, two interfaces"
+        );
         send(&mut s, &t);
         let options =
             |s: &mut CollectorState| s.encode_options(&cx(t0)).unwrap()[0].message.data_records;
-        // The anchor and the two statistics records; the names are known.
-        assert_eq!(options(&mut s), 3);
+        // The anchor, the sampling and the two statistics records; the
+        // names are known.
+        assert_eq!(options(&mut s), 4);
         s.set_interfaces(&[iface(1, "lo"), iface(2, "eth0")]);
-        assert_eq!(options(&mut s), 3);
+        assert_eq!(options(&mut s), 4);
         s.set_interfaces(&[iface(1, "lo"), iface(2, "eth0"), iface(9, "veth9")]);
-        assert_eq!(options(&mut s), 3 + 3, "the changed list, whole");
-        assert_eq!(options(&mut s), 3);
+        assert_eq!(options(&mut s), 4 + 3, "the changed list, whole");
+        assert_eq!(options(&mut s), 4);
     }
 
     #[test]
@@ -643,8 +661,8 @@ mod tests {
         send(&mut s, &hello);
         s.enqueue(&records(10));
         let batch = s.next_batch(&cx(t0)).unwrap().unwrap();
-        // The greeting's anchor counted 1.
-        assert_eq!(batch[0].message.sequence_number, 1);
+        // The greeting's anchor and sampling records counted 2.
+        assert_eq!(batch[0].message.sequence_number, 2);
         send(&mut s, &batch);
         assert!(s.next_batch(&cx(t0)).is_none());
         let before = s.stats;
@@ -704,10 +722,16 @@ mod tests {
         let t0 = Instant::now();
         let mut s = udp();
         let before = s.due_templates(&cx(t0));
-        assert_eq!(before[0].message.data_records, 1, "the anchor only");
+        assert_eq!(
+            before[0].message.data_records, 2,
+            "the anchor and the sampling"
+        );
         s.set_exporter_address("2001:db8::7".parse().unwrap());
         let opts = s.encode_options(&cx(t0)).unwrap();
-        assert_eq!(opts[0].message.data_records, 4, "anchor, 266, 267, 277");
+        assert_eq!(
+            opts[0].message.data_records, 5,
+            "anchor, sampling, 266, 267, 277"
+        );
         let bytes = &opts[0].message.bytes;
         // Set 277: header, exportingProcessId 4242, the address.
         let tail = &bytes[bytes.len() - 24..];
@@ -721,7 +745,10 @@ mod tests {
                 .octets()
         );
         let refresh = s.due_templates(&cx(t0 + REFRESH));
-        assert_eq!(refresh[0].message.data_records, 2, "anchor and address");
+        assert_eq!(
+            refresh[0].message.data_records, 3,
+            "anchor, sampling and address"
+        );
     }
 
     #[test]
@@ -734,7 +761,7 @@ mod tests {
         let out = s.encode_options(&cx(t0)).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].flow_records, 0);
-        assert_eq!(out[0].message.data_records, 3, "anchor, 266, 267");
+        assert_eq!(out[0].message.data_records, 4, "anchor, sampling, 266, 267");
         let bytes = &out[0].message.bytes;
         // The message ends with set 267 (exportingProcessId, then
         // notSentFlowTotalCount) after set 266 (five counters, the last

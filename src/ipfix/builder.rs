@@ -128,7 +128,16 @@ impl MessageBuilder<'_> {
 
     /// Adds a template (data: Template Set; options: Options Template Set).
     pub fn add_template(&mut self, template: &Template) -> Result<(), EncodeError> {
-        self.push(template.set_id(), template.buffer_len(), |buf| {
+        self.push(template.set_id(), template.buffer_len(), false, |buf| {
+            template.emit(buf).map_err(EncodeError::from)
+        })
+    }
+
+    /// As [`Self::add_template`], in a template set of its own (§3.3: a
+    /// message may hold several sets of one ID). For collectors that read
+    /// only the first options template of a set right.
+    pub fn add_template_alone(&mut self, template: &Template) -> Result<(), EncodeError> {
+        self.push(template.set_id(), template.buffer_len(), true, |buf| {
             template.emit(buf).map_err(EncodeError::from)
         })
     }
@@ -142,7 +151,7 @@ impl MessageBuilder<'_> {
             options,
         };
         let set_id = if options { 3 } else { 2 };
-        self.push(set_id, record.buffer_len(), |buf| {
+        self.push(set_id, record.buffer_len(), false, |buf| {
             record.emit(buf).map_err(EncodeError::from)
         })
     }
@@ -161,7 +170,7 @@ impl MessageBuilder<'_> {
                 reason: "data sets need a template ID of 256 or more",
             });
         }
-        self.push(template_id, record_len, emit)
+        self.push(template_id, record_len, false, emit)
     }
 
     /// Adds a record already encoded: `bytes` must be the whole record.
@@ -185,10 +194,13 @@ impl MessageBuilder<'_> {
         self.add_exact_record(template.id(), &out)
     }
 
+    /// Adds one record to the open set of `set_id`, or to a new set
+    /// (`own_set`: always a new one, right after a set of the same ID).
     fn push(
         &mut self,
         set_id: u16,
         record_len: usize,
+        own_set: bool,
         emit: impl FnOnce(&mut [u8]) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
         if MESSAGE_HEADER_LEN + SET_HEADER_LEN + record_len > self.mtu {
@@ -198,9 +210,10 @@ impl MessageBuilder<'_> {
                 mtu: self.mtu,
             });
         }
-        let continues_set = self.current.set_ids.last() == Some(&set_id);
+        let follows_set = self.current.set_ids.last() == Some(&set_id);
+        let continues_set = follows_set && !own_set;
         let needed = record_len + if continues_set { 0 } else { SET_HEADER_LEN };
-        let reused_set = !continues_set && self.current.set_ids.contains(&set_id);
+        let reused_set = !follows_set && self.current.set_ids.contains(&set_id);
         if reused_set || self.current.bytes.len() + needed > self.mtu {
             self.flush();
         }
@@ -211,7 +224,7 @@ impl MessageBuilder<'_> {
             msg.bytes.reserve_exact(self.mtu);
             msg.bytes.resize(MESSAGE_HEADER_LEN, 0);
         }
-        if msg.set_ids.last() != Some(&set_id) {
+        if msg.set_ids.last() != Some(&set_id) || own_set {
             close_set(msg)?;
             msg.open_set_at = msg.bytes.len();
             msg.bytes.resize(msg.open_set_at + SET_HEADER_LEN, 0);
@@ -320,6 +333,44 @@ mod tests {
         assert_eq!(msgs[0].bytes, golden);
         assert_eq!((msgs[0].sequence_number, msgs[0].data_records), (0, 3));
         assert_eq!(session.next_sequence_number(), 3);
+    }
+
+    /// Options templates one set each, right after one another, in one
+    /// message: a set header before each.
+    #[test]
+    fn templates_alone_open_a_set_each() {
+        use crate::ipfix::field::FieldSpecifier;
+        use crate::ipfix::ie;
+        let spec = |e: &ie::InfoElement| FieldSpecifier::new(e.id, e.default_length());
+        let t = |id| {
+            Template::new_options(
+                id,
+                1,
+                vec![
+                    spec(&ie::OBSERVATION_DOMAIN_ID),
+                    spec(&ie::SAMPLING_INTERVAL),
+                ],
+            )
+            .unwrap()
+        };
+        let mut session = Session::new(7);
+        let mut b = session.builder(1_700_000_000, Mtu::DEFAULT);
+        b.add_template_alone(&t(400)).unwrap();
+        b.add_template_alone(&t(401)).unwrap();
+        let msgs = b.finish().unwrap();
+        #[rustfmt::skip]
+        let sets = [
+            0x00, 0x03, 0x00, 0x12,             // set 3, length 18
+            0x01, 0x90, 0x00, 0x02, 0x00, 0x01, //   template 400, 2 fields, 1 scope
+            0x00, 0x95, 0x00, 0x04,             //   observationDomainId
+            0x00, 0x22, 0x00, 0x04,             //   samplingInterval
+            0x00, 0x03, 0x00, 0x12,             // set 3, length 18
+            0x01, 0x91, 0x00, 0x02, 0x00, 0x01, //   template 401
+            0x00, 0x95, 0x00, 0x04,
+            0x00, 0x22, 0x00, 0x04,
+        ];
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(&msgs[0].bytes[16..], sets);
     }
 
     #[test]

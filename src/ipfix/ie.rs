@@ -234,6 +234,8 @@ pub const DESTINATION_TRANSPORT_PORT: InfoElement =
 pub const DESTINATION_IPV4_ADDRESS: InfoElement =
     InfoElement::iana(12, "destinationIPv4Address", Ipv4Address);
 pub const EGRESS_INTERFACE: InfoElement = InfoElement::iana(14, "egressInterface", Unsigned32);
+pub const SAMPLING_INTERVAL: InfoElement = InfoElement::iana(34, "samplingInterval", Unsigned32);
+pub const SAMPLING_ALGORITHM: InfoElement = InfoElement::iana(35, "samplingAlgorithm", Unsigned8);
 pub const FLOW_END_SYS_UP_TIME: InfoElement = InfoElement::iana(21, "flowEndSysUpTime", Unsigned32);
 pub const FLOW_START_SYS_UP_TIME: InfoElement =
     InfoElement::iana(22, "flowStartSysUpTime", Unsigned32);
@@ -286,10 +288,18 @@ pub const IP_DIFF_SERV_CODE_POINT: InfoElement =
     InfoElement::iana(195, "ipDiffServCodePoint", Unsigned8);
 pub const DOT1Q_CUSTOMER_VLAN_ID: InfoElement =
     InfoElement::iana(245, "dot1qCustomerVlanId", Unsigned16);
+pub const SELECTOR_ID: InfoElement = InfoElement::iana(302, "selectorId", Unsigned64);
+pub const SELECTOR_ALGORITHM: InfoElement = InfoElement::iana(304, "selectorAlgorithm", Unsigned16);
+pub const SAMPLING_PACKET_INTERVAL: InfoElement =
+    InfoElement::iana(305, "samplingPacketInterval", Unsigned32);
+pub const SAMPLING_PACKET_SPACE: InfoElement =
+    InfoElement::iana(306, "samplingPacketSpace", Unsigned32);
+pub const SAMPLING_PROBABILITY: InfoElement =
+    InfoElement::iana(311, "samplingProbability", Float64);
 
 /// Every IANA element this crate knows, sorted by number. The decoder names
 /// and types fields from here; unknown numbers decode as raw octets.
-pub static IANA_ELEMENTS: [InfoElement; 43] = [
+pub static IANA_ELEMENTS: [InfoElement; 50] = [
     OCTET_DELTA_COUNT,
     PACKET_DELTA_COUNT,
     PROTOCOL_IDENTIFIER,
@@ -306,6 +316,8 @@ pub static IANA_ELEMENTS: [InfoElement; 43] = [
     SOURCE_IPV6_ADDRESS,
     DESTINATION_IPV6_ADDRESS,
     ICMP_TYPE_CODE_IPV4,
+    SAMPLING_INTERVAL,
+    SAMPLING_ALGORITHM,
     EXPORTED_OCTET_TOTAL_COUNT,
     EXPORTED_MESSAGE_TOTAL_COUNT,
     EXPORTED_FLOW_RECORD_TOTAL_COUNT,
@@ -333,6 +345,11 @@ pub static IANA_ELEMENTS: [InfoElement; 43] = [
     NOT_SENT_FLOW_TOTAL_COUNT,
     IP_DIFF_SERV_CODE_POINT,
     DOT1Q_CUSTOMER_VLAN_ID,
+    SELECTOR_ID,
+    SELECTOR_ALGORITHM,
+    SAMPLING_PACKET_INTERVAL,
+    SAMPLING_PACKET_SPACE,
+    SAMPLING_PROBABILITY,
 ];
 
 /// The IANA element with this number, if the table has it (binary search

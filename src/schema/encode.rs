@@ -21,9 +21,9 @@ use std::net::IpAddr;
 
 use super::options::{
     exporter_address_record, exporting_statistics_record, interface_name_values,
-    interface_names_template, metering_statistics_record, options_templates, system_init_record,
-    ExportStatistics, InterfaceName, EXPORTING_STATISTICS_TEMPLATE_ID,
-    METERING_STATISTICS_TEMPLATE_ID, SYSTEM_INIT_TEMPLATE_ID,
+    interface_names_template, metering_statistics_record, options_templates, sampling_record,
+    system_init_record, ExportStatistics, InterfaceName, Sampling,
+    EXPORTING_STATISTICS_TEMPLATE_ID, METERING_STATISTICS_TEMPLATE_ID, SYSTEM_INIT_TEMPLATE_ID,
 };
 use crate::flow::FlowRecord;
 use crate::ipfix::header::MESSAGE_HEADER_LEN;
@@ -34,7 +34,7 @@ use crate::ipfix::{EncodeError, MessageBuilder, Mtu};
 pub trait FlowMessages {
     /// The eight data templates in use — with the SysUpTime elements
     /// (278..=285) or without (288..=295) — and the options templates
-    /// (264, 266, 267, 276, 277, 286). Send them when a session starts,
+    /// (264, 266, 267, 276, 277, 286, 287, 296). Send them when a session starts,
     /// when the UDP refresh timer fires, and after each TCP reconnect.
     fn add_flow_templates(&mut self, sysuptime: bool) -> Result<(), EncodeError>;
 
@@ -68,9 +68,18 @@ pub trait FlowMessages {
     /// The options records of template 286: each interface's name and
     /// description by its index.
     fn add_interface_names(&mut self, interfaces: &[InterfaceName]) -> Result<(), EncodeError>;
+
+    /// The options record of template 287 or 296: how this observation
+    /// domain's packets are selected (also when every packet is).
+    fn add_sampling(&mut self, sampling: &Sampling) -> Result<(), EncodeError>;
 }
 
 impl FlowMessages for MessageBuilder<'_> {
+    fn add_sampling(&mut self, sampling: &Sampling) -> Result<(), EncodeError> {
+        let (id, out) = sampling_record(self.observation_domain_id(), sampling);
+        self.add_exact_record(id, &out)
+    }
+
     fn add_interface_names(&mut self, interfaces: &[InterfaceName]) -> Result<(), EncodeError> {
         let template = interface_names_template()?;
         for interface in interfaces {
@@ -92,8 +101,11 @@ impl FlowMessages for MessageBuilder<'_> {
         for t in FlowTemplate::in_use(sysuptime) {
             self.add_template(&t.template()?)?;
         }
+        // pmacct's nfacctd (1.7) steps over an IPFIX options template by
+        // NetFlow v9's rule, 4 octets too far per scope field: after the
+        // first of a set it reads garbage. One set each costs 4 octets.
         for t in options_templates()? {
-            self.add_template(&t)?;
+            self.add_template_alone(&t)?;
         }
         Ok(())
     }

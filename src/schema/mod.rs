@@ -17,6 +17,9 @@
 //! | 281 | data    | IPv6 ICMPv6, ingress                      |
 //! | 282–285 | data | the same four, egress                    |
 //! | 286 | options | scope `ingressInterface` (the index); `interfaceName`, `interfaceDescription` |
+//! | 287 | options | scope `observationDomainId`; PSAMP systematic count-based selector, `samplingInterval`/`samplingAlgorithm` |
+//! | 288–295 | data | 278–285 without the SysUpTime elements |
+//! | 296 | options | scope `observationDomainId`; PSAMP uniform probabilistic selector, `samplingInterval`/`samplingAlgorithm` |
 //!
 //! The data templates' elements are one table, [`elements::FLOW_ELEMENTS`]:
 //! each element once, with the templates that carry it, its size, how it
@@ -44,4 +47,4 @@ mod tests;
 pub use data::FlowTemplate;
 pub use decode::{FlowRecordError, ToFlowRecord};
 pub use encode::{min_mtu, records_per_message, FlowMessages};
-pub use options::{ExportStatistics, InterfaceName};
+pub use options::{ExportStatistics, InterfaceName, Sampling};

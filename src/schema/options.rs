@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+use crate::abi::SampleMode;
 use crate::ipfix::field::FieldSpecifier;
 use crate::ipfix::ie::{self, InfoElement};
 use crate::ipfix::{EncodeError, Template, TypedTemplate, Value};
@@ -28,6 +29,97 @@ pub const EXPORTER_IPV6_TEMPLATE_ID: u16 = 277;
 /// Options template: each interface's name and description, scoped by its
 /// index (hosts run no SNMP: without it collectors show bare numbers).
 pub const INTERFACE_NAMES_TEMPLATE_ID: u16 = 286;
+
+/// Options templates: how packets are selected (RFC 5476 PSAMP selector
+/// report, and the legacy samplingInterval/samplingAlgorithm nfdump and
+/// pmacct read), scoped by observation domain: systematic count-based
+/// (287) and uniform probabilistic (296).
+pub const SAMPLING_SYSTEMATIC_TEMPLATE_ID: u16 = 287;
+pub const SAMPLING_RANDOM_TEMPLATE_ID: u16 = 296;
+/// The one selector of each observation domain.
+pub const SELECTOR_ID: u64 = 1;
+
+/// How the metering process selects packets: 1 in `period`, as `mode`
+/// says (period 1: every packet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sampling {
+    pub period: u32,
+    pub mode: SampleMode,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            period: 1,
+            mode: SampleMode::Systematic,
+        }
+    }
+}
+
+/// PSAMP selectorAlgorithm (RFC 5477 registry) and the legacy
+/// samplingAlgorithm (1 deterministic, 2 random).
+fn algorithms(mode: SampleMode) -> (u16, u8) {
+    match mode {
+        SampleMode::Systematic => (1, 1), // systematic count-based
+        SampleMode::Random => (4, 2),     // uniform probabilistic
+    }
+}
+
+/// Options template 287 (systematic: samplingPacketInterval 1 and
+/// samplingPacketSpace N - 1) or 296 (random: samplingProbability 1/N):
+/// scope `observationDomainId`, `selectorId`, `selectorAlgorithm`, the
+/// algorithm's parameters, then `samplingInterval` (N) and
+/// `samplingAlgorithm`.
+pub fn sampling_template(mode: SampleMode) -> Result<Template, EncodeError> {
+    match mode {
+        SampleMode::Systematic => options_template(
+            SAMPLING_SYSTEMATIC_TEMPLATE_ID,
+            ie::OBSERVATION_DOMAIN_ID,
+            &[
+                ie::SELECTOR_ID,
+                ie::SELECTOR_ALGORITHM,
+                ie::SAMPLING_PACKET_INTERVAL,
+                ie::SAMPLING_PACKET_SPACE,
+                ie::SAMPLING_INTERVAL,
+                ie::SAMPLING_ALGORITHM,
+            ],
+        ),
+        SampleMode::Random => options_template(
+            SAMPLING_RANDOM_TEMPLATE_ID,
+            ie::OBSERVATION_DOMAIN_ID,
+            &[
+                ie::SELECTOR_ID,
+                ie::SELECTOR_ALGORITHM,
+                ie::SAMPLING_PROBABILITY,
+                ie::SAMPLING_INTERVAL,
+                ie::SAMPLING_ALGORITHM,
+            ],
+        ),
+    }
+}
+
+/// The record of template 287 or 296 for `domain`, and its template ID.
+pub fn sampling_record(domain: u32, sampling: &Sampling) -> (u16, Vec<u8>) {
+    let period = sampling.period.max(1);
+    let (selector_algorithm, legacy_algorithm) = algorithms(sampling.mode);
+    let mut out = domain.to_be_bytes().to_vec();
+    out.extend_from_slice(&SELECTOR_ID.to_be_bytes());
+    out.extend_from_slice(&selector_algorithm.to_be_bytes());
+    let id = match sampling.mode {
+        SampleMode::Systematic => {
+            out.extend_from_slice(&1u32.to_be_bytes());
+            out.extend_from_slice(&(period - 1).to_be_bytes());
+            SAMPLING_SYSTEMATIC_TEMPLATE_ID
+        }
+        SampleMode::Random => {
+            out.extend_from_slice(&(1.0 / f64::from(period)).to_be_bytes());
+            SAMPLING_RANDOM_TEMPLATE_ID
+        }
+    };
+    out.extend_from_slice(&period.to_be_bytes());
+    out.push(legacy_algorithm);
+    (id, out)
+}
 
 /// One interface of the exporter's network namespace, as template 286
 /// carries it.
@@ -139,7 +231,7 @@ pub fn interface_name_values(interface: &InterfaceName) -> [Value; 3] {
 }
 
 /// Every options template, in ID order.
-pub fn options_templates() -> Result<[Template; 6], EncodeError> {
+pub fn options_templates() -> Result<[Template; 8], EncodeError> {
     Ok([
         system_init_template()?,
         metering_statistics_template()?,
@@ -147,6 +239,8 @@ pub fn options_templates() -> Result<[Template; 6], EncodeError> {
         exporter_address_template(false)?,
         exporter_address_template(true)?,
         interface_names_template()?.template().clone(),
+        sampling_template(SampleMode::Systematic)?,
+        sampling_template(SampleMode::Random)?,
     ])
 }
 
@@ -256,5 +350,43 @@ mod tests {
         assert_eq!(system_init_record(1, 2).len(), 4 + 8);
         assert_eq!(metering_statistics_record(1, &stats).len(), 4 + 5 * 8);
         assert_eq!(exporting_statistics_record(&stats).len(), 4 + 8);
+    }
+
+    #[test]
+    fn sampling_records_golden() {
+        let systematic = Sampling {
+            period: 100,
+            mode: SampleMode::Systematic,
+        };
+        #[rustfmt::skip]
+        let golden = [
+            0, 0, 0, 7,             // observationDomainId 7
+            0, 0, 0, 0, 0, 0, 0, 1, // selectorId 1
+            0, 1,                   // selectorAlgorithm 1: systematic count-based
+            0, 0, 0, 1,             // samplingPacketInterval 1
+            0, 0, 0, 99,            // samplingPacketSpace 99
+            0, 0, 0, 100,           // samplingInterval 100
+            1,                      // samplingAlgorithm 1: deterministic
+        ];
+        assert_eq!(sampling_record(7, &systematic), (287, golden.to_vec()));
+        let random = Sampling {
+            period: 4,
+            mode: SampleMode::Random,
+        };
+        let (id, rec) = sampling_record(7, &random);
+        assert_eq!(id, 296);
+        assert_eq!(&rec[12..14], &[0, 4], "uniform probabilistic");
+        assert_eq!(&rec[14..22], &0.25f64.to_be_bytes());
+        assert_eq!(&rec[22..], &[0, 0, 0, 4, 2]);
+        for mode in [SampleMode::Systematic, SampleMode::Random] {
+            let t = sampling_template(mode).unwrap();
+            let (_, rec) = sampling_record(1, &Sampling { period: 1, mode });
+            let fixed: usize = t
+                .fields()
+                .iter()
+                .map(|f| usize::from(f.length.to_wire()))
+                .sum();
+            assert_eq!(rec.len(), fixed, "{mode:?}");
+        }
     }
 }

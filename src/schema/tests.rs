@@ -269,12 +269,13 @@ fn golden_options_message() {
 }
 
 #[test]
-fn template_message_decodes_to_our_fourteen_templates() {
+fn template_message_decodes_to_our_sixteen_templates() {
     let msg = templates_message(&mut Session::new(7));
-    // 16 header + set 2 (4 + 8 × 108) + set 3 (4 + 14 + 30 + 14 + 14 + 14 + 18)
+    // 16 header + set 2 (4 + 8 × 108) + eight sets 3, one options template
+    // each (4 + 14, 30, 14, 14, 14, 18, 34, 30)
     assert_eq!(
         msg.bytes.len(),
-        16 + 4 + 8 * 108 + 4 + 14 + 30 + 14 + 14 + 14 + 18
+        16 + 4 + 8 * 108 + 8 * 4 + 14 + 30 + 14 + 14 + 14 + 18 + 34 + 30
     );
     assert_eq!(msg.data_records, 0);
     let mut d = Decoder::default();
@@ -292,7 +293,7 @@ fn template_message_decodes_to_our_fourteen_templates() {
         .collect();
     assert_eq!(
         ids,
-        [278, 279, 280, 281, 282, 283, 284, 285, 264, 266, 267, 276, 277, 286]
+        [278, 279, 280, 281, 282, 283, 284, 285, 264, 266, 267, 276, 277, 286, 287, 296]
     );
 }
 

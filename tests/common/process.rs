@@ -65,6 +65,11 @@ impl Background {
         }
     }
 
+    /// The process id while it runs (the command's own: nsenter execs it).
+    pub fn child_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Waits (bounded) until stderr contains `text`.
     pub fn wait_stderr(&mut self, text: &str, within: Duration) {
         let deadline = Instant::now() + within;
