@@ -17,6 +17,7 @@ use common::collector::{collected_flows, sorted, start_collect};
 use common::exporter::Exporter;
 use common::frames::{Ethernet, Ipv4, Ipv6, Transport, TPID_8021AD, TPID_8021Q};
 use common::netns::NetnsPair;
+use common::nfcapd::Nfcapd;
 use common::packet::send_frames;
 use common::process::Background;
 use common::tempdir::TempDir;
@@ -543,7 +544,7 @@ fn vlan_tagged_flows_with_one_tuple_stay_apart() {
     let rows = tshark_flow_rows(&text);
     let ours: Vec<Row> = recs.iter().map(row_from_exporter).collect();
     assert_eq!(sorted_rows(rows), sorted_rows(ours));
-    assert_nfdump_agrees(nfcapd.stop(), &recs);
+    assert_nfdump_agrees(nfcapd.stop().flows, &recs);
 }
 
 /// A tag the stack leaves in skb->vlan_tci for insertion on transmit (a
@@ -603,55 +604,7 @@ fn nfcapd_and_nfdump_decode_the_records_exactly() {
     std::thread::sleep(Duration::from_millis(200));
     let recs = exp.stop();
     assert_expected(&recs, &expected);
-    assert_nfdump_agrees(nfcapd.stop(), &recs);
-}
-
-/// nfcapd listening on loopback in a namespace, writing into a scratch
-/// directory.
-struct Nfcapd {
-    bg: Background,
-    dir: TempDir,
-}
-
-impl Nfcapd {
-    fn start(ns: &str, port: u16) -> Self {
-        let dir = TempDir::new("ipfix-nfcapd-");
-        let port = port.to_string();
-        let mut bg = Background::start_in(
-            ns,
-            "nfcapd",
-            &[
-                "nfcapd",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-w",
-                dir.0.to_str().unwrap(),
-                "-t",
-                "3600",
-            ],
-        );
-        bg.wait_stderr("Startup", Duration::from_secs(10));
-        Nfcapd { bg, dir }
-    }
-
-    /// Stops nfcapd; nfdump's JSON of every flow it wrote.
-    fn stop(mut self) -> Vec<Value> {
-        std::thread::sleep(Duration::from_millis(300));
-        self.bg.stop();
-        let out = Command::new("nfdump")
-            .env("TZ", "UTC")
-            .args(["-R", self.dir.0.to_str().unwrap(), "-o", "json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
+    assert_nfdump_agrees(nfcapd.stop().flows, &recs);
 }
 
 /// nfdump's flows are the exporter's records, field by field. The records

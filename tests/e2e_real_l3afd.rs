@@ -24,6 +24,7 @@ use common::collector::start_collect;
 use common::exporter::totals;
 use common::l3afd::{wait_until, Collector, Flow, Payload};
 use common::netns::NetnsPair;
+use common::nfcapd::Nfcapd;
 use common::process::Background;
 use common::real_l3afd::{builds, delete_payload, payload_for, serial, Build, L3afd, Repo};
 use common::tempdir::TempDir;
@@ -56,62 +57,6 @@ fn ready() -> Vec<Build> {
         return Vec::new();
     }
     builds()
-}
-
-/// An IPFIX collector on the test namespace's loopback other than our
-/// `collect`: nfcapd writing to a scratch directory.
-struct Nfcapd {
-    bg: Background,
-    dir: TempDir,
-    port: u16,
-}
-
-impl Nfcapd {
-    fn start(ns: &str, port: u16) -> Self {
-        let dir = TempDir::new("ipfix-nfcapd-");
-        let mut bg = Background::start_in(
-            ns,
-            "nfcapd",
-            &[
-                "nfcapd",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-w",
-                dir.0.to_str().unwrap(),
-                "-t",
-                "3600",
-            ],
-        );
-        bg.wait_stderr("Startup", Duration::from_secs(10));
-        Nfcapd { bg, dir, port }
-    }
-
-    /// Stops nfcapd and returns `nfdump -E`'s exporter list and the flows.
-    fn stop(mut self) -> (String, Vec<Value>) {
-        self.bg.stop();
-        let dir = self.dir.0.to_str().unwrap();
-        let mut exporters = String::new();
-        for f in std::fs::read_dir(&self.dir.0).unwrap().flatten() {
-            let out = Command::new("nfdump")
-                .arg("-E")
-                .arg(f.path())
-                .output()
-                .expect("running nfdump -E");
-            exporters.push_str(&String::from_utf8_lossy(&out.stdout));
-        }
-        let flows = Command::new("nfdump")
-            .env("TZ", "UTC")
-            .args(["-R", dir, "-o", "json"])
-            .output()
-            .expect("running nfdump");
-        assert!(flows.status.success());
-        (
-            exporters,
-            serde_json::from_slice(&flows.stdout).unwrap_or_default(),
-        )
-    }
 }
 
 /// tshark capturing the IPFIX on the test namespace's loopback.
@@ -258,7 +203,8 @@ fn both_directions(build: &Build) {
             .collect()
     };
     let (pcap_text, messages) = capture.stop();
-    let (exporters, nf_flows) = nfcapd.stop();
+    let stored = nfcapd.stop();
+    let (exporters, nf_flows) = (stored.exporters, stored.flows);
 
     // Exact per flow and direction.
     for (f, n) in late.iter().zip(&late_n) {
