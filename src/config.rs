@@ -327,14 +327,14 @@ mod tests {
     /// Found in review: `--mtu 24` was accepted, and no template fits it.
     #[test]
     fn an_mtu_nothing_fits_is_refused() {
-        let a = run_args(&["--collector", "192.0.2.1", "--mtu", "137"]).unwrap();
+        let a = run_args(&["--collector", "192.0.2.1", "--mtu", "139"]).unwrap();
         let err = RunConfig::from_args(&a).unwrap_err().to_string();
         assert_eq!(
             err,
-            "--mtu 137: must be at least 138, the largest template or record with its headers"
+            "--mtu 139: must be at least 140, the largest template or record with its headers"
         );
-        let a = run_args(&["--collector", "192.0.2.1", "--mtu", "138"]).unwrap();
-        assert_eq!(RunConfig::from_args(&a).unwrap().export.mtu.bytes(), 138);
+        let a = run_args(&["--collector", "192.0.2.1", "--mtu", "140"]).unwrap();
+        assert_eq!(RunConfig::from_args(&a).unwrap().export.mtu.bytes(), 140);
     }
 
     #[test]

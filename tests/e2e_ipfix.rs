@@ -17,6 +17,7 @@ use common::collector::{collected_flows, sorted, start_collect};
 use common::exporter::Exporter;
 use common::frames::{Ethernet, Ipv4, Ipv6, Transport, TPID_8021AD, TPID_8021Q};
 use common::netns::NetnsPair;
+use common::nfacctd::Nfacctd;
 use common::nfcapd::Nfcapd;
 use common::packet::send_frames;
 use common::process::Background;
@@ -159,11 +160,19 @@ fn row_from_tshark(f: &Value) -> Row {
         ("dscp", "ip_dscp"),
         ("end_reason_code", "flow_end_reason"),
         ("ip_version", "ip_version"),
-        ("vlan_id", "vlanid"),
         ("inner_vlan_id", "dot1q_customer_vlan_id"),
     ] {
         row.insert(ours, num(g(theirs)).to_string());
     }
+    // The outer VLAN: vlanId in ingress records, postVlanId in egress
+    // ones; the other 0.
+    let (vlan, other) = if row["direction"] == "0" {
+        ("vlanid", "post_vlanid")
+    } else {
+        ("post_vlanid", "vlanid")
+    };
+    assert_eq!(num(g(other)), 0, "{f}");
+    row.insert("vlan_id", num(g(vlan)).to_string());
     row.insert("src_mac", g("srcmac").as_str().unwrap().to_owned());
     row.insert("dst_mac", g("dstmac").as_str().unwrap().to_owned());
     row.insert("ingress_ifindex", num(g("inputint")).to_string());
@@ -494,7 +503,7 @@ const QINQ_300_100: &[(u16, u16)] = &[(TPID_8021AD, 300), (TPID_8021Q, 100)];
 /// VLAN 100, in VLAN 200 and in QinQ (802.1ad 300 around 802.1Q 100), both
 /// ways through the exporter's veth, is four flows per direction and
 /// family, each with its exact count, VLAN IDs and MAC addresses — also as
-/// tshark and nfdump decode them. The frames are written raw with their tags; at
+/// tshark, nfdump and pmacct's nfacctd decode them. The frames are written raw with their tags; at
 /// ingress the kernel pops the outer tag into skb->vlan_tci before tc, as
 /// for any tagged traffic, so both places a tag can be are read.
 #[test]
@@ -505,6 +514,11 @@ fn vlan_tagged_flows_with_one_tuple_stay_apart() {
     let absorb = udp_sink(&net.a, sa(LOOPBACK, COLLECTOR_PORT));
     let cap = Capture::start(&net.a);
     let nfcapd = Nfcapd::start(&net.a, 4740);
+    let nfacctd = Nfacctd::start(
+        &net.a,
+        4743,
+        "src_host,dst_host,src_port,dst_port,proto,vlan,src_mac,dst_mac",
+    );
     let exp = Exporter::start(
         &net.a,
         &net.veth_a,
@@ -515,6 +529,8 @@ fn vlan_tagged_flows_with_one_tuple_stay_apart() {
             "127.0.0.1:4739",
             "--collector",
             "127.0.0.1:4740",
+            "--collector",
+            "127.0.0.1:4743",
         ],
     );
     let taggings = [UNTAGGED, VLAN_100, VLAN_200, QINQ_300_100];
@@ -545,6 +561,29 @@ fn vlan_tagged_flows_with_one_tuple_stay_apart() {
     let ours: Vec<Row> = recs.iter().map(row_from_exporter).collect();
     assert_eq!(sorted_rows(rows), sorted_rows(ours));
     assert_nfdump_agrees(nfcapd.stop().flows, &recs);
+    // pmacct keeps the outer VLAN and the MACs (1.7.7 has no primitive for
+    // the inner VLAN; each tenant's MACs here are its own).
+    let printed = nfacctd.stop();
+    let mac_text = |m: &[u8; 6]| ipfix_flow_exporter::output::json::mac_text(m);
+    for (_, v6, vlan, _, src_mac, _, packets, octets) in &expected {
+        let src = if *v6 {
+            VLAN_A6.to_string()
+        } else {
+            VLAN_A4.to_string()
+        };
+        let (p, o) = printed
+            .iter()
+            .filter(|v| {
+                v["ip_src"] == src && v["vlan"] == *vlan && v["mac_src"] == mac_text(src_mac)
+            })
+            .fold((0, 0), |(p, o), v| {
+                (
+                    p + v["packets"].as_u64().unwrap(),
+                    o + v["bytes"].as_u64().unwrap(),
+                )
+            });
+        assert_eq!((p, o), (*packets, *octets), "nfacctd, VLAN {vlan}, {src}");
+    }
 }
 
 /// A tag the stack leaves in skb->vlan_tci for insertion on transmit (a
@@ -698,9 +737,15 @@ fn row_from_nfdump(f: &Value) -> Row {
     row.insert("direction", n("direction"));
     row.insert("input", n("input_snmp"));
     row.insert("output", n("output_snmp"));
-    // nfdump keeps vlanId (not dot1qCustomerVlanId) and the MACs as the
-    // "in" pair.
-    row.insert("vlan_id", n("src_vlan"));
+    // nfdump keeps vlanId and postVlanId (not dot1qCustomerVlanId), and the
+    // MACs as the "in" pair.
+    let (vlan, other) = if f["direction"] == 0 {
+        ("src_vlan", "dst_vlan")
+    } else {
+        ("dst_vlan", "src_vlan")
+    };
+    assert_eq!(f[other], 0, "{f}");
+    row.insert("vlan_id", n(vlan));
     row.insert("src_mac", f["in_src_mac"].as_str().unwrap().to_owned());
     row.insert("dst_mac", f["in_dst_mac"].as_str().unwrap().to_owned());
     row.insert(

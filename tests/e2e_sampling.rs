@@ -15,61 +15,9 @@ use std::time::Duration;
 
 use common::exporter::{totals, Exporter};
 use common::netns::NetnsPair;
-use common::process::Background;
-use common::tempdir::TempDir;
+use common::nfacctd::Nfacctd;
 use common::traffic::{sa, udp_send, udp_sink};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use serde_json::Value;
-
-/// nfacctd on loopback in a namespace, renormalizing, printing JSON every
-/// second into a scratch directory. It runs in its own process group: its
-/// print plugin is a child process, and both go at the end.
-struct Nfacctd {
-    bg: Background,
-    dir: TempDir,
-}
-
-impl Nfacctd {
-    fn start(ns: &str, port: u16) -> Self {
-        let dir = TempDir::new("ipfix-nfacctd-");
-        let conf = format!(
-            "daemonize: false\n\
-             nfacctd_ip: 127.0.0.1\n\
-             nfacctd_port: {port}\n\
-             nfacctd_renormalize: true\n\
-             plugins: print[p]\n\
-             aggregate[p]: src_host,dst_host,src_port,dst_port,proto\n\
-             print_output[p]: json\n\
-             print_refresh_time[p]: 1\n\
-             print_output_file[p]: {out}\n\
-             print_output_file_append[p]: true\n",
-            out = dir.str("out.json"),
-        );
-        let conf_path = dir.str("nfacctd.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let mut bg = Background::start_in(ns, "nfacctd", &["setsid", "nfacctd", "-f", &conf_path]);
-        bg.wait_stderr("waiting for NetFlow/IPFIX data", Duration::from_secs(10));
-        Nfacctd { bg, dir }
-    }
-
-    /// Lets the print plugin write what it has, stops nfacctd (and its
-    /// plugin), and returns every printed line.
-    fn stop(mut self) -> Vec<Value> {
-        std::thread::sleep(Duration::from_millis(2500));
-        let pgid = self.bg.child_pid();
-        self.bg.stop();
-        if let Some(pgid) = pgid {
-            let _ = kill(Pid::from_raw(-(pgid as i32)), Signal::SIGKILL);
-        }
-        std::fs::read_to_string(self.dir.join("out.json"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
 
 /// Sends `sent` UDP datagrams of one flow out of the exporter's veth with
 /// 1-in-`period` `mode` sampling; returns (metered packets, metered
@@ -78,7 +26,7 @@ fn sampled_flow(mode: &str, period: u64, sent: u64, port: u16) -> (u64, u64, u64
     let net = NetnsPair::new();
     // No IPv6 neighbour traffic sharing the sampler's count.
     net.ipv6_off();
-    let nfacctd = Nfacctd::start(&net.a, port);
+    let nfacctd = Nfacctd::start(&net.a, port, "src_host,dst_host,src_port,dst_port,proto");
     let period_arg = period.to_string();
     let collector = format!("127.0.0.1:{port}");
     let exp = Exporter::start(

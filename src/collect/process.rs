@@ -551,7 +551,7 @@ mod tests {
             [
                 "udp 192.0.2.1:40000: message dropped: IPFIX version number 9, expected 10",
                 "udp 192.0.2.1:40000: message dropped: message header truncated: needs 16 octets, 10 available",
-                "udp 192.0.2.1:40001: 3 octets after the 1276-octet message ignored",
+                "udp 192.0.2.1:40001: 3 octets after the 1312-octet message ignored",
             ]
         );
     }

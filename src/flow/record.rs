@@ -47,7 +47,8 @@ pub struct FlowRecord {
     pub icmp_type: u8,
     pub icmp_code: u8,
     pub direction: Direction,
-    /// Outer VLAN ID (`vlanId`), 0 when untagged; part of the flow key.
+    /// Outer VLAN ID, 0 when untagged; part of the flow key. Exported as
+    /// `vlanId` by ingress records, `postVlanId` by egress ones.
     pub vlan_id: u16,
     /// The VLAN ID inside the outer tag (`dot1qCustomerVlanId`), 0 when
     /// there is none; part of the flow key.
@@ -80,6 +81,24 @@ pub struct FlowRecord {
 impl FlowRecord {
     pub fn is_ipv6(&self) -> bool {
         self.dst_addr.is_ipv6()
+    }
+
+    /// `vlanId`: the VLAN of the ingress interface, known (as the outer tag
+    /// seen) to ingress records; 0 in egress records.
+    pub fn ingress_vlan_id(&self) -> u16 {
+        match self.direction {
+            Direction::Ingress => self.vlan_id,
+            Direction::Egress => 0,
+        }
+    }
+
+    /// `postVlanId`: the VLAN of the egress interface, known to egress
+    /// records; 0 in ingress records.
+    pub fn egress_vlan_id(&self) -> u16 {
+        match self.direction {
+            Direction::Ingress => 0,
+            Direction::Egress => self.vlan_id,
+        }
     }
 
     /// True for ICMP over IPv4 and ICMPv6 over IPv6.

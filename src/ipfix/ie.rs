@@ -254,6 +254,7 @@ pub const MINIMUM_TTL: InfoElement = InfoElement::iana(52, "minimumTTL", Unsigne
 pub const MAXIMUM_TTL: InfoElement = InfoElement::iana(53, "maximumTTL", Unsigned8);
 pub const SOURCE_MAC_ADDRESS: InfoElement = InfoElement::iana(56, "sourceMacAddress", MacAddress);
 pub const VLAN_ID: InfoElement = InfoElement::iana(58, "vlanId", Unsigned16);
+pub const POST_VLAN_ID: InfoElement = InfoElement::iana(59, "postVlanId", Unsigned16);
 pub const IP_VERSION: InfoElement = InfoElement::iana(60, "ipVersion", Unsigned8);
 pub const FLOW_DIRECTION: InfoElement = InfoElement::iana(61, "flowDirection", Unsigned8);
 pub const DESTINATION_MAC_ADDRESS: InfoElement =
@@ -299,7 +300,7 @@ pub const SAMPLING_PROBABILITY: InfoElement =
 
 /// Every IANA element this crate knows, sorted by number. The decoder names
 /// and types fields from here; unknown numbers decode as raw octets.
-pub static IANA_ELEMENTS: [InfoElement; 50] = [
+pub static IANA_ELEMENTS: [InfoElement; 51] = [
     OCTET_DELTA_COUNT,
     PACKET_DELTA_COUNT,
     PROTOCOL_IDENTIFIER,
@@ -325,6 +326,7 @@ pub static IANA_ELEMENTS: [InfoElement; 50] = [
     MAXIMUM_TTL,
     SOURCE_MAC_ADDRESS,
     VLAN_ID,
+    POST_VLAN_ID,
     IP_VERSION,
     FLOW_DIRECTION,
     DESTINATION_MAC_ADDRESS,

@@ -209,14 +209,14 @@ mod tests {
         for t in FlowTemplate::all() {
             // The two SysUpTime elements: 4 octets each.
             let sys = if t.sysuptime { 8 } else { 0 };
-            assert_eq!(t.record_len(), if t.ipv6 { 110 } else { 86 } + sys);
+            assert_eq!(t.record_len(), if t.ipv6 { 112 } else { 88 } + sys);
             let template = t.template().unwrap();
-            let fields = if t.sysuptime { 26 } else { 24 };
+            let fields = if t.sysuptime { 27 } else { 25 };
             assert_eq!(template.fields().len(), fields);
             // 4-octet header + the IANA specifiers.
             assert_eq!(template.buffer_len(), 4 + 4 * fields);
         }
-        assert_eq!(FlowTemplate::max_record_len(), 118);
+        assert_eq!(FlowTemplate::max_record_len(), 120);
         for retired in RETIRED_DATA_TEMPLATES {
             assert!(FlowTemplate::all().all(|t| !retired.contains(&t.id())));
         }
@@ -235,7 +235,7 @@ mod tests {
         template.emit(&mut buf).unwrap();
         #[rustfmt::skip]
         let golden = [
-            0x01, 0x16, 0x00, 0x1a, // template 278, 26 fields
+            0x01, 0x16, 0x00, 0x1b, // template 278, 27 fields
             0x00, 0x01, 0x00, 0x08, // octetDeltaCount
             0x00, 0x02, 0x00, 0x08, // packetDeltaCount
             0x00, 0x04, 0x00, 0x01, // protocolIdentifier
@@ -259,6 +259,7 @@ mod tests {
             0x00, 0x88, 0x00, 0x01, // flowEndReason
             0x00, 0x3c, 0x00, 0x01, // ipVersion
             0x00, 0x3a, 0x00, 0x02, // vlanId
+            0x00, 0x3b, 0x00, 0x02, // postVlanId
             0x00, 0xf5, 0x00, 0x02, // dot1qCustomerVlanId
             0x00, 0x38, 0x00, 0x06, // sourceMacAddress
             0x00, 0x50, 0x00, 0x06, // destinationMacAddress
@@ -287,7 +288,7 @@ mod tests {
             ids(v6_icmp_egress),
             [
                 1, 2, 4, 27, 28, 7, 11, 61, 5, 139, 10, 14, 52, 53, 22, 21, 148, 195, 152, 153,
-                136, 60, 58, 245, 56, 80
+                136, 60, 58, 59, 245, 56, 80
             ]
         );
         let v4_icmp_ingress = FlowTemplate {

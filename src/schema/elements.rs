@@ -115,7 +115,7 @@ impl FlowElement {
 /// elements keep their order, both interfaces where it had one. Changing
 /// which elements a template carries takes new template IDs
 /// (`data::FIRST_DATA_TEMPLATE_ID`).
-pub static FLOW_ELEMENTS: [FlowElement; 30] = [
+pub static FLOW_ELEMENTS: [FlowElement; 31] = [
     FlowElement {
         element: ie::OCTET_DELTA_COUNT,
         carried: Carried::All,
@@ -344,10 +344,20 @@ pub static FLOW_ELEMENTS: [FlowElement; 30] = [
     FlowElement {
         element: ie::VLAN_ID,
         carried: Carried::All,
-        field: "vlan_id",
+        field: "vlan_id (ingress)",
         need: Need::Optional,
-        write: |r, _, out| out.put(&r.vlan_id.to_be_bytes()),
-        read: |r, v| set(&mut r.vlan_id, narrow(v)),
+        // The VLAN of the ingress interface: known to ingress records.
+        write: |r, _, out| out.put(&r.ingress_vlan_id().to_be_bytes()),
+        read: read_vlan_id,
+    },
+    FlowElement {
+        element: ie::POST_VLAN_ID,
+        carried: Carried::All,
+        field: "vlan_id (egress)",
+        need: Need::Optional,
+        // The VLAN of the egress interface: known to egress records.
+        write: |r, _, out| out.put(&r.egress_vlan_id().to_be_bytes()),
+        read: read_vlan_id,
     },
     FlowElement {
         element: ie::DOT1Q_CUSTOMER_VLAN_ID,
@@ -394,6 +404,16 @@ fn address(v: &Value) -> Result<IpAddr, Unreadable> {
         Value::Ipv6(a) => Ok(IpAddr::V6(*a)),
         _ => Err(Unreadable::Value),
     }
+}
+
+/// vlanId or postVlanId: the one of the record's direction carries the
+/// VLAN, the other 0.
+fn read_vlan_id(r: &mut FlowRecord, v: &Value) -> Result<(), Unreadable> {
+    let id: u16 = narrow(v)?;
+    if id != 0 {
+        r.vlan_id = id;
+    }
+    Ok(())
 }
 
 fn mac(v: &Value) -> Result<[u8; 6], Unreadable> {

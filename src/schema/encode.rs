@@ -184,16 +184,16 @@ mod tests {
 
     #[test]
     fn records_per_message_counts_the_largest_record() {
-        // (1400 - 48) / 118.
+        // (1400 - 48) / 120.
         assert_eq!(records_per_message(Mtu::DEFAULT), 11);
         assert_eq!(records_per_message(Mtu::new(200).unwrap()), 1);
     }
 
-    /// The IPv6 data record (118) is our largest item; the 26-field data
-    /// template record (108) is next.
+    /// The IPv6 data record (120) is our largest item; the 27-field data
+    /// template record (112) is next.
     #[test]
     fn min_mtu_fits_the_largest_record_and_template() {
-        assert_eq!(min_mtu(), 16 + 4 + 118);
+        assert_eq!(min_mtu(), 16 + 4 + 120);
         for mtu in [min_mtu(), min_mtu() + 1] {
             let mut session = crate::ipfix::Session::new(1);
             let mut b = session.builder(0, Mtu::new(mtu).unwrap());

@@ -111,14 +111,14 @@ fn decode_flows(d: &mut Decoder, msgs: &[Message]) -> Vec<FlowRecord> {
 fn golden_ipv4_tcp_ingress_message() {
     let msgs = encode(&mut Session::new(7), Mtu::DEFAULT, &[v4_tcp_ingress()]);
     #[rustfmt::skip]
-    let golden: [u8; 114] = [
+    let golden: [u8; 116] = [
         // message header
-        0x00, 0x0a, 0x00, 0x72,                         // version 10, length 114
+        0x00, 0x0a, 0x00, 0x74,                         // version 10, length 116
         0x65, 0x53, 0xf1, 0x02,                         // export time 1700000002
         0x00, 0x00, 0x00, 0x00,                         // sequence number 0
         0x00, 0x00, 0x00, 0x07,                         // observation domain 7
         // data set
-        0x01, 0x16, 0x00, 0x62,                         // set 278, length 98
+        0x01, 0x16, 0x00, 0x64,                         // set 278, length 100
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0xdc, // octetDeltaCount 1500
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, // packetDeltaCount 10
         0x06,                                           // protocolIdentifier TCP
@@ -141,7 +141,8 @@ fn golden_ipv4_tcp_ingress_message() {
         0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x6d, 0xdc, // flowEndMilliseconds
         0x03,                                           // flowEndReason end of flow
         0x04,                                           // ipVersion 4
-        0x00, 0x64,                                     // vlanId 100
+        0x00, 0x64,                                     // vlanId 100 (ingress)
+        0x00, 0x00,                                     // postVlanId 0 (not known)
         0x00, 0x00,                                     // dot1qCustomerVlanId 0 (none)
         0x02, 0, 0, 0, 0, 0x01,                         // sourceMacAddress
         0x02, 0, 0, 0, 0, 0x02,                         // destinationMacAddress
@@ -156,14 +157,14 @@ fn golden_ipv4_tcp_ingress_message() {
 fn golden_ipv6_icmpv6_egress_message() {
     let msgs = encode(&mut Session::new(7), Mtu::DEFAULT, &[v6_icmp_egress()]);
     #[rustfmt::skip]
-    let golden: [u8; 138] = [
+    let golden: [u8; 140] = [
         // message header
-        0x00, 0x0a, 0x00, 0x8a,                         // version 10, length 138
+        0x00, 0x0a, 0x00, 0x8c,                         // version 10, length 140
         0x65, 0x53, 0xf1, 0x02,                         // export time 1700000002
         0x00, 0x00, 0x00, 0x00,                         // sequence number 0
         0x00, 0x00, 0x00, 0x07,                         // observation domain 7
         // data set
-        0x01, 0x1d, 0x00, 0x7a,                         // set 285, length 122
+        0x01, 0x1d, 0x00, 0x7c,                         // set 285, length 124
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xa0, // octetDeltaCount 416
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, // packetDeltaCount 4
         0x3a,                                           // protocolIdentifier ICMPv6
@@ -188,7 +189,8 @@ fn golden_ipv6_icmpv6_egress_message() {
         0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x73, 0xb8, // flowEndMilliseconds
         0x01,                                           // flowEndReason idle timeout
         0x06,                                           // ipVersion 6
-        0x01, 0x2c,                                     // vlanId 300
+        0x00, 0x00,                                     // vlanId 0 (not known)
+        0x01, 0x2c,                                     // postVlanId 300 (egress)
         0x00, 0x2a,                                     // dot1qCustomerVlanId 42
         0x02, 0, 0, 0, 0, 0x0a,                         // sourceMacAddress
         0x02, 0, 0, 0, 0, 0x0b,                         // destinationMacAddress
@@ -271,11 +273,11 @@ fn golden_options_message() {
 #[test]
 fn template_message_decodes_to_our_sixteen_templates() {
     let msg = templates_message(&mut Session::new(7));
-    // 16 header + set 2 (4 + 8 × 108) + eight sets 3, one options template
+    // 16 header + set 2 (4 + 8 × 112) + eight sets 3, one options template
     // each (4 + 14, 30, 14, 14, 14, 18, 34, 30)
     assert_eq!(
         msg.bytes.len(),
-        16 + 4 + 8 * 108 + 8 * 4 + 14 + 30 + 14 + 14 + 14 + 18 + 34 + 30
+        16 + 4 + 8 * 112 + 8 * 4 + 14 + 30 + 14 + 14 + 14 + 18 + 34 + 30
     );
     assert_eq!(msg.data_records, 0);
     let mut d = Decoder::default();
@@ -407,10 +409,10 @@ fn mtu_splitting_and_sequence_numbers() {
         .collect();
     let mut session = Session::new(7);
     let msgs = encode(&mut session, Mtu::DEFAULT, &records);
-    // (1400 - 16 - 4) / 94 = 14 records per message: 14 × 7 + 2.
+    // (1400 - 16 - 4) / 96 = 14 records per message: 14 × 7 + 2.
     assert_eq!(msgs.len(), 8);
     assert!(msgs.iter().all(|m| m.bytes.len() <= 1400));
-    assert_eq!(msgs[0].bytes.len(), 16 + 4 + 14 * 94);
+    assert_eq!(msgs[0].bytes.len(), 16 + 4 + 14 * 96);
     let seqs: Vec<u32> = msgs.iter().map(|m| m.sequence_number).collect();
     assert_eq!(seqs, [0, 14, 28, 42, 56, 70, 84, 98]);
     // The next batch continues where this one ended.

@@ -7,6 +7,7 @@ pub mod exporter;
 pub mod frames;
 pub mod l3afd;
 pub mod netns;
+pub mod nfacctd;
 pub mod nfcapd;
 pub mod packet;
 pub mod process;
