@@ -122,9 +122,10 @@ static __always_inline int plain_meter(struct __sk_buff *skb, void *flows)
 		return TC_ACT_UNSPEC;
 	segs = skb_segments(skb, &m);
 	stat_add(&stats, FLOW_STAT_PACKETS, segs);
-	if (config_sample_period(&config) > 1)
+	if (sampled_out(&config))
 		return TC_ACT_UNSPEC;
 	m.key.ifindex = skb->ifindex;
+	pkt_vlans(skb, &m);
 	octets = m.ip_len + (__u64)(segs - 1) * m.hdrs_len;
 	if (selector_active(&selector))
 		return TC_ACT_UNSPEC;

@@ -126,6 +126,9 @@ impl FlowMessages for MessageBuilder<'_> {
             by_template[template.index()].push(record);
         }
         for (template, group) in FlowTemplate::all().zip(&by_template) {
+            if group.is_empty() {
+                continue;
+            }
             let len = template.record_len();
             for record in group {
                 self.add_data_record(template.id(), len, |buf| {
