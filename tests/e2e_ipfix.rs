@@ -503,7 +503,7 @@ const QINQ_300_100: &[(u16, u16)] = &[(TPID_8021AD, 300), (TPID_8021Q, 100)];
 /// VLAN 100, in VLAN 200 and in QinQ (802.1ad 300 around 802.1Q 100), both
 /// ways through the exporter's veth, is four flows per direction and
 /// family, each with its exact count, VLAN IDs and MAC addresses — also as
-/// tshark, nfdump and pmacct's nfacctd decode them. The frames are written raw with their tags; at
+/// tshark, nfdump, pmacct's nfacctd and our collect decode them. The frames are written raw with their tags; at
 /// ingress the kernel pops the outer tag into skb->vlan_tci before tc, as
 /// for any tagged traffic, so both places a tag can be are read.
 #[test]
@@ -519,6 +519,8 @@ fn vlan_tagged_flows_with_one_tuple_stay_apart() {
         4743,
         "src_host,dst_host,src_port,dst_port,proto,vlan,src_mac,dst_mac",
     );
+    let (mut collect, collect_addr) = start_collect(&net.a, "udp://127.0.0.1:0");
+    let collect_arg = collect_addr.to_string();
     let exp = Exporter::start(
         &net.a,
         &net.veth_a,
@@ -531,6 +533,8 @@ fn vlan_tagged_flows_with_one_tuple_stay_apart() {
             "127.0.0.1:4740",
             "--collector",
             "127.0.0.1:4743",
+            "--collector",
+            &collect_arg,
         ],
     );
     let taggings = [UNTAGGED, VLAN_100, VLAN_200, QINQ_300_100];
@@ -553,6 +557,13 @@ fn vlan_tagged_flows_with_one_tuple_stay_apart() {
     let text = cap.stop();
     let _ = absorb.join();
     assert_vlan_flows(&recs, &expected);
+    // Our collect reads back every record, every field.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        sorted(&collected_flows(&collect.stop())),
+        sorted(&recs),
+        "collect"
+    );
     assert!(
         !text.contains("_ws.malformed"),
         "tshark found malformed packets"
