@@ -228,7 +228,7 @@ impl Capture {
     fn start_on(ns: &str, iface: &str) -> Self {
         let dir = TempDir::new("ipfix-tshark-");
         let pcap = dir.str("capture.pcap");
-        let mut bg = Background::start_in(
+        let mut bg = Background::start_group_in(
             ns,
             "tshark",
             &["tshark", "-i", iface, "-f", "udp port 4739", "-w", &pcap],

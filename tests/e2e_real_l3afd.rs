@@ -76,7 +76,7 @@ impl Capture {
             .map(|p| format!("udp port {p}"))
             .collect::<Vec<_>>()
             .join(" or ");
-        let mut bg = Background::start_in(
+        let mut bg = Background::start_group_in(
             ns,
             "tshark",
             &[

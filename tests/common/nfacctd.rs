@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use serde_json::Value;
 
 use super::process::Background;
@@ -37,7 +35,7 @@ impl Nfacctd {
         );
         let conf_path = dir.str("nfacctd.conf");
         std::fs::write(&conf_path, conf).expect("writing nfacctd.conf");
-        let mut bg = Background::start_in(ns, "nfacctd", &["setsid", "nfacctd", "-f", &conf_path]);
+        let mut bg = Background::start_group_in(ns, "nfacctd", &["nfacctd", "-f", &conf_path]);
         bg.wait_stderr("waiting for NetFlow/IPFIX data", Duration::from_secs(10));
         Nfacctd { bg, dir }
     }
@@ -46,11 +44,7 @@ impl Nfacctd {
     /// stops nfacctd and its plugin, and returns every printed line.
     pub fn stop(mut self) -> Vec<Value> {
         std::thread::sleep(Duration::from_millis(2500));
-        let pgid = self.bg.child_pid();
         self.bg.stop();
-        if let Some(pgid) = pgid {
-            let _ = kill(Pid::from_raw(-(pgid as i32)), Signal::SIGKILL);
-        }
         std::fs::read_to_string(self.dir.join("out.json"))
             .unwrap_or_default()
             .lines()

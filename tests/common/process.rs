@@ -13,6 +13,9 @@ use nix::unistd::Pid;
 pub struct Background {
     pub name: String,
     child: Option<Child>,
+    /// Runs as the leader of its own process group (`setsid`): what it
+    /// forks (tshark's dumpcap, nfacctd's plugins) goes with it.
+    group: bool,
     pub stdout: Arc<Mutex<String>>,
     pub stderr: Arc<Mutex<String>>,
     readers: Vec<JoinHandle<()>>,
@@ -35,6 +38,18 @@ impl Background {
     /// Starts `cmd` inside namespace `ns` (via nsenter, so bpffs stays
     /// visible) with stdout and stderr captured; stderr is echoed.
     pub fn start_in(ns: &str, name: &str, cmd: &[&str]) -> Self {
+        Self::spawn_in(ns, name, cmd, false)
+    }
+
+    /// As [`Self::start_in`], in a process group of its own that stopping
+    /// or dropping kills whole: for tools that fork helpers.
+    pub fn start_group_in(ns: &str, name: &str, cmd: &[&str]) -> Self {
+        let mut with_setsid = vec!["setsid"];
+        with_setsid.extend_from_slice(cmd);
+        Self::spawn_in(ns, name, &with_setsid, true)
+    }
+
+    fn spawn_in(ns: &str, name: &str, cmd: &[&str], group: bool) -> Self {
         let mut c = Command::new("nsenter");
         c.arg(format!("--net=/run/netns/{ns}"))
             .arg("--")
@@ -59,15 +74,11 @@ impl Background {
         Background {
             name: name.to_owned(),
             child: Some(child),
+            group,
             stdout,
             stderr,
             readers,
         }
-    }
-
-    /// The process id while it runs (the command's own: nsenter execs it).
-    pub fn child_pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
     }
 
     /// Waits (bounded) until stderr contains `text`.
@@ -127,6 +138,7 @@ impl Background {
             }
             let _ = child.kill();
             let _ = child.wait();
+            self.kill_group(child.id());
         }
         for r in self.readers.drain(..) {
             let _ = r.join();
@@ -139,11 +151,21 @@ impl Background {
     }
 }
 
+impl Background {
+    /// SIGKILL to whatever is left of the process group it led.
+    fn kill_group(&self, leader: u32) {
+        if self.group {
+            let _ = kill(Pid::from_raw(-(leader as i32)), Signal::SIGKILL);
+        }
+    }
+}
+
 impl Drop for Background {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            self.kill_group(child.id());
         }
     }
 }
