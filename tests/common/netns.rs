@@ -154,6 +154,15 @@ impl NetnsPair {
         })
     }
 
+    /// Resolves each side's link-layer address for the other (one IPv4 ping
+    /// from A to B), so that datagrams counted afterwards never wait for
+    /// ARP: while it is pending, sendto() succeeds and the kernel drops
+    /// what the neighbour queue cannot hold, before any tc hook sees it.
+    pub fn resolve_neighbours(&self) {
+        let b = Self::ip(false, false).to_string();
+        Self::exec(&self.a, &["ping", "-c", "1", "-W", "5", &b]);
+    }
+
     /// `ip netns exec <ns> <cmd...>` (fine for tools that need no bpffs).
     pub fn exec(ns: &str, cmd: &[&str]) -> Output {
         let mut args = vec!["netns", "exec", ns];
