@@ -10,7 +10,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use common::collector::{collected_flows, sorted, start_collect};
@@ -20,11 +19,9 @@ use common::netns::NetnsPair;
 use common::nfacctd::Nfacctd;
 use common::nfcapd::Nfcapd;
 use common::packet::send_frames;
-use common::process::Background;
-use common::tempdir::TempDir;
 use common::traffic::{assert_expected, mixed_traffic, sa, udp_sink};
+use common::tshark::Capture;
 use ipfix_flow_exporter::schema::FlowTemplate;
-use nix::sys::signal::Signal;
 use serde_json::Value;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -213,49 +210,6 @@ fn sorted_rows(mut rows: Vec<Row>) -> Vec<Row> {
     rows
 }
 
-/// tshark capturing what is sent to port 4739 on an interface of a
-/// namespace.
-struct Capture {
-    bg: Background,
-    dir: TempDir,
-}
-
-impl Capture {
-    fn start(ns: &str) -> Self {
-        Self::start_on(ns, "lo")
-    }
-
-    fn start_on(ns: &str, iface: &str) -> Self {
-        let dir = TempDir::new("ipfix-tshark-");
-        let pcap = dir.str("capture.pcap");
-        let mut bg = Background::start_group_in(
-            ns,
-            "tshark",
-            &["tshark", "-i", iface, "-f", "udp port 4739", "-w", &pcap],
-        );
-        bg.wait_stderr("Capturing on", Duration::from_secs(30));
-        Capture { bg, dir }
-    }
-
-    /// Stops capturing; tshark's JSON decoding of everything captured.
-    fn stop(mut self) -> String {
-        std::thread::sleep(Duration::from_millis(500));
-        self.bg.stop_with(Signal::SIGINT);
-        let out = Command::new("tshark")
-            .arg("-r")
-            .arg(self.dir.join("capture.pcap"))
-            .args(["-d", "udp.port==4739,cflow", "-T", "json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
 /// tshark's decoding of our data records as rows, and the IDs of every set
 /// it decoded.
 fn tshark_sets(tshark_json: &str) -> (Vec<Row>, std::collections::BTreeSet<u16>) {
@@ -338,7 +292,7 @@ fn tshark_decodes_every_template_and_field_exactly() {
     common::require_tools!("tshark");
     let net = NetnsPair::new();
     let absorb = udp_sink(&net.a, sa(LOOPBACK, COLLECTOR_PORT));
-    let cap = Capture::start(&net.a);
+    let cap = Capture::start(&net.a, "lo", &[4739]);
     // The C package's layout, with the SysUpTime elements (templates
     // 278-285), as under l3afd.
     let exp = Exporter::start(
@@ -512,7 +466,7 @@ fn vlan_tagged_flows_with_one_tuple_stay_apart() {
     common::require_tools!("tshark");
     let net = NetnsPair::new();
     let absorb = udp_sink(&net.a, sa(LOOPBACK, COLLECTOR_PORT));
-    let cap = Capture::start(&net.a);
+    let cap = Capture::start(&net.a, "lo", &[4739]);
     let nfcapd = Nfcapd::start(&net.a, 4740);
     let nfacctd = Nfacctd::start(
         &net.a,
@@ -860,7 +814,7 @@ fn sequence_numbers_stay_in_order_across_template_refreshes() {
     common::require_tools!("tshark");
     let net = NetnsPair::new();
     let absorb = udp_sink(&net.a, sa(LOOPBACK, COLLECTOR_PORT));
-    let cap = Capture::start(&net.a);
+    let cap = Capture::start(&net.a, "lo", &[4739]);
     let exp = Exporter::start(
         &net.a,
         &net.veth_a,
@@ -913,7 +867,7 @@ fn no_datagram_exceeds_the_path_mtu() {
     }
     let collector_ip = NetnsPair::ip(false, false);
     let (mut collector, addr) = start_collect(&net.b, &format!("udp://{collector_ip}:4739"));
-    let capture = Capture::start_on(&net.b, &net.veth_b);
+    let capture = Capture::start(&net.b, &net.veth_b, &[4739]);
     let exp = Exporter::start(
         &net.a,
         &net.veth_a,

@@ -32,6 +32,7 @@ use common::traffic::{
     mixed_traffic, nft_counters, nft_install, sa, tcp_sent_segments, tcp_transfer, udp_send,
     udp_sink, ExpectedFlow,
 };
+use common::tshark::{self, Capture};
 use ipfix_flow_exporter::datapath::attach::tcx_programs;
 use ipfix_flow_exporter::datapath::maps::DatapathMaps;
 use ipfix_flow_exporter::datapath::names;
@@ -59,79 +60,6 @@ fn ready() -> Vec<Build> {
     builds()
 }
 
-/// tshark capturing the IPFIX on the test namespace's loopback.
-struct Capture {
-    bg: Background,
-    pcap: PathBuf,
-    _dir: TempDir,
-    ports: Vec<u16>,
-}
-
-impl Capture {
-    fn start(ns: &str, ports: &[u16]) -> Self {
-        let dir = TempDir::new("ipfix-pcap-");
-        let pcap = dir.0.join("ipfix.pcap");
-        let filter = ports
-            .iter()
-            .map(|p| format!("udp port {p}"))
-            .collect::<Vec<_>>()
-            .join(" or ");
-        let mut bg = Background::start_group_in(
-            ns,
-            "tshark",
-            &[
-                "tshark",
-                "-i",
-                "lo",
-                "-f",
-                &filter,
-                "-w",
-                pcap.to_str().unwrap(),
-            ],
-        );
-        bg.wait_stderr("Capturing on", Duration::from_secs(30));
-        Capture {
-            bg,
-            pcap,
-            _dir: dir,
-            ports: ports.to_vec(),
-        }
-    }
-
-    /// Stops the capture and decodes it: the whole text (for tshark's
-    /// expert messages) and one `(src port, domain, sequence)` per message.
-    fn stop(mut self) -> (String, Vec<(u64, u64, u64)>) {
-        std::thread::sleep(Duration::from_millis(300));
-        self.bg.stop_with(Signal::SIGINT);
-        let mut cmd = Command::new("tshark");
-        cmd.arg("-r").arg(&self.pcap);
-        for p in &self.ports {
-            cmd.args(["-d", &format!("udp.port=={p},cflow")]);
-        }
-        let out = cmd.args(["-T", "json"]).output().expect("running tshark");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let packets: Vec<Value> = serde_json::from_str(&text).unwrap_or_default();
-        let num = |v: &Value| v.as_str().and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
-        let messages = packets
-            .iter()
-            .map(|p| {
-                let l = &p["_source"]["layers"];
-                (
-                    num(&l["udp"]["udp.srcport"]),
-                    num(&l["cflow"]["cflow.od_id"]),
-                    num(&l["cflow"]["cflow.sequence"]),
-                )
-            })
-            .collect();
-        (text, messages)
-    }
-}
-
 /// Both directions of one veth deployed from `l3af/payload.json` by one
 /// l3afd, into one collector: every flow exact per direction, ingress and
 /// egress two exporters to nfdump and tshark, and no sequence number tshark
@@ -142,7 +70,7 @@ fn both_directions(build: &Build) {
     let repo = Repo::new();
     let (collect, collect_addr) = start_collect(&net.a, "udp://127.0.0.1:0");
     let nfcapd = Nfcapd::start(&net.a, 4755);
-    let capture = Capture::start(&net.a, &[collect_addr.port(), nfcapd.port]);
+    let capture = Capture::start(&net.a, "lo", &[collect_addr.port(), nfcapd.port]);
     let mut l3afd = L3afd::start(build, &repo, &net.a, &net.veth_a);
     let port = collect_addr.port().to_string();
     let second = format!("udp://127.0.0.1:{}", nfcapd.port);
@@ -202,7 +130,8 @@ fn both_directions(build: &Build) {
             .filter(|v: &Value| v.get("flow_id").is_some())
             .collect()
     };
-    let (pcap_text, messages) = capture.stop();
+    let pcap_text = capture.stop();
+    let messages = tshark::messages(&pcap_text);
     let stored = nfcapd.stop();
     let (exporters, nf_flows) = (stored.exporters, stored.flows);
 

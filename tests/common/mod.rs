@@ -14,6 +14,7 @@ pub mod process;
 pub mod real_l3afd;
 pub mod tempdir;
 pub mod traffic;
+pub mod tshark;
 
 /// The running test's name, for SKIP lines: libtest names each test's
 /// thread after the test (a `harness = false` target gets "main").
