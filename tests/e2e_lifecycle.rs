@@ -398,3 +398,44 @@ fn without_capabilities_startup_names_them() {
         "{err}"
     );
 }
+
+/// The clsact qdisc on `dev` of `ns`, as tc shows it.
+fn has_clsact(ns: &str, dev: &str) -> bool {
+    let out = NetnsPair::exec(ns, &["tc", "qdisc", "show", "dev", dev]);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).contains("qdisc clsact")
+}
+
+/// With clsact filters, a run that created the clsact qdisc removes it again
+/// at exit; a qdisc that was there before the run stays, as it was.
+#[test]
+fn clsact_qdisc_goes_only_when_we_created_it() {
+    common::require_root!();
+    let net = NetnsPair::new();
+    let args = ["--attach", "tc", "--active-timeout", "200ms"];
+    assert!(!has_clsact(&net.a, &net.veth_a));
+    let exp = Exporter::start(&net.a, &net.veth_a, &args);
+    assert!(has_clsact(&net.a, &net.veth_a));
+    exp.stop();
+    assert!(
+        !has_clsact(&net.a, &net.veth_a),
+        "the qdisc this run created is gone"
+    );
+
+    let add = NetnsPair::exec(
+        &net.a,
+        &["tc", "qdisc", "add", "dev", &net.veth_a, "clsact"],
+    );
+    assert!(add.status.success(), "{add:?}");
+    let exp = Exporter::start(&net.a, &net.veth_a, &args);
+    exp.stop();
+    assert!(
+        has_clsact(&net.a, &net.veth_a),
+        "a qdisc that was there before the run stays"
+    );
+    let ifindex = NetnsPair::ifindex_in(&net.a, &net.veth_a);
+    let left = NetnsPair::run_in(&net.a, move || {
+        ipfix_flow_exporter::datapath::clsact::filter_count(ifindex).unwrap()
+    });
+    assert_eq!(left, 0, "and our filters are gone from it");
+}

@@ -1,7 +1,8 @@
 //! Attaching a program at tc ingress/egress: TCX links where the kernel has
 //! them, a clsact direct-action filter otherwise. The returned guard detaches
-//! exactly what it attached, on drop, and never touches other programs,
-//! filters or the clsact qdisc itself.
+//! exactly what it attached, on drop, and never touches other programs or
+//! filters; a clsact qdisc it had to create goes when its last filter does
+//! (see [`super::clsact`]).
 
 use std::ffi::CString;
 use std::io;
@@ -13,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::{TcHook, TC_EGRESS, TC_INGRESS};
 
+use super::clsact;
 use super::names::kernel_prog_name;
 use crate::config::AttachMode;
 use crate::flow::Direction;
@@ -83,11 +85,14 @@ impl Attachment {
                     }
                 }
             }
-            Some(Hook::Tc { mut hook }) => match hook.detach() {
-                Ok(()) => {}
-                Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).context("detaching clsact filter"),
-            },
+            Some(Hook::Tc { mut hook }) => {
+                match hook.detach() {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).context("detaching clsact filter"),
+                }
+                clsact::release(self.ifindex)?;
+            }
         }
         Ok(())
     }
@@ -341,8 +346,7 @@ fn attach_tc(prog: BorrowedFd<'_>, ifindex: u32, dir: Direction) -> Result<Hook>
         .handle(TC_HANDLE)
         .priority(TC_PRIORITY);
     // Creates clsact when missing; an existing one is left as it is.
-    hook.create()
-        .with_context(|| format!("creating clsact qdisc on ifindex {ifindex}"))?;
+    clsact::ensure(ifindex)?;
     let existing = hook.query().ok().filter(|&id| id != 0);
     if let Some(id) = existing {
         let name = prog_name(id).unwrap_or_default();

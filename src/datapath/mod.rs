@@ -6,6 +6,7 @@ pub const BPF_OBJ_DIR: &str = env!("IPFIX_BPF_OBJ_DIR");
 
 pub mod attach;
 pub mod batch;
+pub mod clsact;
 pub mod kernel_source;
 pub mod maps;
 pub mod names;
