@@ -39,6 +39,18 @@ const CHANNEL_CAPACITY: usize = 1024;
 /// waited for.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
+/// A flag SIGINT and SIGTERM set; a second signal while stopping exits at
+/// once.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
+            .with_context(|| format!("installing a handler for signal {sig}"))?;
+    }
+    Ok(stop)
+}
+
 pub fn run(cfg: &CollectConfig) -> Result<()> {
     anyhow::ensure!(
         !cfg.listen.is_empty(),
@@ -50,13 +62,7 @@ pub fn run(cfg: &CollectConfig) -> Result<()> {
         .map(net::bind)
         .collect::<Result<Vec<_>>>()?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [SIGINT, SIGTERM] {
-        // A second signal while stopping exits at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
-            .with_context(|| format!("installing a handler for signal {sig}"))?;
-    }
+    let stop = stop_on_signals()?;
 
     let mut stderr = io::stderr();
     for l in &listeners {

@@ -156,7 +156,6 @@ impl L3afdArgs {
                         _ => return Err(bad(k, &v, "use udp or tcp")),
                     }
                 }
-                "collector" => a.export.collectors.push(collector(k, &v)?),
                 "verbose" => {
                     let n: u8 = number(k, &v)?;
                     if n > 5 {
@@ -164,21 +163,11 @@ impl L3afdArgs {
                     }
                     a.verbose = n;
                 }
-                "flow-timeout" | "idle-timeout" => {
-                    a.export.idle_timeout = seconds_or_duration(k, &v)?
-                }
-                "active-timeout" => a.export.active_timeout = seconds_or_duration(k, &v)?,
-                "mtu" => a.export.mtu = number(k, &v)?,
-                "observation-domain-id" => a.export.observation_domain_id = Some(number(k, &v)?),
-                "template-refresh" => a.export.template_refresh = seconds_or_duration(k, &v)?,
-                "tcp-reconnect" => a.export.tcp_reconnect = seconds_or_duration(k, &v)?,
-                "tcp-queue-records" => {
-                    a.export.tcp_queue_records = number(k, &v)?;
-                }
                 "log-dir" => a.log_dir = (!v.is_empty()).then(|| PathBuf::from(v)),
                 "map-name" => a.map_name = (!v.is_empty()).then_some(v),
                 "name" => a.name = Some(v),
                 "bpf-root" => a.bpf_root = PathBuf::from(v),
+                _ if export_setting(&mut a.export, k, &v)? => {}
                 _ => a.unknown.push(format!("--{key}={v}")),
             }
         }
@@ -197,6 +186,22 @@ impl L3afdArgs {
         }
         Ok(a)
     }
+}
+
+/// One of the export settings `run` has as flags; false for another key.
+fn export_setting(export: &mut ExportSettings, k: &str, v: &str) -> Result<bool, ArgError> {
+    match k {
+        "collector" => export.collectors.push(collector(k, v)?),
+        "flow-timeout" | "idle-timeout" => export.idle_timeout = seconds_or_duration(k, v)?,
+        "active-timeout" => export.active_timeout = seconds_or_duration(k, v)?,
+        "mtu" => export.mtu = number(k, v)?,
+        "observation-domain-id" => export.observation_domain_id = Some(number(k, v)?),
+        "template-refresh" => export.template_refresh = seconds_or_duration(k, v)?,
+        "tcp-reconnect" => export.tcp_reconnect = seconds_or_duration(k, v)?,
+        "tcp-queue-records" => export.tcp_queue_records = number(k, v)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
