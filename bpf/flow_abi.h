@@ -10,7 +10,7 @@
 #include <linux/types.h>
 
 /* Bump whenever a struct below or the meaning of a map changes. */
-#define FLOW_ABI_VERSION 2
+#define FLOW_ABI_VERSION 3
 
 /* Default capacity of each of the two flow maps of one object. */
 #define FLOW_MAP_MAX_ENTRIES 131072
@@ -53,8 +53,8 @@ struct flow_key {
 struct flow_value {
 	__u64 packets; /* segments, a GSO packet counts gso_segs */
 	__u64 octets; /* IP total length of every segment (L3) */
-	__u64 first_seen_ns; /* CLOCK_BOOTTIME */
-	__u64 last_seen_ns; /* CLOCK_BOOTTIME */
+	__u64 first_seen_ns; /* the clock flow_config.clock names */
+	__u64 last_seen_ns; /* the clock flow_config.clock names */
 	__u32 tcp_flags; /* OR of the 9 TCP flag bits, NS = 0x100 */
 	__u32 ttl_min; /* TTL / hop limit, u32 so that cmpxchg can work */
 	__u32 ttl_max;
@@ -90,15 +90,30 @@ enum flow_sample_mode {
 };
 
 /*
+ * The clock of first_seen_ns/last_seen_ns. The coarse clock is the default:
+ * the hit path's one clock read then costs a load instead of a clocksource
+ * read (tens of ns), and last_seen_ns changes, and is written, once a tick.
+ */
+enum flow_clock {
+	/* CLOCK_MONOTONIC at the last tick (bpf_ktime_get_coarse_ns): the
+	 * resolution is one tick, 1 to 10 ms by CONFIG_HZ */
+	FLOW_CLOCK_COARSE = 0,
+	/* CLOCK_BOOTTIME (bpf_ktime_get_boot_ns): ns resolution */
+	FLOW_CLOCK_BOOT = 1,
+};
+
+/*
  * The single entry of the config map. All zero means the defaults. User
- * space writes sample_period and sample_mode before attaching; the program
- * counts every packet it samples systematically in sample_count (atomic).
- * A GSO super-packet is one packet to the sampler.
+ * space writes sample_period, sample_mode and clock before attaching; the
+ * program counts every packet it samples systematically in sample_count
+ * (atomic). A GSO super-packet is one packet to the sampler.
  */
 struct flow_config {
 	__u32 sample_period; /* meter 1 in N packets; 0 and 1 mean all */
 	__u32 sample_mode; /* enum flow_sample_mode */
 	__u64 sample_count;
+	__u32 clock; /* enum flow_clock */
+	__u32 pad;
 };
 
 /*

@@ -82,9 +82,8 @@ static __always_inline void flow_value_add(struct flow_value *v,
 /* Adds one packet to its flow in @flows; false when the table is full. */
 static __always_inline int flow_account(void *flows, const struct pkt_meta *m,
 					__u64 segs, __u64 octets,
-					__u32 peer_ifindex)
+					__u32 peer_ifindex, __u64 now)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
 	struct flow_value *v;
 	struct flow_value fresh;
 	int err;
@@ -143,10 +142,8 @@ static __always_inline void flow_refused(void *refused,
  * systematic takes the 1st, (N+1)th, ... packet of all CPUs together (one
  * atomic add), random each with probability 1/N.
  */
-static __always_inline int sampled_out(void *config)
+static __always_inline int sampled_out(struct flow_config *cfg)
 {
-	__u32 zero = 0;
-	struct flow_config *cfg = bpf_map_lookup_elem(config, &zero);
 	__u32 period;
 
 	if (!cfg)
@@ -157,6 +154,14 @@ static __always_inline int sampled_out(void *config)
 	if (cfg->sample_mode == FLOW_SAMPLE_RANDOM)
 		return bpf_get_prandom_u32() % period != 0;
 	return __sync_fetch_and_add(&cfg->sample_count, 1) % period != 0;
+}
+
+/* Now, on the clock the config names (enum flow_clock). */
+static __always_inline __u64 flow_now(const struct flow_config *cfg)
+{
+	if (cfg && cfg->clock == FLOW_CLOCK_BOOT)
+		return bpf_ktime_get_boot_ns();
+	return bpf_ktime_get_coarse_ns();
 }
 
 static __always_inline __u32 selector_active(void *selector)
@@ -175,9 +180,11 @@ static __always_inline void flow_meter(struct __sk_buff *skb,
 				       const struct flow_maps *maps,
 				       __u32 peer_ifindex)
 {
+	struct flow_config *cfg;
 	struct pkt_meta m;
+	__u32 zero = 0;
 	__u32 segs;
-	__u64 octets;
+	__u64 octets, now;
 	int ret, ok;
 
 	__builtin_memset(&m, 0, sizeof(m));
@@ -193,7 +200,8 @@ static __always_inline void flow_meter(struct __sk_buff *skb,
 		return;
 	}
 
-	if (sampled_out(maps->config)) {
+	cfg = bpf_map_lookup_elem(maps->config, &zero);
+	if (sampled_out(cfg)) {
 		stat_add(maps->stats, FLOW_STAT_SAMPLED_OUT, segs);
 		return;
 	}
@@ -201,16 +209,17 @@ static __always_inline void flow_meter(struct __sk_buff *skb,
 	m.key.ifindex = skb->ifindex;
 	pkt_vlans(skb, &m);
 	octets = m.ip_len + (__u64)(segs - 1) * m.hdrs_len;
+	now = flow_now(cfg);
 	/*
 	 * Two call sites, each with a constant map: the verifier can inline
 	 * both lookups.
 	 */
 	if (selector_active(maps->selector))
-		ok = flow_account(maps->flows_1, &m, segs, octets,
-				  peer_ifindex);
+		ok = flow_account(maps->flows_1, &m, segs, octets, peer_ifindex,
+				  now);
 	else
-		ok = flow_account(maps->flows_0, &m, segs, octets,
-				  peer_ifindex);
+		ok = flow_account(maps->flows_0, &m, segs, octets, peer_ifindex,
+				  now);
 	if (!ok) {
 		stat_add(maps->stats, FLOW_STAT_TABLE_FULL_PACKETS, segs);
 		stat_add(maps->stats, FLOW_STAT_TABLE_FULL_OCTETS, octets);

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
 
 /// `FLOW_ABI_VERSION`.
-pub const FLOW_ABI_VERSION: u32 = 2;
+pub const FLOW_ABI_VERSION: u32 = 3;
 /// `FLOW_MAP_MAX_ENTRIES`: capacity of each flow map as declared in the
 /// objects (what l3afd gets; `--max-flows` changes it when we load).
 pub const FLOW_MAP_MAX_ENTRIES: u32 = 131_072;
@@ -20,7 +20,7 @@ pub const FLOW_REFUSED_MAX_ENTRIES: u32 = 4096;
 
 pub const FLOW_KEY_SIZE: usize = 48;
 pub const FLOW_VALUE_SIZE: usize = 64;
-pub const FLOW_CONFIG_SIZE: usize = 16;
+pub const FLOW_CONFIG_SIZE: usize = 24;
 pub const FLOW_SELECTOR_SIZE: usize = 4;
 
 /// Which tc hook observed the flow. IPFIX `flowDirection` (IE 61) values.
@@ -353,6 +353,18 @@ pub enum SampleMode {
     Random = 1,
 }
 
+/// `enum flow_clock`: the clock of `first_seen_ns`/`last_seen_ns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlowClock {
+    /// CLOCK_MONOTONIC at the last kernel tick (`bpf_ktime_get_coarse_ns`):
+    /// one tick's resolution (1 to 10 ms by CONFIG_HZ), a load on the hit
+    /// path instead of a clocksource read.
+    #[default]
+    Coarse = 0,
+    /// CLOCK_BOOTTIME (`bpf_ktime_get_boot_ns`): nanosecond resolution.
+    Boot = 1,
+}
+
 /// `struct flow_config`; all zero means the defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FlowConfig {
@@ -361,27 +373,49 @@ pub struct FlowConfig {
     pub sample_mode: SampleMode,
     /// Packets the systematic sampler counted (the program's; written 0).
     pub sample_count: u64,
+    pub clock: FlowClock,
 }
 
 impl FlowConfig {
+    // Offsets of struct flow_config.
+    const PERIOD: usize = 0;
+    const MODE: usize = 4;
+    const COUNT: usize = 8;
+    const CLOCK: usize = 16;
+
+    /// Every field of `struct flow_config` but the padding, with its
+    /// offset, in C order (checked against the objects' BTF).
+    pub const FIELDS: [(&'static str, usize); 4] = [
+        ("sample_period", Self::PERIOD),
+        ("sample_mode", Self::MODE),
+        ("sample_count", Self::COUNT),
+        ("clock", Self::CLOCK),
+    ];
+
     pub fn emit(&self) -> [u8; FLOW_CONFIG_SIZE] {
         let mut b = [0u8; FLOW_CONFIG_SIZE];
-        b[..4].copy_from_slice(&self.sample_period.to_ne_bytes());
-        b[4..8].copy_from_slice(&(self.sample_mode as u32).to_ne_bytes());
-        b[8..16].copy_from_slice(&self.sample_count.to_ne_bytes());
+        b[Self::PERIOD..Self::PERIOD + 4].copy_from_slice(&self.sample_period.to_ne_bytes());
+        b[Self::MODE..Self::MODE + 4].copy_from_slice(&(self.sample_mode as u32).to_ne_bytes());
+        b[Self::COUNT..Self::COUNT + 8].copy_from_slice(&self.sample_count.to_ne_bytes());
+        b[Self::CLOCK..Self::CLOCK + 4].copy_from_slice(&(self.clock as u32).to_ne_bytes());
         b
     }
 
     pub fn parse(b: &[u8]) -> Result<Self, AbiError> {
         check_len("flow_config", b, FLOW_CONFIG_SIZE)?;
         Ok(FlowConfig {
-            sample_period: u32_at(b, 0),
-            sample_mode: if u32_at(b, 4) == SampleMode::Random as u32 {
+            sample_period: u32_at(b, Self::PERIOD),
+            sample_mode: if u32_at(b, Self::MODE) == SampleMode::Random as u32 {
                 SampleMode::Random
             } else {
                 SampleMode::Systematic
             },
-            sample_count: u64_at(b, 8),
+            sample_count: u64_at(b, Self::COUNT),
+            clock: if u32_at(b, Self::CLOCK) == FlowClock::Boot as u32 {
+                FlowClock::Boot
+            } else {
+                FlowClock::Coarse
+            },
         })
     }
 }
@@ -450,6 +484,7 @@ mod tests {
             sample_period: 100,
             sample_mode: SampleMode::Random,
             sample_count: 1 << 40,
+            clock: FlowClock::Boot,
         };
         assert_eq!(FlowConfig::parse(&c.emit()), Ok(c));
         assert_eq!(FlowConfig::default().emit(), [0; FLOW_CONFIG_SIZE]);

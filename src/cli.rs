@@ -80,6 +80,14 @@ pub enum SampleModeArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClockArg {
+    /// CLOCK_MONOTONIC at the last kernel tick: one tick's resolution.
+    Coarse,
+    /// CLOCK_BOOTTIME: nanosecond resolution, a clocksource read per packet.
+    Precise,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputArg {
     /// One JSON object per flow record on stdout.
     Json,
@@ -150,6 +158,10 @@ pub struct RunArgs {
     /// How the 1 in N packets are chosen.
     #[arg(long, value_enum, value_name = "MODE", default_value = "systematic")]
     pub sample_mode: SampleModeArg,
+    /// The clock flows are timed with: coarse (the kernel tick, 1-10 ms
+    /// resolution; the cheapest) or precise (CLOCK_BOOTTIME, ns).
+    #[arg(long, value_enum, value_name = "CLOCK", default_value = "coarse")]
+    pub clock: ClockArg,
 }
 
 /// `10s`, `500ms`, `2m`, `1h`, or a plain number of seconds.

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::abi::SampleMode;
+use crate::abi::{FlowClock, SampleMode};
 use crate::cli::{
-    AttachArg, CollectArgs, DirectionArg, FormatArg, OutputArg, RunArgs, SampleModeArg,
+    AttachArg, ClockArg, CollectArgs, DirectionArg, FormatArg, OutputArg, RunArgs, SampleModeArg,
 };
 use crate::endpoint::Endpoint;
 use crate::flow::Direction;
@@ -79,6 +79,8 @@ pub struct ExportConfig {
     pub sysuptime_elements: bool,
     /// How the datapath selects packets, as the options tell collectors.
     pub sampling: Sampling,
+    /// The clock the datapath stamps flows with.
+    pub clock: FlowClock,
 }
 
 /// The export settings as given, before validation: what `run`'s flags and
@@ -96,6 +98,7 @@ pub struct ExportSettings {
     pub tcp_reconnect: Duration,
     pub sysuptime_elements: bool,
     pub sampling: Sampling,
+    pub clock: FlowClock,
 }
 
 /// RFC 7011 §10.4.4: an Exporting Process does not try to reconnect to a
@@ -128,6 +131,7 @@ impl Default for ExportSettings {
             tcp_reconnect: DEFAULT_TCP_RECONNECT,
             sysuptime_elements: false,
             sampling: Sampling::default(),
+            clock: FlowClock::default(),
         }
     }
 }
@@ -193,6 +197,7 @@ impl ExportSettings {
             tcp_reconnect: self.tcp_reconnect,
             sysuptime_elements: self.sysuptime_elements,
             sampling: self.sampling,
+            clock: self.clock,
         })
     }
 }
@@ -273,6 +278,10 @@ impl RunConfig {
                 sampling: Sampling {
                     period: a.sample_period,
                     mode: sample_mode,
+                },
+                clock: match a.clock {
+                    ClockArg::Coarse => FlowClock::Coarse,
+                    ClockArg::Precise => FlowClock::Boot,
                 },
             }
             .validate()?,

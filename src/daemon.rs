@@ -110,7 +110,7 @@ pub fn sinks(cfg: &ExportConfig, ifindex: u32, boot_epoch_ms: u64) -> Fanout {
             cfg,
             cfg.observation_domain_id.unwrap_or(ifindex),
             boot_epoch_ms,
-            Box::new(SystemClock),
+            Box::new(SystemClock { kernel: cfg.clock }),
             Box::new(crate::sys::interface_names),
         )));
     }
@@ -235,7 +235,7 @@ pub fn serve(
     stop: &StopFlag,
     before_flush: impl FnOnce(),
 ) -> anyhow::Result<()> {
-    let clock = SystemClock;
+    let clock = SystemClock { kernel: cfg.clock };
     let mut exporters = exporters(maps, rcu, cfg, max_flows, &clock);
     let boot_epoch_ms = TimeBase::sample(&clock).boot_epoch_ms();
     let mut sink = sinks(cfg, ifindex, boot_epoch_ms);

@@ -3,10 +3,10 @@
 //!
 //! The objects use the 32-bit `BPF_ATOMIC` cmpxchg and fetch-or (Linux 5.12;
 //! older verifiers reject them with "BPF_STX uses reserved fields") and
-//! `bpf_ktime_get_boot_ns` (5.8), with BTF-defined maps. TCX (6.6) is
-//! optional: without it the programs attach with a clsact filter. Checking
-//! the release first turns a verifier dump into one line naming what is
-//! missing.
+//! `bpf_ktime_get_coarse_ns` (5.11) / `bpf_ktime_get_boot_ns` (5.8), with
+//! BTF-defined maps. TCX (6.6) is optional: without it the programs attach
+//! with a clsact filter. Checking the release first turns a verifier dump
+//! into one line naming what is missing.
 
 use std::fmt;
 
@@ -49,7 +49,7 @@ pub const MINIMUM: KernelVersion = ATOMICS;
 pub const TCX: KernelVersion = KernelVersion::new(6, 6, 0);
 
 /// What the objects need from the kernel, for error messages.
-pub const NEEDS: &str = "32-bit BPF atomics (Linux 5.12), bpf_ktime_get_boot_ns (5.8) and \
+pub const NEEDS: &str = "32-bit BPF atomics (Linux 5.12), bpf_ktime_get_coarse_ns (5.11) and \
                          kernel BTF; TCX (6.6) is optional, clsact is used without it";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -179,7 +179,7 @@ mod tests {
             }
         );
         let msg = err.to_string();
-        for needed in ["5.10.0-35-amd64", "5.12", "atomics", "5.8", "BTF", "6.6"] {
+        for needed in ["5.10.0-35-amd64", "5.12", "atomics", "5.11", "BTF", "6.6"] {
             assert!(msg.contains(needed), "{needed} missing from {msg:?}");
         }
     }

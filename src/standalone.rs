@@ -72,6 +72,7 @@ fn load_all(cfg: &RunConfig, pins: &mut PinOwner) -> Result<Vec<Loaded>> {
             sample_period: cfg.sample_period,
             sample_mode: cfg.sample_mode,
             sample_count: 0,
+            clock: cfg.export.clock,
         })
         .with_context(|| format!("configuring the {} object", dir.as_str()))?;
         if let Some(id) = maps.chained_prog_id()? {

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use nix::sys::statfs::statfs;
 use nix::time::{clock_gettime, ClockId};
 
+use crate::abi::FlowClock;
 use crate::flow::clock::Clock;
 use crate::schema::InterfaceName;
 
@@ -194,12 +195,16 @@ pub fn drop_capabilities(keep: &[u32]) -> Result<()> {
     Ok(())
 }
 
-/// The system's clocks, for the export path.
-pub struct SystemClock;
+/// The system's clocks, for the export path; `kernel` is the clock the
+/// datapath stamps flows with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock {
+    pub kernel: FlowClock,
+}
 
 impl Clock for SystemClock {
-    fn boot_ns(&self) -> u64 {
-        boottime_ns()
+    fn kernel_ns(&self) -> u64 {
+        kernel_clock_ns(self.kernel)
     }
 
     fn real_ns(&self) -> u64 {
@@ -211,9 +216,14 @@ impl Clock for SystemClock {
     }
 }
 
-/// CLOCK_BOOTTIME in nanoseconds: the clock of bpf_ktime_get_boot_ns().
-pub fn boottime_ns() -> u64 {
-    clock_ns(ClockId::CLOCK_BOOTTIME)
+/// Now in nanoseconds on `clock`: CLOCK_MONOTONIC, whose last tick is what
+/// bpf_ktime_get_coarse_ns() reads, or CLOCK_BOOTTIME, the clock of
+/// bpf_ktime_get_boot_ns().
+pub fn kernel_clock_ns(clock: FlowClock) -> u64 {
+    match clock {
+        FlowClock::Coarse => clock_ns(ClockId::CLOCK_MONOTONIC),
+        FlowClock::Boot => clock_ns(ClockId::CLOCK_BOOTTIME),
+    }
 }
 
 /// CLOCK_REALTIME in nanoseconds since the Unix epoch.

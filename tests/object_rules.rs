@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use ipfix_flow_exporter::abi::{
-    FlowKey, FlowValue, FLOW_KEY_SIZE, FLOW_REFUSED_MAX_ENTRIES, FLOW_VALUE_SIZE,
+    FlowConfig, FlowKey, FlowValue, FLOW_CONFIG_SIZE, FLOW_KEY_SIZE, FLOW_REFUSED_MAX_ENTRIES,
+    FLOW_VALUE_SIZE,
 };
 use ipfix_flow_exporter::datapath::names::{entry_function, object_file, MapRole};
 use ipfix_flow_exporter::datapath::BPF_OBJ_DIR;
@@ -150,6 +151,11 @@ fn btf_layout_matches_the_rust_mirror() {
         let mut want = FlowValue::FIELDS.to_vec();
         want.push(("pad", 61));
         assert_eq!(fields(&value), want, "flow_value");
+        let config = btf.type_by_name::<Struct<'_>>("flow_config").unwrap();
+        assert_eq!(config.size(), FLOW_CONFIG_SIZE);
+        let mut want = FlowConfig::FIELDS.to_vec();
+        want.push(("pad", 20));
+        assert_eq!(fields(&config), want, "flow_config");
     }
 }
 

@@ -154,10 +154,10 @@ fn concurrent_ns(prog: BorrowedFd<'_>, frame: &[u8], cpus: &[usize]) -> (f64, f6
 pub fn run(report: &mut Report) {
     let out_dir = crate::out_dir();
     let variants = load(&compile("variants", "variants", &[], &out_dir));
-    let coarse = load(&compile(
+    let precise = load(&compile(
         "body",
-        "body_coarse",
-        &["-DBENCH_COARSE_CLOCK"],
+        "body_precise",
+        &["-DBENCH_PRECISE_CLOCK"],
         &out_dir,
     ));
     let helper = load(&compile(
@@ -187,9 +187,10 @@ pub fn run(report: &mut Report) {
              `BPF_PROG_TEST_RUN` like the kernel figures: {ROUNDS} rounds × {REPEAT} \
              repetitions, interleaved with the empty program, median of per-round \
              differences. **Pieces**: each piece of the hit path alone — the \
-             CLOCK_BOOTTIME read the ABI asks for, the parser, one hash-map hit on \
-             the 48-byte ABI key — and the two together, which no design keeping \
-             this ABI can go below; the body with the coarse clock instead, and with \
+             two clocks (`--clock coarse`, the default, and `--clock precise`), the \
+             parser, one hash-map hit on the 48-byte ABI key — and the coarse clock \
+             and the hit together, which no design keeping this key can go below; \
+             the body with the precise clock instead, and with \
              every header read through the `bpf_skb_load_bytes` helper (how the \
              parser read before direct reads; the harness first checks that this \
              path meters a set of frames exactly like the direct one). **Shared vs per-CPU**: the shipped body on a \
@@ -209,12 +210,12 @@ pub fn run(report: &mut Report) {
     let cases: Vec<(&str, &str, OwnedFd)> = vec![
         (
             "clock_boot",
-            "clock: bpf_ktime_get_boot_ns (the ABI's CLOCK_BOOTTIME)",
+            "clock: bpf_ktime_get_boot_ns (--clock precise, CLOCK_BOOTTIME)",
             prog(&variants, "v_clock_boot"),
         ),
         (
             "clock_coarse",
-            "clock: bpf_ktime_get_coarse_ns (not the ABI clock)",
+            "clock: bpf_ktime_get_coarse_ns (--clock coarse, the default)",
             prog(&variants, "v_clock_coarse"),
         ),
         (
@@ -229,7 +230,7 @@ pub fn run(report: &mut Report) {
         ),
         (
             "clock_lookup",
-            "clock + hash-map hit: the floor of this ABI",
+            "coarse clock + hash-map hit: the floor of this key",
             prog(&variants, "v_clock_lookup"),
         ),
         (
@@ -243,9 +244,9 @@ pub fn run(report: &mut Report) {
             shipped.obj.prog.try_clone().expect("dup"),
         ),
         (
-            "shared_coarse",
-            "shipped body with the coarse clock",
-            prog(&coarse, "v_body"),
+            "shared_precise",
+            "shipped body with the precise clock (--clock precise)",
+            prog(&precise, "v_body"),
         ),
         (
             "helper_parse",

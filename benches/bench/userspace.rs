@@ -96,7 +96,7 @@ impl EncodeSink {
             .unwrap_or_default();
         EncodeSink {
             session: Session::new(1),
-            system_init_ms: TimeBase::sample(&SystemClock).boot_epoch_ms(),
+            system_init_ms: TimeBase::sample(&SystemClock::default()).boot_epoch_ms(),
             export_time_secs: now.as_secs() as u32,
             messages: 0,
             octets: 0,
@@ -202,14 +202,14 @@ fn child_throughput(n: usize, runs: usize) {
         };
         let mut meter = FlowExporter::new(source, &meter_config(cap));
         for pass in 0..2 {
-            let now = ipfix_flow_exporter::sys::boottime_ns();
+            let now = ipfix_flow_exporter::sys::kernel_clock_ns(Default::default());
             let src = &meter.source_mut().inner.maps;
             let active = src.active().expect("selector");
             fill_map(&src.flows[active], n, |i| synthetic_flow(i, now));
             let mut sink = EncodeSink::new();
             let t = Instant::now();
             let r = meter
-                .interval(&SystemClock, false, &mut sink)
+                .interval(&SystemClock::default(), false, &mut sink)
                 .expect("interval");
             let total = t.elapsed();
             assert_eq!(r.records, n as u64, "every flow exported");
@@ -243,14 +243,20 @@ fn child_interval(n: usize, udp: bool) {
     let collector = UdpSocket::bind("127.0.0.1:0").expect("binding the collector socket");
     let port = collector.local_addr().expect("local addr").port();
     let spec = Endpoint::parse(&format!("udp://127.0.0.1:{port}")).expect("collector");
-    let boot_ms = TimeBase::sample(&SystemClock).boot_epoch_ms();
+    let boot_ms = TimeBase::sample(&SystemClock::default()).boot_epoch_ms();
     let cfg = ExportSettings {
         collectors: vec![spec],
         ..ExportSettings::default()
     }
     .validate()
     .expect("export settings");
-    let mut ipfix = IpfixSink::new(&cfg, 1, boot_ms, Box::new(SystemClock), Box::new(Vec::new));
+    let mut ipfix = IpfixSink::new(
+        &cfg,
+        1,
+        boot_ms,
+        Box::new(SystemClock::default()),
+        Box::new(Vec::new),
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while ipfix.sessions[0].peer.is_none() && Instant::now() < deadline {
         ipfix.poll();
@@ -259,7 +265,7 @@ fn child_interval(n: usize, udp: bool) {
     assert!(ipfix.sessions[0].peer.is_some(), "collector resolved");
     let mut discard = EncodeSink::new();
     let sink: &mut dyn RecordSink = if udp { &mut ipfix } else { &mut discard };
-    let now = ipfix_flow_exporter::sys::boottime_ns();
+    let now = ipfix_flow_exporter::sys::kernel_clock_ns(Default::default());
     let src = &meter.source_mut().maps;
     let active = src.active().expect("selector");
     fill_map(&src.flows[active], n, |i| synthetic_flow(i, now));
@@ -267,7 +273,9 @@ fn child_interval(n: usize, udp: bool) {
     reset_peak_rss();
     let (u0, s0) = cpu_time();
     let t = Instant::now();
-    let r = meter.interval(&SystemClock, false, sink).expect("interval");
+    let r = meter
+        .interval(&SystemClock::default(), false, sink)
+        .expect("interval");
     sink.end_of_interval();
     let wall = t.elapsed();
     let (u1, s1) = cpu_time();
@@ -295,7 +303,7 @@ fn child_interval(n: usize, udp: bool) {
 fn child_drain(n: usize, batch_only: bool) {
     let obj = TestObject::load_with(Direction::Ingress, Some(capacity(n) as u32));
     let map = &obj.obj.maps.flows[0];
-    let now = ipfix_flow_exporter::sys::boottime_ns();
+    let now = ipfix_flow_exporter::sys::kernel_clock_ns(Default::default());
     let chunk = records_per_message(Mtu::DEFAULT) as u32;
     let mut out = serde_json::Map::new();
     let strategies: &[(&str, u32)] = if batch_only {
@@ -337,7 +345,7 @@ fn child_drain(n: usize, batch_only: bool) {
     out.insert("per_key".to_owned(), json!(median(&rates)));
     // Encoding alone, from records already in memory.
     let records: Vec<FlowRecord> = {
-        let time = TimeBase::sample(&SystemClock);
+        let time = TimeBase::sample(&SystemClock::default());
         (0..n)
             .map(|i| {
                 let (k, v) = synthetic_flow(i, now);

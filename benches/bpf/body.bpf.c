@@ -3,9 +3,8 @@
  * Bench-only: the shipped metering body with one thing changed at compile
  * time, to measure what that thing costs. The harness builds it twice:
  *
- *   -DBENCH_COARSE_CLOCK     the coarse monotonic clock in place of
- *                            CLOCK_BOOTTIME (not a candidate as is:
- *                            flow_abi.h promises CLOCK_BOOTTIME)
+ *   -DBENCH_PRECISE_CLOCK    CLOCK_BOOTTIME whatever the config says (what
+ *                            --clock precise costs)
  *   -DPARSE_DIRECT_LIMIT=0   every header read through bpf_skb_load_bytes(),
  *                            as before direct reads (also proves that path
  *                            meters exactly like the direct one)
@@ -14,8 +13,8 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 
-#ifdef BENCH_COARSE_CLOCK
-#define bpf_ktime_get_boot_ns bpf_ktime_get_coarse_ns
+#ifdef BENCH_PRECISE_CLOCK
+#define bpf_ktime_get_coarse_ns bpf_ktime_get_boot_ns
 #endif
 #include "flow_track.h"
 

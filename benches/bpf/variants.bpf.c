@@ -82,7 +82,7 @@ int v_shared_atomic(struct __sk_buff *skb)
 static __always_inline int plain_account(void *flows, const struct pkt_meta *m,
 					 __u64 segs, __u64 octets)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 	struct flow_value *v;
 	struct flow_value fresh;
 
@@ -114,6 +114,7 @@ static __always_inline int plain_account(void *flows, const struct pkt_meta *m,
 static __always_inline int plain_meter(struct __sk_buff *skb, void *flows)
 {
 	struct pkt_meta m;
+	__u32 zero = 0;
 	__u32 segs;
 	__u64 octets;
 
@@ -122,7 +123,7 @@ static __always_inline int plain_meter(struct __sk_buff *skb, void *flows)
 		return TC_ACT_UNSPEC;
 	segs = skb_segments(skb, &m);
 	stat_add(&stats, FLOW_STAT_PACKETS, segs);
-	if (sampled_out(&config))
+	if (sampled_out(bpf_map_lookup_elem(&config, &zero)))
 		return TC_ACT_UNSPEC;
 	m.key.ifindex = skb->ifindex;
 	pkt_vlans(skb, &m);
@@ -195,7 +196,7 @@ int v_clock_lookup(struct __sk_buff *skb)
 	struct flow_key key;
 
 	__builtin_memset(&key, 0, sizeof(key));
-	use(bpf_ktime_get_boot_ns());
+	use(bpf_ktime_get_coarse_ns());
 	use((__u64)bpf_map_lookup_elem(&flows_1, &key));
 	return TC_ACT_UNSPEC;
 }
@@ -227,7 +228,7 @@ static __always_inline int counted_meter(struct __sk_buff *skb, void *flows,
 	m.key.src_port ^= (__u16)c;
 	m.key.dst_port ^= (__u16)(c >> 16);
 	m.key.ifindex = bpf_get_smp_processor_id();
-	if (!flow_account(flows, &m, 1, m.ip_len, 0))
+	if (!flow_account(flows, &m, 1, m.ip_len, 0, bpf_ktime_get_coarse_ns()))
 		stat_add(&stats, FLOW_STAT_TABLE_FULL_PACKETS, 1);
 	return TC_ACT_UNSPEC;
 }

@@ -1,5 +1,5 @@
-//! The one clock abstraction of the export path, and kernel timestamps
-//! (CLOCK_BOOTTIME ns) to absolute time.
+//! The one clock abstraction of the export path, and kernel timestamps (ns
+//! on the clock `flow_config.clock` names) to absolute time.
 
 use std::time::Instant;
 
@@ -8,8 +8,9 @@ use std::time::Instant;
 /// daemon's schedule. Injected so that each can be unit-tested; the
 /// system's is `SystemClock` in `sys.rs`.
 pub trait Clock {
-    /// CLOCK_BOOTTIME, the clock of `bpf_ktime_get_boot_ns()`.
-    fn boot_ns(&self) -> u64;
+    /// Now on the clock of the flow timestamps (`enum flow_clock`):
+    /// CLOCK_MONOTONIC for the coarse clock, CLOCK_BOOTTIME for the precise.
+    fn kernel_ns(&self) -> u64;
     /// CLOCK_REALTIME, nanoseconds since the Unix epoch.
     fn real_ns(&self) -> u64;
     /// The monotonic clock of timers and deadlines.
@@ -21,7 +22,7 @@ pub trait Clock {
     }
 }
 
-/// `realtime - boottime`, sampled once per interval: wall-clock steps
+/// `realtime - kernel clock`, sampled once per interval: wall-clock steps
 /// (NTP) take effect at the next interval, never in the middle of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeBase {
@@ -31,20 +32,21 @@ pub struct TimeBase {
 impl TimeBase {
     pub fn sample(clock: &dyn Clock) -> Self {
         let real = i128::from(clock.real_ns());
-        let boot = i128::from(clock.boot_ns());
+        let kernel = i128::from(clock.kernel_ns());
         TimeBase {
-            boot_epoch_ns: real - boot,
+            boot_epoch_ns: real - kernel,
         }
     }
 
-    /// Milliseconds since the epoch of a CLOCK_BOOTTIME timestamp.
-    pub fn epoch_ms(&self, boot_ns: u64) -> u64 {
-        let ns = self.boot_epoch_ns + i128::from(boot_ns);
+    /// Milliseconds since the epoch of a kernel timestamp.
+    pub fn epoch_ms(&self, kernel_ns: u64) -> u64 {
+        let ns = self.boot_epoch_ns + i128::from(kernel_ns);
         u64::try_from(ns.max(0) / 1_000_000).unwrap_or(u64::MAX)
     }
 
-    /// The moment the system booted, ms since the epoch
-    /// (`systemInitTimeMilliseconds`).
+    /// The moment the kernel clock read 0, ms since the epoch
+    /// (`systemInitTimeMilliseconds`): the boot, moved forward by the time
+    /// spent suspended when the clock is CLOCK_MONOTONIC.
     pub fn boot_epoch_ms(&self) -> u64 {
         self.epoch_ms(0)
     }
@@ -79,7 +81,7 @@ pub mod fake {
     }
 
     impl Clock for FakeClock {
-        fn boot_ns(&self) -> u64 {
+        fn kernel_ns(&self) -> u64 {
             self.boot.get()
         }
 

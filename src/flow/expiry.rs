@@ -22,7 +22,7 @@ use crate::abi::{FlowValue, TCP_FIN, TCP_RST};
 /// What is known about the interval being exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IntervalFacts {
-    pub now_boot_ns: u64,
+    pub now_kernel_ns: u64,
     pub shutting_down: bool,
 }
 
@@ -43,7 +43,7 @@ pub fn end_reason(
         FlowEndReason::ForcedEnd
     } else if lost_packets {
         FlowEndReason::LackOfResources
-    } else if facts.now_boot_ns.saturating_sub(v.last_seen_ns) >= idle_ns {
+    } else if facts.now_kernel_ns.saturating_sub(v.last_seen_ns) >= idle_ns {
         FlowEndReason::IdleTimeout
     } else {
         FlowEndReason::ActiveTimeout
@@ -68,7 +68,7 @@ mod tests {
 
     fn facts(now: u64) -> IntervalFacts {
         IntervalFacts {
-            now_boot_ns: now,
+            now_kernel_ns: now,
             shutting_down: false,
         }
     }

@@ -124,14 +124,14 @@ impl<S: FlowSource> FlowExporter<S> {
 
         let time = TimeBase::sample(clock);
         let facts = IntervalFacts {
-            now_boot_ns: clock.boot_ns(),
+            now_kernel_ns: clock.kernel_ns(),
             shutting_down,
         };
         // Flows that lost packets while the retired map was active have no
         // entry in it: their next records (from later maps) say so.
         let refused = self.source.take_refused()?;
         let newly_lost = refused.len();
-        self.lost.expire(facts.now_boot_ns);
+        self.lost.expire(facts.now_kernel_ns);
         let mut report = IntervalReport::default();
         let FlowExporter {
             source,
@@ -163,8 +163,8 @@ impl<S: FlowSource> FlowExporter<S> {
             }
             sink.records(records);
         })?;
-        self.ids.expire(facts.now_boot_ns);
-        self.lost.note(refused, facts.now_boot_ns);
+        self.ids.expire(facts.now_kernel_ns);
+        self.lost.note(refused, facts.now_kernel_ns);
         if overflowed || newly_lost > 0 {
             log::debug!(
                 "{}: {newly_lost} flows lost packets to the full table; {} await their next record",

@@ -18,7 +18,7 @@ pub const MAX_LOST_FLOWS: usize = 65_536;
 
 #[derive(Debug)]
 pub struct LostFlows {
-    /// Key -> when the loss was taken (CLOCK_BOOTTIME ns).
+    /// Key -> when the loss was taken (kernel clock ns).
     flows: HashMap<FlowKey, u64>,
     hold_ns: u64,
 }

@@ -98,16 +98,22 @@ fn mac_addresses_are_the_first_packets() {
     );
 }
 
-#[test]
-fn timestamps_are_boottime_first_and_last() {
-    crate::common::require_root!();
+/// First and last seen of one flow sent twice, bracketed by `clock` read
+/// before, between and after; `slack` below the lower bounds (the coarse
+/// clock is the time of the last tick the timekeeper took: one tick, and
+/// more where ticks come late — 7.4 ms seen at HZ=250 in this VM).
+fn timestamps_bracketed(config: FlowConfig, clock: ClockId, slack: u64) {
     let t = load();
+    t.obj
+        .maps
+        .write_config(&config)
+        .expect("writing the config");
     let frame = eth4(&udp4(1, 2, &[]));
-    let before = boot_ns();
+    let before = clock_ns(clock);
     send(&t, &frame);
-    let between = boot_ns();
+    let between = clock_ns(clock);
     send(&t, &frame);
-    let after = boot_ns();
+    let after = clock_ns(clock);
     let k = key4(IPPROTO_UDP, 1, 2).emit();
     let v = t.obj.maps.flows[0]
         .lookup(&k, MapFlags::ANY)
@@ -115,13 +121,37 @@ fn timestamps_are_boottime_first_and_last() {
         .expect("the flow exists");
     let v = FlowValue::parse(&v).expect("value has the ABI size");
     assert!(
-        before <= v.first_seen_ns && v.first_seen_ns <= between,
-        "first seen {} not in [{before}, {between}]",
+        before - slack <= v.first_seen_ns && v.first_seen_ns <= between,
+        "first seen {} not in [{before} - {slack}, {between}]",
         v.first_seen_ns
     );
     assert!(
-        between <= v.last_seen_ns && v.last_seen_ns <= after,
-        "last seen {} not in [{between}, {after}]",
+        between - slack <= v.last_seen_ns && v.last_seen_ns <= after,
+        "last seen {} not in [{between} - {slack}, {after}]",
         v.last_seen_ns
     );
+}
+
+#[test]
+fn timestamps_are_the_coarse_monotonic_clock_by_default() {
+    crate::common::require_root!();
+    let res = nix::time::clock_getres(ClockId::CLOCK_MONOTONIC_COARSE).expect("tick length");
+    let tick = u64::try_from(res.tv_sec()).unwrap() * 1_000_000_000
+        + u64::try_from(res.tv_nsec()).unwrap();
+    assert!(tick > 0 && tick <= 10_000_000, "a tick of {tick} ns");
+    timestamps_bracketed(
+        FlowConfig::default(),
+        ClockId::CLOCK_MONOTONIC,
+        tick + 20_000_000,
+    );
+}
+
+#[test]
+fn timestamps_are_boottime_with_the_precise_clock() {
+    crate::common::require_root!();
+    let config = FlowConfig {
+        clock: FlowClock::Boot,
+        ..FlowConfig::default()
+    };
+    timestamps_bracketed(config, ClockId::CLOCK_BOOTTIME, 0);
 }

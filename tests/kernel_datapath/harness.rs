@@ -6,12 +6,13 @@ pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub use std::os::fd::{AsFd, AsRawFd};
 
 pub use libbpf_rs::{MapCore, MapFlags, MapHandle};
+pub use nix::time::{clock_gettime, ClockId};
 
 pub use crate::common::bpfobj::{TestObject, TC_ACT_UNSPEC};
 pub use crate::common::frames::*;
 pub use ipfix_flow_exporter::abi::{
-    FlowConfig, FlowKey, FlowValue, SampleMode, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_NS,
-    TCP_PSH, TCP_RST, TCP_SYN, TCP_URG,
+    FlowClock, FlowConfig, FlowKey, FlowValue, SampleMode, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN,
+    TCP_NS, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG,
 };
 pub use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 pub use ipfix_flow_exporter::flow::{Direction, FlowStats};
@@ -206,10 +207,9 @@ pub fn icmp(k: FlowKey, ty: u8, code: u8) -> FlowKey {
     }
 }
 
-pub fn boot_ns() -> u64 {
-    use nix::time::{clock_gettime, ClockId};
-    let ts = clock_gettime(ClockId::CLOCK_BOOTTIME).expect("reading CLOCK_BOOTTIME");
-    u64::try_from(ts.tv_sec()).expect("boot time is positive") * 1_000_000_000
+pub fn clock_ns(clock: ClockId) -> u64 {
+    let ts = clock_gettime(clock).expect("reading a clock");
+    u64::try_from(ts.tv_sec()).expect("clock time is positive") * 1_000_000_000
         + u64::try_from(ts.tv_nsec()).expect("nanoseconds are positive")
 }
 
@@ -219,9 +219,10 @@ pub fn sorted(mut flows: Vec<(FlowKey, Meter)>) -> Vec<(FlowKey, Meter)> {
 }
 
 /// Entries of one flow map, read without deleting them; checks that the
-/// timestamps are CLOCK_BOOTTIME values of the past, first <= last.
+/// timestamps are of the past (CLOCK_BOOTTIME is ahead of CLOCK_MONOTONIC,
+/// whichever clock they are on), first <= last.
 pub fn flows_in(map: &MapHandle) -> Vec<(FlowKey, Meter)> {
-    let now = boot_ns();
+    let now = clock_ns(ClockId::CLOCK_BOOTTIME);
     let mut out = Vec::new();
     for k in map.keys() {
         let v = map
