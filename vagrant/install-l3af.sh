@@ -14,10 +14,7 @@
 #   EBPF_PKG_REF   main
 #   ROOT_PROGRAMS  tc-root        add xdp-root to deploy XDP functions too
 #   L3AFD_CFG      vagrant/l3afd.cfg
-#   L3AFD_PREFIX   /usr/local/l3afd   ([graceful-restart] basepath)
 #   REPO_DIR       /srv/l3afd     must be the cfg's [ebpf-repo] url
-#   SYSTEMD_DIR    /etc/systemd/system
-#   SYSTEMCTL      systemctl
 #   CODENAME       lsb_release -cs
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
@@ -32,9 +29,8 @@ EBPF_PKG_REPO=${EBPF_PKG_REPO:-https://github.com/l3af-project/eBPF-Package-Repo
 EBPF_PKG_REF=${EBPF_PKG_REF:-main}
 ROOT_PROGRAMS=${ROOT_PROGRAMS:-tc-root}
 L3AFD_CFG=${L3AFD_CFG:-$VAGRANT_DIR/l3afd.cfg}
-L3AFD_PREFIX=${L3AFD_PREFIX:-/usr/local/l3afd}
-SYSTEMD_DIR=${SYSTEMD_DIR:-/etc/systemd/system}
-SYSTEMCTL=${SYSTEMCTL:-systemctl}
+# [graceful-restart] basepath in vagrant/l3afd.cfg.
+L3AFD_PREFIX=/usr/local/l3afd
 export PATH=$PATH:/usr/local/go/bin
 
 # cfg_value SECTION KEY: the value in $L3AFD_CFG (l3afd's "key: value" format).
@@ -108,8 +104,7 @@ done
 PID_FILE=$(cfg_value l3afd pid-file)
 [ -n "$PID_FILE" ] || die "$L3AFD_CFG: [l3afd] pid-file is empty"
 PID_FILE=${PID_FILE/#\/var\/run\//\/run\/}
-install -d -m 0755 "$SYSTEMD_DIR"
-cat >"$SYSTEMD_DIR/l3afd.service" <<UNIT
+cat >/etc/systemd/system/l3afd.service <<UNIT
 [Unit]
 Description=L3AF daemon: deploys eBPF kernel functions (dev environment)
 Documentation=https://github.com/l3af-project/l3afd
@@ -134,7 +129,7 @@ RestartSec=5
 [Install]
 WantedBy=multi-user.target
 UNIT
-"$SYSTEMCTL" daemon-reload
-"$SYSTEMCTL" enable l3afd.service
-"$SYSTEMCTL" restart l3afd.service
+systemctl daemon-reload
+systemctl enable l3afd.service
+systemctl restart l3afd.service
 say "l3afd running: systemctl status l3afd, journalctl -u l3afd"

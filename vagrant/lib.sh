@@ -1,7 +1,6 @@
 # shellcheck shell=bash
 # Helpers shared by the provisioning scripts in this directory; sourced, not run.
-# Every path and name has a default that an environment variable overrides,
-# so that tests/vagrant_scripts.rs runs each script against temporary places.
+# The settings below have defaults that an environment variable overrides.
 
 VAGRANT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The crate's checkout (in the VM: the synced folder).

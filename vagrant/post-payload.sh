@@ -14,8 +14,7 @@
 #   HOST_NAME     $(hostname)
 #   IFACE         the interface of the IPv4 default route (else the payload's)
 #   IPV4_ADDRESS  IFACE's first IPv4 address (else the payload's)
-#   WAIT_SECS     180   how long to retry while l3afd is not answering yet
-#   RETRY_SECS    2
+# While l3afd is not answering yet (or restarting), it retries every 2 s for 3 minutes.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -35,8 +34,8 @@ HOST_NAME=${HOST_NAME:-$(hostname)}
 IFACE=${IFACE:-$(default_iface)}
 IFACE=${IFACE:-$(jq -r '.[0].iface' "$file")}
 IPV4_ADDRESS=${IPV4_ADDRESS:-$(iface_ipv4 "$IFACE")}
-WAIT_SECS=${WAIT_SECS:-180}
-RETRY_SECS=${RETRY_SECS:-2}
+wait_secs=180
+retry_secs=2
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -47,7 +46,7 @@ jq --arg host "$HOST_NAME" --arg iface "$IFACE" --arg addr "$IPV4_ADDRESS" '
 
 url=http://$L3AFD_API/l3af/configs/v1/$action
 say "POST $url ($(basename "$file"): host $HOST_NAME, iface $IFACE${IPV4_ADDRESS:+, $IPV4_ADDRESS})"
-deadline=$((SECONDS + WAIT_SECS))
+deadline=$((SECONDS + wait_secs))
 while :; do
     # No "Expect: 100-continue": send the body at once.
     code=$(curl -s -o "$tmp/answer" -w '%{http_code}' --connect-timeout 5 --max-time 120 \
@@ -64,8 +63,8 @@ while :; do
     000 | "") why="l3afd not answering at $L3AFD_API" ;;
     *) die "l3afd answered $code: $answer" ;;
     esac
-    [ "$SECONDS" -lt "$deadline" ] || die "gave up after ${WAIT_SECS}s: $why"
-    say "$why; retrying in ${RETRY_SECS}s"
-    sleep "$RETRY_SECS"
+    [ "$SECONDS" -lt "$deadline" ] || die "gave up after ${wait_secs}s: $why"
+    say "$why; retrying in ${retry_secs}s"
+    sleep "$retry_secs"
 done
 say "l3afd accepted the $action request"

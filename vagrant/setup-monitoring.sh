@@ -6,12 +6,7 @@
 # Environment, with defaults:
 #   L3AFD_METRICS        localhost:8898   [web] metrics-addr in vagrant/l3afd.cfg
 #   PROMETHEUS_PORT      9090
-#   PROMETHEUS_CONFIG    /etc/prometheus/prometheus.yml
-#   GRAFANA_PROVISIONING /etc/grafana/provisioning
-#   GRAFANA_DASHBOARDS   /var/lib/grafana/dashboards   (l3af-arch's place for them)
-#   GRAFANA_OWNER        grafana   owner of what Grafana reads; empty: leave owners alone
 #   DASHBOARD            l3af/grafana/ipfix-flow-exporter.json
-#   SYSTEMCTL            systemctl
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -19,12 +14,11 @@ set -euo pipefail
 
 L3AFD_METRICS=${L3AFD_METRICS:-localhost:8898}
 PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
-PROMETHEUS_CONFIG=${PROMETHEUS_CONFIG:-/etc/prometheus/prometheus.yml}
-GRAFANA_PROVISIONING=${GRAFANA_PROVISIONING:-/etc/grafana/provisioning}
-GRAFANA_DASHBOARDS=${GRAFANA_DASHBOARDS:-/var/lib/grafana/dashboards}
-GRAFANA_OWNER=${GRAFANA_OWNER-grafana}
 DASHBOARD=${DASHBOARD:-$SRC_DIR/l3af/grafana/$PKG_NAME.json}
-SYSTEMCTL=${SYSTEMCTL:-systemctl}
+PROMETHEUS_CONFIG=/etc/prometheus/prometheus.yml
+GRAFANA_PROVISIONING=/etc/grafana/provisioning
+# l3af-arch's place for them.
+GRAFANA_DASHBOARDS=/var/lib/grafana/dashboards
 [ -r "$DASHBOARD" ] || die "no dashboard at $DASHBOARD"
 
 say "Prometheus: scrape l3afd at $L3AFD_METRICS ($PROMETHEUS_CONFIG)"
@@ -74,12 +68,10 @@ providers:
       path: $GRAFANA_DASHBOARDS
 YAML
 install -m 0644 "$DASHBOARD" "$GRAFANA_DASHBOARDS/"
-if [ -n "$GRAFANA_OWNER" ]; then
-    chown -R "$GRAFANA_OWNER:$GRAFANA_OWNER" "$GRAFANA_DASHBOARDS"
-    chown "root:$GRAFANA_OWNER" "$GRAFANA_PROVISIONING"/datasources/l3af.yaml "$GRAFANA_PROVISIONING"/dashboards/l3af.yaml
-fi
+chown -R grafana:grafana "$GRAFANA_DASHBOARDS"
+chown root:grafana "$GRAFANA_PROVISIONING"/datasources/l3af.yaml "$GRAFANA_PROVISIONING"/dashboards/l3af.yaml
 
-"$SYSTEMCTL" daemon-reload
-"$SYSTEMCTL" enable prometheus.service prometheus-node-exporter.service grafana-server.service
-"$SYSTEMCTL" restart prometheus.service prometheus-node-exporter.service grafana-server.service
+systemctl daemon-reload
+systemctl enable prometheus.service prometheus-node-exporter.service grafana-server.service
+systemctl restart prometheus.service prometheus-node-exporter.service grafana-server.service
 say "Prometheus on :$PROMETHEUS_PORT, Grafana on :3000"

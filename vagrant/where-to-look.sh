@@ -13,8 +13,6 @@
 #   HOST_L3AFD_API_PORT    37080 │
 #   HOST_L3AFD_DEBUG_PORT  38899 │
 #   HOST_L3AFD_METRICS_PORT 38898┘
-#   BPF_ROOT               /sys/fs/bpf     l3afd's BpfMapDefaultPath
-#   LOG_DIR                /var/log/l3af   l3afd's bpf-log-dir
 #   DASHBOARD              l3af/grafana/ipfix-flow-exporter.json
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
@@ -30,11 +28,12 @@ HOST_PROMETHEUS_PORT=${HOST_PROMETHEUS_PORT:-39090}
 HOST_L3AFD_API_PORT=${HOST_L3AFD_API_PORT:-37080}
 HOST_L3AFD_DEBUG_PORT=${HOST_L3AFD_DEBUG_PORT:-38899}
 HOST_L3AFD_METRICS_PORT=${HOST_L3AFD_METRICS_PORT:-38898}
-BPF_ROOT=${BPF_ROOT:-/sys/fs/bpf}
-LOG_DIR=${LOG_DIR:-/var/log/l3af}
+# l3afd's BpfMapDefaultPath and bpf-log-dir (vagrant/l3afd.cfg).
+bpf_root=/sys/fs/bpf
+log_dir=/var/log/l3af
 DASHBOARD=${DASHBOARD:-$SRC_DIR/l3af/grafana/$PKG_NAME.json}
 
-pins=$BPF_ROOT/tc/globals/$IFACE/$PKG_NAME/$(pin_version "$VERSION")
+pins=$bpf_root/tc/globals/$IFACE/$PKG_NAME/$(pin_version "$VERSION")
 dashboard_uid=$(jq -r '.uid' "$DASHBOARD")
 query="l3afd_BPFMonitorMap{ebpf_program=\"$PKG_NAME\"}"
 query_uri=$(jq -rn --arg q "$query" '$q | @uri')
@@ -58,7 +57,7 @@ In the VM (vagrant ssh):
   pins    sudo ls $pins/
           sudo bpftool map lookup pinned $pins/ipfix_ingress_packets key 0 0 0 0
   daemons pgrep -a bpf_ipfix
-  logs    $LOG_DIR/bpf_ipfix_ingress.log, $LOG_DIR/bpf_ipfix_egress.log
+  logs    $log_dir/bpf_ipfix_ingress.log, $log_dir/bpf_ipfix_egress.log
           journalctl -u l3afd
 TEXT
 
