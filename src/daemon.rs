@@ -3,12 +3,7 @@
 //! It does not care who loaded the objects: standalone `run` and the l3afd
 //! modes hand it exporters over their maps.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use anyhow::{Context, Result};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use std::rc::Rc;
 
@@ -21,13 +16,11 @@ use crate::flow::clock::{Clock, TimeBase};
 use crate::flow::exporter::{ExporterConfig, FlowExporter};
 use crate::flow::ids::IdAllocator;
 use crate::flow::record_sink::{Fanout, RecordSink};
+use crate::flow::FlowStats;
 
 use crate::output::json::JsonLines;
 use crate::schema::records_per_message;
 use crate::sys::SystemClock;
-
-/// Granularity of the wait between intervals: how fast a signal is noticed.
-const SIGNAL_POLL: Duration = Duration::from_millis(20);
 
 /// How often the monitor maps get the datapath's totals, whatever the export
 /// interval. l3afd reads them once a second and its `max-rate` aggregator
@@ -36,24 +29,40 @@ const SIGNAL_POLL: Duration = Duration::from_millis(20);
 /// within 10 % (published once per 10 s interval, it would read 10 s of
 /// traffic once and 0 nine times).
 pub const MONITOR_PUBLISH: Duration = Duration::from_millis(100);
+/// While the totals do not change, the monitor maps are looked at half as
+/// often each time, down to once a second (l3afd reads them once a
+/// second): an idle exporter wakes about once a second, not ten times.
+pub const MONITOR_IDLE: Duration = Duration::from_secs(1);
 
-/// Set by SIGTERM, SIGINT and SIGHUP.
-pub struct StopFlag(Arc<AtomicBool>);
+/// When to look at the datapath totals next for the monitor maps: every
+/// [`MONITOR_PUBLISH`] while they change, backing off to [`MONITOR_IDLE`]
+/// while they do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitorSchedule {
+    pub next: Instant,
+    period: Duration,
+}
 
-impl StopFlag {
-    pub fn install() -> Result<Self> {
-        let flag = Arc::new(AtomicBool::new(false));
-        for sig in [SIGTERM, SIGINT, SIGHUP] {
-            signal_hook::flag::register(sig, Arc::clone(&flag))
-                .with_context(|| format!("installing handler for signal {sig}"))?;
+impl MonitorSchedule {
+    pub fn new(now: Instant) -> Self {
+        MonitorSchedule {
+            next: now + MONITOR_PUBLISH,
+            period: MONITOR_PUBLISH,
         }
-        Ok(StopFlag(flag))
     }
 
-    pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+    /// After a look at `now`: `changed` says whether the totals moved.
+    pub fn looked(&mut self, now: Instant, changed: bool) {
+        self.period = if changed {
+            MONITOR_PUBLISH
+        } else {
+            (self.period * 2).min(MONITOR_IDLE)
+        };
+        self.next = now + self.period;
     }
 }
+
+pub use crate::stop::StopFlag;
 
 /// Logs at most once per power-of-two count of the same failure.
 #[derive(Default)]
@@ -150,11 +159,25 @@ pub fn run_interval(
     sink.end_of_interval();
 }
 
-fn publish_monitors(m: &mut KernelExporter, failures: &mut FailureLog) {
-    let res = maps(m).stats().and_then(|s| maps(m).publish_monitors(&s));
-    if let Err(e) = res {
+/// Publishes the datapath totals into the monitor maps when they moved
+/// since `last`; true when they did.
+fn publish_monitors(
+    m: &mut KernelExporter,
+    last: &mut Option<FlowStats>,
+    failures: &mut FailureLog,
+) -> bool {
+    let res = maps(m).stats().and_then(|s| {
+        if *last == Some(s) {
+            return Ok(false);
+        }
+        maps(m).publish_monitors(&s)?;
+        *last = Some(s);
+        Ok(true)
+    });
+    res.unwrap_or_else(|e| {
         failures.record("publishing monitor maps", &e);
-    }
+        true
+    })
 }
 
 /// Exports what predecessors left, then an interval every `every` until
@@ -180,17 +203,26 @@ pub fn run_until_stopped(
         }
     }
     let mut next = clock.now() + every;
-    let mut next_publish = clock.now() + MONITOR_PUBLISH;
+    let mut monitors = MonitorSchedule::new(clock.now());
+    let mut published: Vec<Option<FlowStats>> = vec![None; exporters.len()];
     while !stop.is_set() {
         let now = clock.now();
-        if now >= next_publish {
-            for m in exporters.iter_mut() {
-                publish_monitors(m, failures);
+        if now >= monitors.next {
+            let mut changed = false;
+            for (m, last) in exporters.iter_mut().zip(&mut published) {
+                changed |= publish_monitors(m, last, failures);
             }
-            next_publish = now + MONITOR_PUBLISH;
+            monitors.looked(now, changed);
         }
         if now < next {
-            std::thread::sleep((next - now).min(SIGNAL_POLL));
+            // Sleep until the next deadline: the interval, the monitor
+            // maps, or a sink with work in progress; a signal ends it.
+            let wake = sink
+                .next_poll(now)
+                .unwrap_or(next)
+                .min(next)
+                .min(monitors.next);
+            stop.sleep(wake.saturating_duration_since(now));
             sink.poll();
             continue;
         }
@@ -258,4 +290,26 @@ pub fn serve(
         stopping.elapsed().as_millis()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitors_back_off_while_idle_and_snap_back_on_change() {
+        let t0 = Instant::now();
+        let mut m = MonitorSchedule::new(t0);
+        assert_eq!(m.next, t0 + MONITOR_PUBLISH);
+        let mut now = m.next;
+        let mut periods = Vec::new();
+        for _ in 0..6 {
+            m.looked(now, false);
+            periods.push((m.next - now).as_millis());
+            now = m.next;
+        }
+        assert_eq!(periods, [200, 400, 800, 1000, 1000, 1000]);
+        m.looked(now, true);
+        assert_eq!(m.next - now, MONITOR_PUBLISH);
+    }
 }

@@ -19,6 +19,7 @@ pub mod output;
 pub mod pins;
 pub mod schema;
 pub mod standalone;
+pub mod stop;
 pub mod sys;
 
 /// Generated libbpf-rs skeletons of the two BPF objects (see build.rs).

@@ -116,6 +116,10 @@ impl RecordSink for IpfixSink {
         }
     }
 
+    fn next_poll(&self, now: Instant) -> Option<Instant> {
+        self.sessions.iter().filter_map(|s| s.next_poll(now)).min()
+    }
+
     fn flush(&mut self, deadline: Instant) {
         self.drain(deadline);
     }

@@ -4,7 +4,7 @@
 //! each.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::state::{CollectorState, NotEncoded, Outgoing, Transport, Unwritten};
 use super::tcp::{TcpEvent, TcpLink};
@@ -16,6 +16,11 @@ use crate::ipfix::Mtu;
 use crate::schema::InterfaceName;
 
 use super::state::{Context, SessionStats};
+
+/// How soon a session with work in progress is polled again.
+const POLL_BUSY: Duration = Duration::from_millis(20);
+/// How often a connected, idle TCP session is looked at.
+const POLL_IDLE_TCP: Duration = Duration::from_millis(250);
 
 enum Link {
     Udp(UdpLink),
@@ -110,6 +115,21 @@ impl CollectorSession {
                 self.spec
             ),
             Err(e) => log::warn!("collector {}: closing: {e}", self.spec),
+        }
+    }
+
+    /// When [`Self::poll`] has work next. UDP: only until the first
+    /// templates are out (the collector's name resolving). TCP: soon while
+    /// connecting or writing; a connected, idle session is looked at a few
+    /// times a second, to notice a collector that closed.
+    pub fn next_poll(&self, now: Instant) -> Option<Instant> {
+        match &self.link {
+            Link::Udp(_) if self.state.is_new() => Some(now + POLL_BUSY),
+            Link::Udp(_) => None,
+            Link::Tcp(link) if link.is_connected() && self.is_drained() => {
+                Some(now + POLL_IDLE_TCP)
+            }
+            Link::Tcp(_) => Some(now + POLL_BUSY),
         }
     }
 

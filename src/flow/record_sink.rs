@@ -14,8 +14,14 @@ pub trait RecordSink {
     fn summary(&mut self, _summary: &IntervalSummary) {}
     /// Called after every direction exported its interval.
     fn end_of_interval(&mut self) {}
-    /// Called often between intervals: progress connections and queues.
+    /// Called between intervals, by [`Self::next_poll`]: progress
+    /// connections and queues.
     fn poll(&mut self) {}
+    /// When the sink next needs [`Self::poll`]; `None` while it has nothing
+    /// in progress (the loop then sleeps until its own next deadline).
+    fn next_poll(&self, _now: Instant) -> Option<Instant> {
+        None
+    }
     /// At shutdown, after the last records: finish writing, until `deadline`.
     fn flush(&mut self, _deadline: Instant) {}
 }
@@ -47,6 +53,10 @@ impl RecordSink for Fanout {
         for s in &mut self.0 {
             s.poll();
         }
+    }
+
+    fn next_poll(&self, now: Instant) -> Option<Instant> {
+        self.0.iter().filter_map(|s| s.next_poll(now)).min()
     }
 
     fn flush(&mut self, deadline: Instant) {
