@@ -98,7 +98,7 @@ BENCH_DIR ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/bench
 .PHONY: bench
 
 bench: setup
-	BENCH_OUT_DIR=$(BENCH_DIR) $(CARGO) bench --bench bench
+	BENCH_OUT_DIR=$(BENCH_DIR) BENCH_PEERS='$(PEERS)' $(CARGO) bench --bench bench
 
 # --- Fuzzing (fuzz/README.md) ------------------------------------------------
 # `make fuzz`: a bounded libFuzzer session of the IPFIX decoder, the TCP

@@ -6,7 +6,9 @@ use std::ffi::CString;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use ipfix_flow_exporter::abi::{FlowKey, FlowValue, FLOW_MAP_MAX_ENTRIES};
+use ipfix_flow_exporter::abi::{
+    FlowKey, FlowValue, FLOW_KEY_SIZE, FLOW_MAP_MAX_ENTRIES, FLOW_VALUE_SIZE,
+};
 use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 use ipfix_flow_exporter::flow::Direction;
 use libbpf_rs::libbpf_sys;
@@ -14,6 +16,7 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
 use crate::common::bpfobj::TestObject;
 use crate::common::frames::{Ethernet, Ipv4, Ipv6, Tcp, Transport, TPID_8021Q};
+use crate::peers::Peer;
 use crate::report::{Report, Section};
 use crate::stats::{median, median_diff, range};
 
@@ -179,7 +182,7 @@ pub fn fill_map(map: &MapHandle, n: usize, make: impl Fn(usize) -> (FlowKey, Flo
     }
 }
 
-pub fn run(report: &mut Report) {
+pub fn run(report: &mut Report, peers: &[Peer]) {
     let empty = empty_prog();
     let empty = empty.as_fd();
     let mut sec = Section::new(
@@ -221,13 +224,21 @@ pub fn run(report: &mut Report) {
     ];
     for (_, _, f) in &cases {
         mean_ns(prog, f, 1);
+        for p in peers {
+            mean_ns(p.prog(), f, 1);
+        }
     }
     let mut base = Vec::new();
     let mut hit = vec![Vec::new(); cases.len()];
+    // [peer][case]
+    let mut peer_hit = vec![vec![Vec::new(); cases.len()]; peers.len()];
     for _ in 0..ROUNDS {
         base.push(mean_ns(empty, &cases[0].2, REPEAT));
         for (i, (_, _, f)) in cases.iter().enumerate() {
             hit[i].push(mean_ns(prog, f, REPEAT));
+            for (j, p) in peers.iter().enumerate() {
+                peer_hit[j][i].push(mean_ns(p.prog(), f, REPEAT));
+            }
         }
     }
     let flows = obj.drain_flows();
@@ -260,6 +271,15 @@ pub fn run(report: &mut Report) {
             "ns/packet",
             String::new(),
         );
+        for (j, p) in peers.iter().enumerate() {
+            sec.row(
+                &format!("kernel.peer.{}.hit.{key}.over_empty_ns", p.name),
+                &format!("peer {}: hit path, {what}, over empty", p.name),
+                median_diff(&peer_hit[j][i], &base),
+                "ns/packet",
+                format!("`{}`; absolute {:.0}", p.spec, median(&peer_hit[j][i])),
+            );
+        }
     }
     drop(obj);
 
@@ -268,6 +288,7 @@ pub fn run(report: &mut Report) {
     let prog = obj.obj.prog.as_fd();
     let frames: Vec<Vec<u8>> = (0..NEW_FLOWS_PER_ROUND).map(frame_distinct).collect();
     let (mut e1, mut new, mut hit1) = (Vec::new(), Vec::new(), Vec::new());
+    let mut peer_new = vec![Vec::new(); peers.len()];
     for _ in 0..ROUNDS {
         let left = obj.drain_flows().len();
         assert!(
@@ -277,6 +298,10 @@ pub fn run(report: &mut Report) {
         e1.push(per_call_ns(empty, &frames));
         new.push(per_call_ns(prog, &frames));
         hit1.push(per_call_ns(prog, &frames));
+        for (j, p) in peers.iter().enumerate() {
+            p.clear_flows();
+            peer_new[j].push(per_call_ns(p.prog(), &frames));
+        }
     }
     let flows = obj.drain_flows();
     assert_eq!(flows.len(), NEW_FLOWS_PER_ROUND, "one flow per frame");
@@ -304,6 +329,34 @@ pub fn run(report: &mut Report) {
         String::new(),
     );
     sec.row(
+        "kernel.flow_octets",
+        "key + value octets kept per flow",
+        (FLOW_KEY_SIZE + FLOW_VALUE_SIZE) as f64,
+        "octets",
+        "`struct flow_key` + `struct flow_value`, in the active map only".to_owned(),
+    );
+    for (j, p) in peers.iter().enumerate() {
+        sec.row(
+            &format!("kernel.peer.{}.new_flow.over_empty_ns", p.name),
+            &format!("peer {}: new-flow path, over empty", p.name),
+            median_diff(&peer_new[j], &e1),
+            "ns/packet",
+            format!("absolute {:.0}", median(&peer_new[j])),
+        );
+        let maps = p.flow_maps(NEW_FLOWS_PER_ROUND);
+        assert!(!maps.is_empty(), "peer {} kept no flow", p.name);
+        sec.row(
+            &format!("kernel.peer.{}.flow_octets", p.name),
+            &format!("peer {}: key + value octets kept per flow", p.name),
+            f64::from(maps.iter().map(|(_, o)| o).sum::<u32>()),
+            "octets",
+            maps.iter()
+                .map(|(m, o)| format!("`{m}` {o}"))
+                .collect::<Vec<_>>()
+                .join(" + "),
+        );
+    }
+    sec.row(
         "kernel.per_call.hit_ns",
         "hit path (same frames again), one call per frame",
         median(&hit1),
@@ -325,7 +378,7 @@ pub fn run(report: &mut Report) {
     }
     let big = TestObject::load(Direction::Ingress);
     let active = big.obj.maps.active().expect("selector");
-    let now = ipfix_flow_exporter::sys::boottime_ns();
+    let now = ipfix_flow_exporter::sys::kernel_clock_ns(Default::default());
     fill_map(
         &big.obj.maps.flows[active],
         FLOW_MAP_MAX_ENTRIES as usize,

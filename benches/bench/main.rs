@@ -6,7 +6,7 @@
 //! strategies compared), `userspace` (drain + expire + encode, one child
 //! process per size), `veth` (packets per second between two namespaces
 //! with and without the exporter), `startup` (process start to first
-//! IPFIX datagram). Needs root. Not part of `cargo test`: run without
+//! IPFIX datagram), `idle` (an idle `run`'s wake-ups and CPU). Needs root. Not part of `cargo test`: run without
 //! `--bench` (as `cargo test --all-targets` does) it does nothing.
 
 // A failed unwrap fails the test, naming its line: the house rule against
@@ -17,7 +17,9 @@
 mod common;
 
 mod designs;
+mod idle;
 mod kernel;
+mod peers;
 mod report;
 mod startup;
 mod stats;
@@ -28,7 +30,7 @@ mod veth;
 use std::path::PathBuf;
 use std::time::Instant;
 
-const SECTIONS: [&str; 5] = ["kernel", "designs", "userspace", "veth", "startup"];
+const SECTIONS: [&str; 6] = ["kernel", "designs", "userspace", "veth", "startup", "idle"];
 
 /// Where results.json and the bench-only BPF objects go: `BENCH_OUT_DIR`
 /// (`make bench` sets it), else `target/bench`.
@@ -67,6 +69,7 @@ fn main() {
         .unwrap_or_default();
     let want = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
     let started = Instant::now();
+    let peers = peers::from_env();
     let mut report = report::Report::default();
     report.probe_machine();
     println!(
@@ -80,16 +83,18 @@ fn main() {
         let t = Instant::now();
         println!("bench: {section} ...");
         match section {
-            "kernel" => kernel::run(&mut report),
+            "kernel" => kernel::run(&mut report, &peers),
             "designs" => designs::run(&mut report),
             "userspace" => userspace::run(&mut report),
             "veth" => veth::run(&mut report),
             "startup" => startup::run(&mut report),
+            "idle" => idle::run(&mut report),
             _ => unreachable!(),
         }
         println!("bench: {section} took {:.1} s", t.elapsed().as_secs_f64());
     }
     targets::check(&mut report);
+    report.lead = Some(peers::lead(&report));
     report.print();
     let runtime = started.elapsed().as_secs_f64();
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

@@ -39,6 +39,8 @@ pub struct Report {
     /// Analysis paragraphs (Markdown): what limits a figure, what was tried.
     pub notes: Vec<String>,
     pub machine: Vec<(&'static str, String)>,
+    /// The table BENCHMARKS.md leads with (Markdown), when there is one.
+    pub lead: Option<String>,
 }
 
 impl Section {
@@ -171,6 +173,9 @@ impl Report {
              (an empty tc program; the same traffic without the exporter), and \
              the targets are checked against those differences and ratios.\n"
         );
+        if let Some(lead) = &self.lead {
+            let _ = writeln!(w, "{}\n", lead.trim());
+        }
         let _ = writeln!(w, "## Machine\n");
         let _ = writeln!(w, "| | |\n|---|---|");
         for (k, v) in &self.machine {

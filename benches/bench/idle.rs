@@ -1,0 +1,122 @@
+//! What an idle exporter costs: `run` with a UDP collector on a veth that
+//! carries no traffic, its CPU time and wake-ups over a stretch of time.
+
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::common::exporter::{remove_pins, BIN};
+use crate::common::netns::NetnsPair;
+use crate::report::{Report, Section};
+
+/// How long the idle process is watched.
+const WATCH: Duration = Duration::from_secs(30);
+/// Time for the start (load, attach, first templates) to be over.
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// CPU ticks (user + system) and context switches (voluntary and not) of
+/// every thread of `pid`.
+fn usage(pid: u32) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("process stat");
+    // Fields after the command name, which is in parentheses: utime is
+    // field 14, stime 15 (1-based), i.e. 11 and 12 after ")".
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    let mut switches = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
+        let path = task.expect("task").path().join("status");
+        let status = std::fs::read_to_string(path).unwrap_or_default();
+        for line in status.lines() {
+            if line.starts_with("voluntary_ctxt_switches")
+                || line.starts_with("nonvoluntary_ctxt_switches")
+            {
+                switches += line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+    (ticks, switches)
+}
+
+pub fn run(report: &mut Report) {
+    let net = NetnsPair::new();
+    let collector = NetnsPair::run_in(&net.a, || {
+        UdpSocket::bind("127.0.0.1:0").expect("binding the collector")
+    });
+    let port = collector.local_addr().expect("local address").port();
+    let pins = PathBuf::from("/sys/fs/bpf").join(crate::common::unique("ipfix-bench-"));
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", net.a))
+        .arg("--")
+        .arg(BIN)
+        .args(["run", "--iface", &net.veth_a, "--collector"])
+        .arg(format!("udp://127.0.0.1:{port}"))
+        .arg("--pin-path")
+        .arg(&pins)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning the exporter");
+    // nsenter execs the exporter in place: the child's pid is its pid.
+    let pid = child.id();
+    std::thread::sleep(SETTLE);
+    let (t0, s0) = usage(pid);
+    let start = Instant::now();
+    std::thread::sleep(WATCH);
+    let (t1, s1) = usage(pid);
+    let secs = start.elapsed().as_secs_f64();
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    remove_pins(&pins);
+    drop(collector);
+
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) }.max(1) as f64;
+    let cpu_s = (t1 - t0) as f64 / hz;
+    let mut sec = Section::new(
+        "Idle",
+        format!(
+            "Method. The real binary runs as `run --iface <veth A> --collector \
+             udp://127.0.0.1:PORT` (defaults otherwise: 10 s active timeout) in \
+             namespace A, with no traffic on the veth. After {} s for the start, \
+             the CPU time (`utime + stime` of `/proc/PID/stat`, in clock ticks of \
+             1/{hz:.0} s) and the context switches of all its threads \
+             (`voluntary_ctxt_switches + nonvoluntary_ctxt_switches`) are read, \
+             and again {} s later: every wake-up of a sleeping thread is one \
+             switch.",
+            SETTLE.as_secs(),
+            WATCH.as_secs()
+        ),
+    );
+    sec.row(
+        "idle.wakeups_per_s",
+        "idle run: wake-ups per second",
+        (s1 - s0) as f64 / secs,
+        "1/s",
+        format!("{} switches in {secs:.1} s", s1 - s0),
+    );
+    sec.row(
+        "idle.cpu_pct",
+        "idle run: CPU time",
+        100.0 * cpu_s / secs,
+        "% of a CPU",
+        format!("{cpu_s:.2} s in {secs:.1} s"),
+    );
+    report.sections.push(sec);
+}
