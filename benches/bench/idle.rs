@@ -18,22 +18,20 @@ const WATCH: Duration = Duration::from_secs(30);
 /// Time for the start (load, attach, first templates) to be over.
 const SETTLE: Duration = Duration::from_secs(3);
 
-/// CPU ticks (user + system) and context switches (voluntary and not) of
-/// every thread of `pid`.
+/// CPU time in ns (`/proc/PID/task/*/schedstat`: time on a CPU, exact
+/// where `utime`/`stime` count 10 ms ticks) and context switches (voluntary
+/// and not) over every thread of `pid`.
 fn usage(pid: u32) -> (u64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("process stat");
-    // Fields after the command name, which is in parentheses: utime is
-    // field 14, stime 15 (1-based), i.e. 11 and 12 after ")".
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = after
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
-    let mut switches = 0;
+    let (mut ns, mut switches) = (0, 0);
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
-        let path = task.expect("task").path().join("status");
-        let status = std::fs::read_to_string(path).unwrap_or_default();
+        let dir = task.expect("task").path();
+        let sched = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
+        ns += sched
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
         for line in status.lines() {
             if line.starts_with("voluntary_ctxt_switches")
                 || line.starts_with("nonvoluntary_ctxt_switches")
@@ -46,7 +44,7 @@ fn usage(pid: u32) -> (u64, u64) {
             }
         }
     }
-    (ticks, switches)
+    (ns, switches)
 }
 
 pub fn run(report: &mut Report) {
@@ -86,17 +84,15 @@ pub fn run(report: &mut Report) {
     remove_pins(&pins);
     drop(collector);
 
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) }.max(1) as f64;
-    let cpu_s = (t1 - t0) as f64 / hz;
+    let cpu_s = (t1 - t0) as f64 / 1e9;
     let mut sec = Section::new(
         "Idle",
         format!(
             "Method. The real binary runs as `run --iface <veth A> --collector \
              udp://127.0.0.1:PORT` (defaults otherwise: 10 s active timeout) in \
              namespace A, with no traffic on the veth. After {} s for the start, \
-             the CPU time (`utime + stime` of `/proc/PID/stat`, in clock ticks of \
-             1/{hz:.0} s) and the context switches of all its threads \
+             the CPU time (the time on a CPU of every thread, \
+             `/proc/PID/task/*/schedstat`, in ns) and the context switches of all its threads \
              (`voluntary_ctxt_switches + nonvoluntary_ctxt_switches`) are read, \
              and again {} s later: every wake-up of a sleeping thread is one \
              switch.",
@@ -116,7 +112,7 @@ pub fn run(report: &mut Report) {
         "idle run: CPU time",
         100.0 * cpu_s / secs,
         "% of a CPU",
-        format!("{cpu_s:.2} s in {secs:.1} s"),
+        format!("{:.2} ms in {secs:.1} s", cpu_s * 1e3),
     );
     report.sections.push(sec);
 }

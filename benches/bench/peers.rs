@@ -166,7 +166,9 @@ pub const REBUILD: &str = "**The peers of this run, and how to rebuild them.** \
     A peer's *new-flow* figure is one call per frame on the same {n} distinct \
     frames as ours, its hash maps emptied before each round; its memory per flow \
     is the key and value octets of every hash map that held a new entry per \
-    frame afterwards (`c-package`: two maps, the flow and its last record).";
+    frame afterwards (the maps are named in the kernel section's rows). The \
+    c-package's 4-octet key is a hash of the 5-tuple: two flows whose hashes \
+    collide are counted as one.";
 
 /// The table BENCHMARKS.md leads with: ours against each peer.
 pub fn lead(r: &crate::report::Report) -> String {
