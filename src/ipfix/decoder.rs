@@ -706,4 +706,31 @@ mod tests {
             })
         );
     }
+
+    /// One hostile datagram: a template of 8 000 zero-length fields and one
+    /// 1-octet field, then a data set of 65 000 one-octet records. Each
+    /// record holds (and reserves room for) its one field, not 8 001: what
+    /// the decoder keeps stays proportional to the octets received (it
+    /// once reserved 277 MB for this datagram).
+    #[test]
+    fn zero_length_fields_cost_no_memory_per_record() {
+        let zeros = 8_000u16;
+        let mut template = Vec::new();
+        template.extend_from_slice(&300u16.to_be_bytes());
+        template.extend_from_slice(&(zeros + 1).to_be_bytes());
+        for _ in 0..zeros {
+            template.extend_from_slice(&[0x00, 0x94, 0x00, 0x00]); // flowId, 0 octets
+        }
+        template.extend_from_slice(&[0x00, 0x04, 0x00, 0x01]); // protocol, 1 octet
+        let mut d = Decoder::default();
+        d.decode(A, &message(1, &[(2, None, &template)])).unwrap();
+        let data = vec![6u8; 65_000];
+        let decoded = d.decode(A, &message(1, &[(300, None, &data)])).unwrap();
+        let records: Vec<&DataRecord> = decoded.records().collect();
+        assert_eq!(records.len(), 65_000);
+        let reserved: usize = records.iter().map(|r| r.fields.capacity()).sum();
+        assert_eq!(reserved, 65_000, "one field reserved per one-octet record");
+        assert!(records.iter().all(|r| r.fields.len() == 1
+            && r.get(ie::PROTOCOL_IDENTIFIER.id) == Some(&Value::Unsigned(6))));
+    }
 }

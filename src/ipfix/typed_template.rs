@@ -24,6 +24,12 @@ pub struct TypedTemplate {
     /// Per field; `None` for an element the decoder does not know.
     elements: Vec<Option<InfoElement>>,
     min_record_len: usize,
+    /// Indices of the fields a decoded record holds: every field but the
+    /// zero-length fixed ones outside the scope. Decoding walks only these
+    /// and reserves room for only these: a template of thousands of
+    /// zero-length fields must not make each 1-octet record cost thousands
+    /// of steps or slots.
+    decoded_fields: Vec<usize>,
 }
 
 impl TypedTemplate {
@@ -71,10 +77,12 @@ impl TypedTemplate {
         };
         let elements = fields.into_iter().map(|(e, _)| Some(e)).collect();
         let min_record_len = min_record_len(&template);
+        let decoded_fields = decoded_fields(&template);
         Ok(TypedTemplate {
             template,
             elements,
             min_record_len,
+            decoded_fields,
         })
     }
 
@@ -109,10 +117,12 @@ impl TypedTemplate {
             });
         }
         let elements = template.fields().iter().map(|f| lookup(f.id)).collect();
+        let decoded_fields = decoded_fields(&template);
         Ok(TypedTemplate {
             template,
             elements,
             min_record_len: min_len,
+            decoded_fields,
         })
     }
 
@@ -169,10 +179,12 @@ impl TypedTemplate {
     pub(crate) fn decode_from(&self, reader: &mut Reader<'_>) -> Result<DataRecord, DecodeError> {
         let template_id = self.id();
         let fields = self.template.fields();
-        let mut out = Vec::with_capacity(fields.len());
+        let mut out = Vec::with_capacity(self.decoded_fields.len());
         let scope_field_count = self.template.scope_field_count();
-        for (index, (spec, element)) in fields.iter().zip(&self.elements).enumerate() {
-            let scope = index < usize::from(scope_field_count);
+        for &index in &self.decoded_fields {
+            let (Some(spec), Some(element)) = (fields.get(index), self.elements.get(index)) else {
+                continue;
+            };
             let truncated = |needed, available| DecodeError::RecordTruncated {
                 template_id,
                 field_index: index,
@@ -180,7 +192,6 @@ impl TypedTemplate {
                 available,
             };
             let len = match spec.length {
-                FieldLength::Fixed(0) if !scope => continue,
                 FieldLength::Fixed(n) => usize::from(n),
                 FieldLength::Variable => {
                     let (prefix, prefix_len) =
@@ -208,6 +219,19 @@ impl TypedTemplate {
             fields: out,
         })
     }
+}
+
+/// The fields [`TypedTemplate::decode_from`] keeps: all but the zero-length
+/// fixed fields outside the scope.
+fn decoded_fields(template: &Template) -> Vec<usize> {
+    let scope = usize::from(template.scope_field_count());
+    template
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| *i < scope || f.length != FieldLength::Fixed(0))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Zero-length fixed fields among the scope fields of an options template.
