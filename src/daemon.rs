@@ -181,8 +181,9 @@ fn publish_monitors(
 }
 
 /// Exports what predecessors left, then an interval every `every` until
-/// `stop` is set. Returns without the final flush (the caller decides,
-/// after detaching, see [`final_flush`]).
+/// `stop` is set; `tick` runs at every look at the monitor maps (0.1 to 1 s
+/// apart). Returns without the final flush (the caller decides, after
+/// detaching, see [`final_flush`]).
 pub fn run_until_stopped(
     exporters: &mut [KernelExporter],
     clock: &dyn Clock,
@@ -190,6 +191,7 @@ pub fn run_until_stopped(
     stop: &StopFlag,
     sink: &mut dyn RecordSink,
     failures: &mut FailureLog,
+    tick: &mut dyn FnMut(),
 ) {
     for m in exporters.iter_mut() {
         match m.drain_leftovers(clock, sink) {
@@ -213,6 +215,7 @@ pub fn run_until_stopped(
                 changed |= publish_monitors(m, last, failures);
             }
             monitors.looked(now, changed);
+            tick();
         }
         if now < next {
             // Sleep until the next deadline: the interval, the monitor
@@ -255,9 +258,18 @@ pub fn final_flush(
     sink.flush(started + FLUSH_DEADLINE);
 }
 
+/// What the mode around the export loop does while it runs.
+pub struct Hooks<'a> {
+    /// About once a second (see [`run_until_stopped`]): standalone watches
+    /// its interface there.
+    pub tick: &'a mut dyn FnMut(),
+    /// After the signal, before the final flush: standalone detaches there.
+    pub before_flush: &'a mut dyn FnMut(),
+}
+
 /// The export side of every mode: exporters over `maps`, the sinks `cfg`
-/// asks for, intervals until a signal, then `before_flush` (standalone
-/// detaches there) and the final flush.
+/// asks for, intervals until a signal, then `hooks.before_flush` and the
+/// final flush.
 pub fn serve(
     maps: Vec<DatapathMaps>,
     rcu: &Rc<RcuBarrier>,
@@ -265,7 +277,7 @@ pub fn serve(
     ifindex: u32,
     max_flows: usize,
     stop: &StopFlag,
-    before_flush: impl FnOnce(),
+    hooks: Hooks<'_>,
 ) -> anyhow::Result<()> {
     let clock = SystemClock { kernel: cfg.clock };
     let mut exporters = exporters(maps, rcu, cfg, max_flows, &clock);
@@ -279,9 +291,10 @@ pub fn serve(
         stop,
         &mut sink,
         &mut failures,
+        hooks.tick,
     );
     let stopping = clock.now();
-    before_flush();
+    (hooks.before_flush)();
     log::debug!("detached after {} ms", stopping.elapsed().as_millis());
     rcu.wait()?;
     final_flush(&mut exporters, &clock, &mut sink, &mut failures, stopping);

@@ -5,6 +5,8 @@
 //! detaches, exports everything still in the maps as "forced end", and
 //! removes the pin directory's maps.
 
+use std::cell::RefCell;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -39,7 +41,7 @@ fn preflight(cfg: &RunConfig) -> Result<u32> {
 }
 
 /// One loaded object: its direction, program and maps.
-type Loaded = (Direction, std::os::fd::OwnedFd, DatapathMaps);
+type Loaded = (Direction, OwnedFd, DatapathMaps);
 
 /// Loads and configures every direction's object; their pins go to `pins`.
 fn load_all(cfg: &RunConfig, pins: &mut PinOwner) -> Result<Vec<Loaded>> {
@@ -88,10 +90,13 @@ fn load_all(cfg: &RunConfig, pins: &mut PinOwner) -> Result<Vec<Loaded>> {
 }
 
 /// Attaches every loaded program to the interface.
-fn attach_all(cfg: &RunConfig, ifindex: u32, loaded: &[Loaded]) -> Result<Vec<Attachment>> {
+fn attach_all(
+    cfg: &RunConfig,
+    ifindex: u32,
+    progs: &[(Direction, OwnedFd)],
+) -> Result<Vec<Attachment>> {
     let mut attachments: Vec<Attachment> = Vec::new();
-    for (dir, prog, _) in loaded {
-        use std::os::fd::AsFd;
+    for (dir, prog) in progs {
         let link_pin = cfg.pin_dir.join(link_pin_name(*dir));
         let a = attach::attach(prog.as_fd(), ifindex, *dir, cfg.attach, Some(&link_pin))?;
         log::info!(
@@ -105,6 +110,69 @@ fn attach_all(cfg: &RunConfig, ifindex: u32, loaded: &[Loaded]) -> Result<Vec<At
     Ok(attachments)
 }
 
+/// The interface a run meters, looked at about once a second while it
+/// runs. When it goes (deleted, renamed, moved to another namespace) its
+/// attachments go with it, which is logged; when an interface of that name
+/// is there again, the programs are attached to it again. Flows already
+/// metered stay in the maps and are exported as usual.
+struct Watched<'a> {
+    cfg: &'a RunConfig,
+    progs: Vec<(Direction, OwnedFd)>,
+    /// The interface index attached to; `None` while the interface is away.
+    ifindex: Option<u32>,
+    attachments: Vec<Attachment>,
+    failures: u64,
+}
+
+impl Watched<'_> {
+    fn tick(&mut self) {
+        let now = nix::net::if_::if_nametoindex(self.cfg.iface.as_str()).ok();
+        if now == self.ifindex {
+            return;
+        }
+        if let Some(old) = self.ifindex.take() {
+            log::warn!(
+                "interface {} (ifindex {old}) is gone: nothing is metered until it is back",
+                self.cfg.iface
+            );
+            self.detach_all();
+        }
+        let Some(new) = now else {
+            return;
+        };
+        match attach_all(self.cfg, new, &self.progs) {
+            Ok(a) => {
+                log::warn!(
+                    "interface {} is back (ifindex {new}): metering again",
+                    self.cfg.iface
+                );
+                self.attachments = a;
+                self.ifindex = Some(new);
+                self.failures = 0;
+            }
+            Err(e) => {
+                // Tried again at the next look; logged at 1, 2, 4, ... tries.
+                self.failures += 1;
+                if self.failures.is_power_of_two() {
+                    log::error!(
+                        "attaching to {} (ifindex {new}) failed ({} times so far): {e:#}",
+                        self.cfg.iface,
+                        self.failures
+                    );
+                }
+            }
+        }
+    }
+
+    fn detach_all(&mut self) {
+        for a in self.attachments.drain(..) {
+            if let Err(e) = a.detach() {
+                log::error!("{e:#}");
+            }
+        }
+    }
+}
+
 pub fn run(cfg: &RunConfig) -> Result<()> {
     let ifindex = preflight(cfg)?;
     let _lock = InstanceLock::acquire(Path::new(LOCK_DIR), &cfg.iface)?;
@@ -113,27 +181,38 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
 
     let mut pins = PinOwner::default();
     let loaded = load_all(cfg, &mut pins)?;
-    let attachments = attach_all(cfg, ifindex, &loaded)?;
+    let (progs, maps): (Vec<_>, Vec<_>) = loaded
+        .into_iter()
+        .map(|(dir, prog, maps)| ((dir, prog), maps))
+        .unzip();
+    let attachments = attach_all(cfg, ifindex, &progs)?;
     pins.keep();
-    // From here on: removing the clsact filter (netlink) and bpf() on the
-    // fds we hold; no loading or attaching.
+    // From here on: attaching again to an interface that comes back, the
+    // clsact filter's removal (netlink) and bpf() on the fds we hold; no
+    // loading.
     sys::drop_capabilities(&sys::runtime_caps(&[sys::CAP_NET_ADMIN]))?;
 
     let max_flows = cfg.max_flows.unwrap_or(FLOW_MAP_MAX_ENTRIES) as usize;
+    let watched = RefCell::new(Watched {
+        cfg,
+        progs,
+        ifindex: Some(ifindex),
+        attachments,
+        failures: 0,
+    });
     daemon::serve(
-        loaded.into_iter().map(|(_, _, maps)| maps).collect(),
+        maps,
         &rcu,
         &cfg.export,
         ifindex,
         max_flows,
         &stop,
-        || {
-            log::info!("stopping: detaching, then exporting every open flow");
-            for a in attachments {
-                if let Err(e) = a.detach() {
-                    log::error!("{e:#}");
-                }
-            }
+        daemon::Hooks {
+            tick: &mut || watched.borrow_mut().tick(),
+            before_flush: &mut || {
+                log::info!("stopping: detaching, then exporting every open flow");
+                watched.borrow_mut().detach_all();
+            },
         },
     )?;
     // A directory a crashed run created is ours too: removed when empty.

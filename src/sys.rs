@@ -28,7 +28,6 @@ pub fn ifindex(name: &str) -> Result<u32> {
         .with_context(|| format!("interface {name:?} does not exist in this network namespace"))
 }
 
-/// Fails unless `path` lies on a mounted bpffs.
 /// The interfaces of this network namespace, for template 286: index,
 /// name, and alias as description. The alias is read from sysfs only where
 /// sysfs shows this namespace's interface of that index (a sysfs mounted in
@@ -61,6 +60,7 @@ pub fn interface_names() -> Vec<InterfaceName> {
         .collect()
 }
 
+/// Fails unless `path` lies on a mounted bpffs.
 pub fn require_bpffs(path: &Path) -> Result<()> {
     let probe = path
         .ancestors()

@@ -439,3 +439,78 @@ fn clsact_qdisc_goes_only_when_we_created_it() {
     });
     assert_eq!(left, 0, "and our filters are gone from it");
 }
+
+/// Waits (bounded) until the exporter's log holds `what` `n` times.
+fn wait_log(exp: &Exporter, what: &str, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while exp.stderr.lock().unwrap().matches(what).count() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {n}× {what:?} within 10 s:\n{}",
+            exp.stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The metered interface is deleted and created again: the exporter says
+/// so both times, attaches to the new interface, and meters the traffic
+/// before and after exactly.
+fn interface_gone_and_back(mode: &str) {
+    let net = NetnsPair::new();
+    let exp = Exporter::start(
+        &net.a,
+        &net.veth_a,
+        &["--active-timeout", "200ms", "--attach", mode],
+    );
+    let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
+    let each = udp_l3_overhead(false) + 40;
+    let mut sent = Vec::new();
+    for (round, port) in [(0, 5021u16), (1, 5022)] {
+        if round == 1 {
+            NetnsPair::exec(&net.a, &["ip", "link", "del", &net.veth_a]);
+            wait_log(&exp, "is gone", 1);
+            net.add_veth();
+            wait_log(&exp, "is back", 1);
+            // Both hooks again: two attached lines at start, two now.
+            wait_log(&exp, "attached ", 4);
+        }
+        net.resolve_neighbours();
+        let sink = udp_sink(&net.b, sa(b, port));
+        let n = udp_send(
+            &net.a,
+            sa(a, 40020),
+            sa(b, port),
+            300,
+            40,
+            Duration::from_micros(200),
+        );
+        assert_eq!(sink.join().unwrap(), n);
+        sent.push((port, n));
+    }
+    let new_ifindex = NetnsPair::ifindex_in(&net.a, &net.veth_a);
+    let recs = exp.stop();
+    for (port, n) in sent {
+        let flow = |r: &Value| udp_flow(r, "egress", a, b, u64::from(port));
+        assert_eq!(totals(&recs, flow), (n, n * each), "{mode}: port {port}");
+    }
+    let after = recs
+        .iter()
+        .find(|r| udp_flow(r, "egress", a, b, 5022))
+        .unwrap();
+    assert_eq!(after["egress_ifindex"], new_ifindex, "{after}");
+}
+
+#[test]
+fn an_interface_deleted_and_created_again_is_metered_again_tcx() {
+    if common::privileged() && common::kernel_has_tcx() {
+        interface_gone_and_back("tcx");
+    }
+}
+
+#[test]
+fn an_interface_deleted_and_created_again_is_metered_again_clsact() {
+    if common::privileged() {
+        interface_gone_and_back("tc");
+    }
+}

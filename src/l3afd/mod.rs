@@ -170,8 +170,11 @@ fn run(cfg: &L3afdConfig) -> Result<()> {
                 ifindex,
                 FLOW_MAP_MAX_ENTRIES as usize,
                 &stop,
-                || {
-                    log::info!("stopping: exporting what the maps hold; l3afd keeps the pins");
+                daemon::Hooks {
+                    tick: &mut || {},
+                    before_flush: &mut || {
+                        log::info!("stopping: exporting what the maps hold; l3afd keeps the pins");
+                    },
                 },
             )
         }
@@ -233,11 +236,11 @@ fn legacy(
     let mut pins = PinOwner::default();
     pins.add(obj.pins);
     let legacy_versioned = cfg.args.version.is_some();
-    let slot = ChainSlot::insert(
+    let mut slot = Some(ChainSlot::insert(
         &prog_array_path(cfg, map_name),
         std::os::fd::AsFd::as_fd(&obj.prog),
         obj.prog_id,
-    )?;
+    )?);
     // Leaving the chain and unpinning go through fds and owned files.
     sys::drop_capabilities(&sys::runtime_caps(&[]))?;
     let result = daemon::serve(
@@ -247,9 +250,12 @@ fn legacy(
         ifindex,
         FLOW_MAP_MAX_ENTRIES as usize,
         stop,
-        move || {
-            log::info!("stopping: leaving the chain, then exporting every open flow");
-            drop(slot);
+        daemon::Hooks {
+            tick: &mut || {},
+            before_flush: &mut || {
+                log::info!("stopping: leaving the chain, then exporting every open flow");
+                drop(slot.take());
+            },
         },
     );
     result?;

@@ -48,26 +48,33 @@ impl NetnsPair {
         // From here on, Drop cleans up whatever part got created.
         sh("ip", &["netns", "add", &pair.a]);
         sh("ip", &["netns", "add", &pair.b]);
+        pair.add_veth();
+        pair
+    }
+
+    /// The veth pair between A and B, addressed and up; again after the test
+    /// deleted it.
+    pub fn add_veth(&self) {
         sh(
             "ip",
             &[
                 "link",
                 "add",
-                &pair.veth_a,
+                &self.veth_a,
                 "netns",
-                &pair.a,
+                &self.a,
                 "type",
                 "veth",
                 "peer",
                 "name",
-                &pair.veth_b,
+                &self.veth_b,
                 "netns",
-                &pair.b,
+                &self.b,
             ],
         );
         for (ns, dev, v4, v6) in [
-            (&pair.a, &pair.veth_a, A_V4, A_V6),
-            (&pair.b, &pair.veth_b, B_V4, B_V6),
+            (&self.a, &self.veth_a, A_V4, A_V6),
+            (&self.b, &self.veth_b, B_V4, B_V6),
         ] {
             sh(
                 "ip",
@@ -89,7 +96,6 @@ impl NetnsPair {
             sh("ip", &["-n", ns, "link", "set", dev, "up"]);
             sh("ip", &["-n", ns, "link", "set", "lo", "up"]);
         }
-        pair
     }
 
     /// Turns segmentation and receive offloads off on both ends, so that
