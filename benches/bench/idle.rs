@@ -3,13 +3,8 @@
 
 use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
-use crate::common::exporter::{remove_pins, BIN};
 use crate::common::netns::NetnsPair;
 use crate::report::{Report, Section};
 
@@ -54,18 +49,7 @@ pub fn run(report: &mut Report) {
     });
     let port = collector.local_addr().expect("local address").port();
     let pins = PathBuf::from("/sys/fs/bpf").join(crate::common::unique("ipfix-bench-"));
-    let mut child = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", net.a))
-        .arg("--")
-        .arg(BIN)
-        .args(["run", "--iface", &net.veth_a, "--collector"])
-        .arg(format!("udp://127.0.0.1:{port}"))
-        .arg("--pin-path")
-        .arg(&pins)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawning the exporter");
+    let child = crate::startup::spawn_exporter(&net, port, &pins);
     // nsenter execs the exporter in place: the child's pid is its pid.
     let pid = child.id();
     std::thread::sleep(SETTLE);
@@ -74,14 +58,7 @@ pub fn run(report: &mut Report) {
     std::thread::sleep(WATCH);
     let (t1, s1) = usage(pid);
     let secs = start.elapsed().as_secs_f64();
-    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    remove_pins(&pins);
+    crate::startup::stop_exporter(child, &pins);
     drop(collector);
 
     let cpu_s = (t1 - t0) as f64 / 1e9;

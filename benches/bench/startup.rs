@@ -2,8 +2,8 @@
 //! datagram at the collector.
 
 use std::net::UdpSocket;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -37,31 +37,40 @@ fn first_export(net: &NetnsPair, limit: Duration) -> Option<(Duration, usize)> {
         .expect("collector bound");
     let pins = PathBuf::from("/sys/fs/bpf").join(crate::common::unique("ipfix-bench-"));
     let start = Instant::now();
-    let mut child = Command::new("nsenter")
+    let child = spawn_exporter(net, port, &pins);
+    let got = listener.join().expect("collector thread");
+    stop_exporter(child, &pins);
+    got.map(|(at, len)| (at - start, len))
+}
+
+/// The real binary, `run --iface <veth A> --collector udp://127.0.0.1:PORT`
+/// in namespace A, defaults otherwise, output discarded. nsenter execs it
+/// in place: the child's pid is the exporter's.
+pub fn spawn_exporter(net: &NetnsPair, port: u16, pins: &Path) -> Child {
+    Command::new("nsenter")
         .arg(format!("--net=/run/netns/{}", net.a))
         .arg("--")
         .arg(BIN)
         .args(["run", "--iface", &net.veth_a, "--collector"])
         .arg(format!("udp://127.0.0.1:{port}"))
         .arg("--pin-path")
-        .arg(&pins)
+        .arg(pins)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawning the exporter");
-    let got = listener.join().expect("collector thread");
+        .expect("spawning the exporter")
+}
+
+/// SIGTERM, then (bounded) wait; killed when it lingers; pins removed.
+pub fn stop_exporter(mut child: Child, pins: &Path) {
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
+    while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
         std::thread::sleep(Duration::from_millis(10));
     }
     let _ = child.kill();
     let _ = child.wait();
-    remove_pins(&pins);
-    got.map(|(at, len)| (at - start, len))
+    remove_pins(pins);
 }
 
 pub fn run(report: &mut Report) {
