@@ -122,10 +122,10 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
                 exporter,
                 bytes,
             } => {
-                if transport == Protocol::Udp {
-                    self.udp_last_seen.insert(exporter, now);
+                let decoded = self.message(transport, exporter, &bytes)?;
+                if let (Protocol::Udp, Some(key)) = (transport, decoded) {
+                    self.udp_seen(key, now);
                 }
-                self.message(transport, exporter, &bytes)?;
             }
             Input::Connected { exporter } => self.note(format_args!("tcp {exporter}: connected")),
             Input::Closed { exporter, error } => {
@@ -180,7 +180,32 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
         let _ = writeln!(self.diag, "{line}");
     }
 
-    fn message(&mut self, t: Protocol, exporter: SocketAddr, bytes: &[u8]) -> io::Result<()> {
+    /// Notes that a message of UDP domain `key` decoded. Only exporters the
+    /// UDP decoder holds templates of are remembered (their templates are
+    /// what [`Self::expire`] forgets), so a sender forging source addresses
+    /// creates no entry with messages that teach nothing, and the entries
+    /// never outnumber the cache's domains by more than those it evicted
+    /// since the last prune.
+    fn udp_seen(&mut self, key: DomainKey, now: Instant) {
+        let cache = self.udp.templates();
+        if cache.template_count(key) == 0 && !self.udp_last_seen.contains_key(&key.exporter) {
+            return;
+        }
+        self.udp_last_seen.insert(key.exporter, now);
+        if self.udp_last_seen.len() > cache.limits().max_domains {
+            let live = cache.exporters();
+            self.udp_last_seen.retain(|a, _| live.contains(a));
+        }
+    }
+
+    /// Decodes and prints one message; the domain it belongs to when it
+    /// decoded.
+    fn message(
+        &mut self,
+        t: Protocol,
+        exporter: SocketAddr,
+        bytes: &[u8],
+    ) -> io::Result<Option<DomainKey>> {
         let name = transport_name(t);
         let decoder = match t {
             Protocol::Udp => &mut self.udp,
@@ -190,8 +215,12 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             Ok(m) => m,
             Err(e) => {
                 self.note(format_args!("{name} {exporter}: message dropped: {e}"));
-                return Ok(());
+                return Ok(None);
             }
+        };
+        let key = DomainKey {
+            exporter,
+            observation_domain_id: m.header.observation_domain_id,
         };
         if bytes.len() > m.message_len() {
             self.note(format_args!(
@@ -205,7 +234,8 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             self.out.write_all(line.as_bytes())?;
             self.out.write_all(b"\n")?;
         }
-        self.out.flush()
+        self.out.flush()?;
+        Ok(Some(key))
     }
 
     /// Reports the message's problems; returns its output lines.
@@ -615,9 +645,13 @@ mod tests {
         h.send(Protocol::Udp, A, message(&mut s, false, &[flow(2)], |_| {}));
         assert!(h.take_out().is_empty());
         assert!(h.take_diag()[0].contains("unknown template 278"));
+        // A taught nothing since: nothing of it is left to forget, only B.
         h.now += UDP_EXPORTER_IDLE;
         h.p.expire(h.now);
-        assert_eq!(h.take_diag().len(), 2);
+        assert_eq!(
+            h.take_diag(),
+            ["udp 192.0.2.1:40001: silent for 30 minutes, its templates are forgotten"]
+        );
     }
 
     #[test]
@@ -715,5 +749,38 @@ mod tests {
         let diag = h.take_diag();
         assert!(diag.len() <= REPORT_MEMORY + 2, "{} lines", diag.len());
         assert!(diag.iter().any(|l| l.contains("without a report")));
+    }
+
+    /// Forged source addresses: messages that teach nothing (header only,
+    /// or malformed) leave no per-exporter state; templates from more
+    /// sources than the cache keeps leave no more entries than it has
+    /// domains (plus the one just added).
+    #[test]
+    fn udp_exporter_memory_is_bounded_whatever_the_sources() {
+        let mut h = Harness::new(CollectFormat::Json);
+        // A header alone: version 10, length 16, export time, sequence 0,
+        // domain 1.
+        let empty = [0, 10, 0, 16, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1].to_vec();
+        for i in 0..2_000u32 {
+            let src = format!("203.0.113.{}:{}", i % 250, 1024 + i);
+            h.send(Protocol::Udp, &src, empty.clone());
+            h.send(Protocol::Udp, &src, empty[..10].to_vec());
+        }
+        assert!(h.p.udp_last_seen.is_empty(), "{}", h.p.udp_last_seen.len());
+        let max = h.p.udp.templates().limits().max_domains;
+        let mut s = Session::new(1);
+        let with_templates = message(&mut s, true, &[], |_| {});
+        for i in 0..(max as u32 + 500) {
+            let src = format!("198.51.100.{}:{}", i % 250, 1024 + i);
+            h.send(Protocol::Udp, &src, with_templates.clone());
+        }
+        assert!(
+            h.p.udp_last_seen.len() <= max + 1,
+            "{} entries for a cache of {max} domains",
+            h.p.udp_last_seen.len()
+        );
+        let live = h.p.udp.templates().exporters();
+        assert!(h.p.udp_last_seen.len() >= live.len());
+        let _ = (h.take_out(), h.take_diag());
     }
 }

@@ -38,6 +38,7 @@ use super::error::{DecodeError, WireError};
 use super::header::{MessageHeader, MessageHeaderView, MESSAGE_HEADER_LEN};
 use super::ie::{self, ElementId, InfoElement};
 use super::set::{SetHeader, SetHeaderView, SetKind, SET_HEADER_LEN};
+use super::staging::Staged;
 use super::template::{Template, TemplateRecord, TEMPLATE_HEADER_LEN};
 use super::template_cache::{CacheLimits, DomainKey, TemplateCache};
 use super::typed_template::TypedTemplate;
@@ -177,8 +178,9 @@ impl Decoder {
 
     /// Decodes the message at the start of `buf` (exactly one: a UDP
     /// datagram, or a TCP stream slice; trailing octets are left alone, see
-    /// [`DecodedMessage::message_len`]). On error the message is abandoned; templates
-    /// learnt from its earlier sets stay learnt.
+    /// [`DecodedMessage::message_len`]). On error the message is discarded
+    /// whole (RFC 7011 §9.1): templates of its earlier sets are not learnt,
+    /// and the cache is as before.
     pub fn decode(
         &mut self,
         exporter: SocketAddr,
@@ -196,8 +198,8 @@ impl Decoder {
             exporter,
             observation_domain_id: header.observation_domain_id,
         };
-        // A domain is created by its first template, not by any message.
-        self.cache.touch(key);
+        // Nothing of the message reaches the cache before all of it decoded.
+        let mut staged = Staged::new(key);
         let mut events = Vec::new();
         let mut sets = Reader::new(body);
         while sets.remaining() > 0 {
@@ -213,9 +215,9 @@ impl Decoder {
             let set_body = set_bytes.get(SET_HEADER_LEN..).unwrap_or_default();
             match set.kind() {
                 SetKind::Template | SetKind::OptionsTemplate => {
-                    self.template_set(key, set.set_id, set_body, &mut events)?
+                    self.template_set(&mut staged, set.set_id, set_body, &mut events)?
                 }
-                SetKind::Data { template_id } => match self.cache.get(key, template_id) {
+                SetKind::Data { template_id } => match staged.get(&self.cache, template_id) {
                     Some(template) => data_set(&template, set_body, &mut events)?,
                     None => events.push(Event::UnknownTemplate {
                         template_id,
@@ -228,6 +230,10 @@ impl Decoder {
                 }),
             }
         }
+        // Decoded whole: its template changes apply now, and a domain
+        // exists from its first template on (not from any message).
+        staged.commit(&mut self.cache);
+        self.cache.touch(key);
         // Sequence numbers count data records mod 2^32 (§3.1).
         let data_records = events
             .iter()
@@ -249,8 +255,8 @@ impl Decoder {
     }
 
     fn template_set(
-        &mut self,
-        key: DomainKey,
+        &self,
+        staged: &mut Staged,
         set_id: u16,
         body: &[u8],
         events: &mut Vec<Event>,
@@ -264,7 +270,7 @@ impl Decoder {
             match record {
                 TemplateRecord::Definition(template) => {
                     let typed = TypedTemplate::resolve(template.clone(), |id| self.element(id))?;
-                    let replaced = self.cache.insert(key, typed);
+                    let replaced = staged.learn(&self.cache, typed);
                     events.push(Event::Template { template, replaced });
                 }
                 TemplateRecord::Withdrawal { template_id, .. }
@@ -277,12 +283,12 @@ impl Decoder {
                     options,
                 } if template_id == set_id => events.push(Event::AllTemplatesWithdrawn {
                     options,
-                    count: self.cache.withdraw_all(key, options),
+                    count: staged.withdraw_all(&self.cache, options),
                 }),
                 TemplateRecord::Withdrawal { template_id, .. } => {
                     events.push(Event::TemplateWithdrawn {
                         template_id,
-                        known: self.cache.withdraw(key, template_id),
+                        known: staged.withdraw(&self.cache, template_id),
                     })
                 }
             }
@@ -732,5 +738,90 @@ mod tests {
         assert_eq!(reserved, 65_000, "one field reserved per one-octet record");
         assert!(records.iter().all(|r| r.fields.len() == 1
             && r.get(ie::PROTOCOL_IDENTIFIER.id) == Some(&Value::Unsigned(6))));
+    }
+
+    /// RFC 7011 §9.1: a malformed message is discarded whole. A good
+    /// template set followed by a set longer than the message teaches
+    /// nothing and creates no domain; a data record of the same message
+    /// later would have decoded against the staged template.
+    #[test]
+    fn a_malformed_message_teaches_nothing() {
+        let mut d = Decoder::default();
+        let key = DomainKey {
+            exporter: A,
+            observation_domain_id: 1,
+        };
+        let mut m = message(1, &[(2, None, &TEMPLATE_300), (300, None, &RECORD_300)]);
+        // The data set's length now claims more than the message holds.
+        let at = MESSAGE_HEADER_LEN + SET_HEADER_LEN + TEMPLATE_300.len() + 2;
+        m[at..at + 2].copy_from_slice(&200u16.to_be_bytes());
+        assert!(matches!(
+            d.decode(A, &m),
+            Err(DecodeError::Wire(WireError::SetLengthExceedsMessage { .. }))
+        ));
+        assert_eq!(d.templates().template_count(key), 0);
+        assert_eq!(d.templates().domain_count(), 0);
+        // The same message whole: the data set sees the template defined
+        // before it, and the cache learns it.
+        let good = message(1, &[(2, None, &TEMPLATE_300), (300, None, &RECORD_300)]);
+        assert_eq!(protocols(&d.decode(A, &good).unwrap()), [6]);
+        assert_eq!(d.templates().template_count(key), 1);
+    }
+
+    /// Changes earlier in a message count for the sets after it: a data
+    /// set after a withdrawal of its template is unknown, one after
+    /// "withdraw all" and a new definition decodes; and the cache ends as
+    /// the message says.
+    #[test]
+    fn later_sets_see_the_changes_before_them() {
+        let mut d = Decoder::default();
+        let key = DomainKey {
+            exporter: A,
+            observation_domain_id: 1,
+        };
+        d.decode(A, &message(1, &[(2, None, &TEMPLATE_300)]))
+            .unwrap();
+        let withdraw_300 = [0x01, 0x2c, 0x00, 0x00];
+        let withdraw_all = [0x00, 0x02, 0x00, 0x00];
+        let m = message(
+            1,
+            &[
+                (2, None, &withdraw_300),
+                (300, None, &RECORD_300),
+                (2, None, &TEMPLATE_300),
+                (2, None, &withdraw_all),
+                (300, None, &RECORD_300),
+                (2, None, &TEMPLATE_300),
+                (300, None, &RECORD_300),
+            ],
+        );
+        let decoded = d.decode(A, &m).unwrap();
+        let kinds: Vec<&str> = decoded
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::TemplateWithdrawn { known: true, .. } => Some("withdrawn"),
+                Event::UnknownTemplate { .. } => Some("unknown"),
+                Event::Template {
+                    replaced: false, ..
+                } => Some("learnt"),
+                Event::AllTemplatesWithdrawn { count: 1, .. } => Some("all(1)"),
+                Event::Record(_) => Some("record"),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "withdrawn",
+                "unknown",
+                "learnt",
+                "all(1)",
+                "unknown",
+                "learnt",
+                "record"
+            ]
+        );
+        assert_eq!(d.templates().template_count(key), 1);
     }
 }

@@ -28,6 +28,7 @@ pub mod field;
 pub mod header;
 pub mod ie;
 pub mod set;
+mod staging;
 pub mod template;
 pub mod template_cache;
 pub mod typed_template;

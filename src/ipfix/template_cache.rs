@@ -286,16 +286,21 @@ impl TemplateCache {
         self.remove_template(key, template_id)
     }
 
-    /// Withdraws every options template (`options`) or every data template
-    /// of the domain; returns how many.
-    pub fn withdraw_all(&mut self, key: DomainKey, options: bool) -> usize {
-        let ids: Vec<u16> = self.domains.get(&key).map_or_else(Vec::new, |d| {
+    /// The IDs of the domain's options (`options`) or data templates.
+    pub(crate) fn template_ids(&self, key: DomainKey, options: bool) -> Vec<u16> {
+        self.domains.get(&key).map_or_else(Vec::new, |d| {
             d.templates
                 .iter()
                 .filter(|(_, l)| l.template.template().is_options() == options)
                 .map(|(&id, _)| id)
                 .collect()
-        });
+        })
+    }
+
+    /// Withdraws every options template (`options`) or every data template
+    /// of the domain; returns how many.
+    pub fn withdraw_all(&mut self, key: DomainKey, options: bool) -> usize {
+        let ids = self.template_ids(key, options);
         for &id in &ids {
             self.remove_template(key, id);
         }
@@ -336,6 +341,11 @@ impl TemplateCache {
     /// Templates known for `key`.
     pub fn template_count(&self, key: DomainKey) -> usize {
         self.domains.get(&key).map_or(0, |d| d.templates.len())
+    }
+
+    /// Every exporter address the cache holds a domain of.
+    pub fn exporters(&self) -> std::collections::HashSet<SocketAddr> {
+        self.domains.keys().map(|k| k.exporter).collect()
     }
 
     pub fn domain_count(&self) -> usize {
