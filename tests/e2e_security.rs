@@ -1,7 +1,7 @@
 //! Least privilege at run time: after load and attach the exporter keeps
-//! only CAP_NET_ADMIN (to remove its clsact filter at exit) and CAP_BPF
-//! (older kernels demand it for every bpf() call), and what it creates only
-//! root can write.
+//! only CAP_NET_ADMIN (to remove its clsact filter at exit, and to attach
+//! again to an interface that comes back) and CAP_BPF (older kernels demand
+//! it for every bpf() call), and what it creates only root can write.
 
 // A failed unwrap fails the test, naming its line: the house rule against
 // unwrap (Cargo.toml [lints]) is for the shipped code.
