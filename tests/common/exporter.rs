@@ -40,9 +40,22 @@ impl Exporter {
         pin_dir: &std::path::Path,
         extra: &[&str],
     ) -> Self {
+        Self::start_as(ns, &[], iface, pin_dir, extra)
+    }
+
+    /// As [`Self::start_with_pins`], the binary run through `runner` (e.g.
+    /// `setpriv ...`) inside the namespace.
+    pub fn start_as(
+        ns: &str,
+        runner: &[&str],
+        iface: &str,
+        pin_dir: &std::path::Path,
+        extra: &[&str],
+    ) -> Self {
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net=/run/netns/{ns}"))
             .arg("--")
+            .args(runner)
             .arg(BIN)
             .args([
                 "-v",

@@ -149,6 +149,11 @@ impl Background {
     pub fn stop(&mut self) -> String {
         self.stop_with(Signal::SIGTERM)
     }
+
+    /// The process's pid (nsenter execs the command in place).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
 }
 
 impl Background {
