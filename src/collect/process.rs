@@ -77,6 +77,51 @@ pub struct CollectingProcess<W: Write, E: Write> {
     last_expiry_check: Option<Instant>,
     /// The report memory above filled up once (said once).
     unknown_overflow_noted: bool,
+    /// Lines about dropped (malformed) messages in the current window.
+    drops: DropLog,
+}
+
+/// At most [`DROP_LINES`] lines about dropped messages per [`DROP_WINDOW`]:
+/// a sender of garbage at line rate cannot flood stderr. What is not shown
+/// is counted and said once the window is over.
+#[derive(Debug, Default)]
+struct DropLog {
+    window_start: Option<Instant>,
+    shown: u32,
+    hidden: u64,
+}
+
+const DROP_LINES: u32 = 10;
+const DROP_WINDOW: Duration = Duration::from_secs(10);
+
+impl DropLog {
+    /// Whether to show a drop at `now`; the count hidden in the window that
+    /// just ended, if any, when one ended.
+    fn drop_at(&mut self, now: Instant) -> (bool, Option<u64>) {
+        let ended = self.roll(now);
+        let show = self.shown < DROP_LINES;
+        if show {
+            self.shown += 1;
+        } else {
+            self.hidden += 1;
+        }
+        (show, ended)
+    }
+
+    /// Starts a new window when the current one is over; returns the drops
+    /// it hid, when there were any.
+    fn roll(&mut self, now: Instant) -> Option<u64> {
+        let over = self
+            .window_start
+            .is_none_or(|start| now.saturating_duration_since(start) >= DROP_WINDOW);
+        if !over {
+            return None;
+        }
+        self.window_start = Some(now);
+        self.shown = 0;
+        let hidden = std::mem::take(&mut self.hidden);
+        (hidden > 0).then_some(hidden)
+    }
 }
 
 /// Entries each report memory keeps at most: a hostile sender cannot grow
@@ -109,6 +154,7 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             skipped_last: HashSet::new(),
             udp_last_seen: HashMap::new(),
             last_expiry_check: None,
+            drops: DropLog::default(),
             unknown_overflow_noted: false,
         }
     }
@@ -122,7 +168,7 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
                 exporter,
                 bytes,
             } => {
-                let decoded = self.message(transport, exporter, &bytes)?;
+                let decoded = self.message(transport, exporter, &bytes, now)?;
                 if let (Protocol::Udp, Some(key)) = (transport, decoded) {
                     self.udp_seen(key, now);
                 }
@@ -152,6 +198,8 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             return;
         }
         self.last_expiry_check = Some(now);
+        let hidden = self.drops.roll(now);
+        self.note_hidden_drops(hidden);
         let idle: Vec<SocketAddr> = self
             .udp_last_seen
             .iter()
@@ -174,6 +222,15 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             .retain(|(t, k, _)| (*t, k.exporter) != (transport, exporter));
         self.skipped_last
             .retain(|(t, k)| (*t, k.exporter) != (transport, exporter));
+    }
+
+    fn note_hidden_drops(&mut self, hidden: Option<u64>) {
+        if let Some(n) = hidden {
+            self.note(format_args!(
+                "{n} more malformed messages dropped in {} s, not shown",
+                DROP_WINDOW.as_secs()
+            ));
+        }
     }
 
     fn note(&mut self, line: std::fmt::Arguments<'_>) {
@@ -205,6 +262,7 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
         t: Protocol,
         exporter: SocketAddr,
         bytes: &[u8],
+        now: Instant,
     ) -> io::Result<Option<DomainKey>> {
         let name = transport_name(t);
         let decoder = match t {
@@ -214,7 +272,11 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
         let m = match decoder.decode(exporter, bytes) {
             Ok(m) => m,
             Err(e) => {
-                self.note(format_args!("{name} {exporter}: message dropped: {e}"));
+                let (show, hidden) = self.drops.drop_at(now);
+                self.note_hidden_drops(hidden);
+                if show {
+                    self.note(format_args!("{name} {exporter}: message dropped: {e}"));
+                }
                 return Ok(None);
             }
         };
@@ -782,5 +844,39 @@ mod tests {
         let live = h.p.udp.templates().exporters();
         assert!(h.p.udp_last_seen.len() >= live.len());
         let _ = (h.take_out(), h.take_diag());
+    }
+
+    /// A flood of malformed messages: ten lines per ten seconds, then one
+    /// that says how many more were dropped.
+    #[test]
+    fn dropped_messages_are_logged_at_a_bounded_rate() {
+        let mut h = Harness::new(CollectFormat::Json);
+        for _ in 0..1_000 {
+            h.send(Protocol::Udp, A, vec![0, 9, 0, 16]);
+        }
+        let lines = h.take_diag();
+        assert_eq!(lines.len(), 10, "{lines:#?}");
+        assert!(lines
+            .iter()
+            .all(|l| l.starts_with("udp 192.0.2.1:40000: message dropped")));
+        h.now += DROP_WINDOW;
+        h.send(Protocol::Udp, A, vec![0, 9, 0, 16]);
+        let lines = h.take_diag();
+        assert_eq!(
+            lines[0],
+            "990 more malformed messages dropped in 10 s, not shown"
+        );
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        // A quiet window after a flood still says what it hid.
+        for _ in 0..20 {
+            h.send(Protocol::Udp, A, vec![0, 9, 0, 16]);
+        }
+        let _ = h.take_diag();
+        h.now += DROP_WINDOW + EXPIRY_CHECK;
+        h.p.expire(h.now);
+        assert_eq!(
+            h.take_diag(),
+            ["11 more malformed messages dropped in 10 s, not shown"]
+        );
     }
 }
