@@ -89,6 +89,7 @@ fn collecting_process(format: CollectFormat, data: &[u8], messages: &[Vec<u8>]) 
     let mut send = |transport, exporter, bytes: &[u8]| {
         let input = Input::Message {
             transport,
+            collector: None,
             exporter,
             bytes: bytes.to_vec(),
         };

@@ -118,6 +118,7 @@ fn udp_loop(socket: &UdpSocket, tx: &SyncSender<Input>, stop: &AtomicBool) {
         let input = match socket.recv_from(&mut buf) {
             Ok((n, exporter)) => Input::Message {
                 transport: Protocol::Udp,
+                collector: local,
                 exporter,
                 bytes: buf.get(..n).unwrap_or_default().to_vec(),
             },
@@ -189,6 +190,7 @@ fn connection(
     if error.is_none() && tx.send(Input::Connected { exporter }).is_err() {
         return;
     }
+    let collector = stream.local_addr().ok();
     let mut framer = Framer::default();
     let mut chunk = vec![0u8; READ_CHUNK];
     while error.is_none() && !stop.load(Ordering::Relaxed) {
@@ -215,6 +217,7 @@ fn connection(
                 Ok(Some(bytes)) => {
                     let input = Input::Message {
                         transport: Protocol::Tcp,
+                        collector,
                         exporter,
                         bytes,
                     };

@@ -42,6 +42,9 @@ pub enum Input {
     /// stream.
     Message {
         transport: Protocol,
+        /// The listening socket's address: UDP templates are kept per
+        /// collector socket and exporter (RFC 7011 §8.4).
+        collector: Option<SocketAddr>,
         exporter: SocketAddr,
         bytes: Vec<u8>,
     },
@@ -64,7 +67,10 @@ enum Output {
 
 /// The decoders, the printing, and what is remembered for reporting.
 pub struct CollectingProcess<W: Write, E: Write> {
-    udp: Decoder,
+    /// One decoder per UDP listening socket (RFC 7011 §8.4: a UDP
+    /// template belongs to the exporter and the collector's address and
+    /// port); as many as there are listeners.
+    udp: HashMap<Option<SocketAddr>, Decoder>,
     tcp: Decoder,
     output: Output,
     out: W,
@@ -73,7 +79,8 @@ pub struct CollectingProcess<W: Write, E: Write> {
     unknown_reported: HashSet<(Protocol, DomainKey, u16)>,
     /// Domains whose last message had data sets of unknown templates.
     skipped_last: HashSet<(Protocol, DomainKey)>,
-    udp_last_seen: HashMap<SocketAddr, Instant>,
+    /// (collector socket, exporter) -> last message that decoded.
+    udp_last_seen: HashMap<(Option<SocketAddr>, SocketAddr), Instant>,
     last_expiry_check: Option<Instant>,
     /// The report memory above filled up once (said once).
     unknown_overflow_noted: bool,
@@ -139,10 +146,7 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
     /// Records go to `out`, flushed after each message; problems to `diag`.
     pub fn new(format: CollectFormat, out: W, diag: E) -> Self {
         CollectingProcess {
-            udp: Decoder::new(DecoderConfig {
-                honour_withdrawals: false,
-                ..DecoderConfig::default()
-            }),
+            udp: HashMap::new(),
             tcp: Decoder::default(),
             output: match format {
                 CollectFormat::Json => Output::Json,
@@ -165,12 +169,13 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
         match input {
             Input::Message {
                 transport,
+                collector,
                 exporter,
                 bytes,
             } => {
-                let decoded = self.message(transport, exporter, &bytes, now)?;
+                let decoded = self.message(transport, collector, exporter, &bytes, now)?;
                 if let (Protocol::Udp, Some(key)) = (transport, decoded) {
-                    self.udp_seen(key, now);
+                    self.udp_seen(collector, key, now);
                 }
             }
             Input::Connected { exporter } => self.note(format_args!("tcp {exporter}: connected")),
@@ -200,15 +205,17 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
         self.last_expiry_check = Some(now);
         let hidden = self.drops.roll(now);
         self.note_hidden_drops(hidden);
-        let idle: Vec<SocketAddr> = self
+        let idle: Vec<(Option<SocketAddr>, SocketAddr)> = self
             .udp_last_seen
             .iter()
             .filter(|(_, &seen)| now.saturating_duration_since(seen) >= UDP_EXPORTER_IDLE)
             .map(|(&a, _)| a)
             .collect();
-        for exporter in idle {
-            self.udp_last_seen.remove(&exporter);
-            self.udp.forget_exporter(exporter);
+        for (collector, exporter) in idle {
+            self.udp_last_seen.remove(&(collector, exporter));
+            if let Some(d) = self.udp.get_mut(&collector) {
+                d.forget_exporter(exporter);
+            }
             self.forget(Protocol::Udp, exporter);
             self.note(format_args!(
                 "udp {exporter}: silent for {} minutes, its templates are forgotten",
@@ -243,15 +250,24 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
     /// creates no entry with messages that teach nothing, and the entries
     /// never outnumber the cache's domains by more than those it evicted
     /// since the last prune.
-    fn udp_seen(&mut self, key: DomainKey, now: Instant) {
-        let cache = self.udp.templates();
-        if cache.template_count(key) == 0 && !self.udp_last_seen.contains_key(&key.exporter) {
+    fn udp_seen(&mut self, collector: Option<SocketAddr>, key: DomainKey, now: Instant) {
+        let Some(cache) = self.udp.get(&collector).map(Decoder::templates) else {
+            return;
+        };
+        let entry = (collector, key.exporter);
+        if cache.template_count(key) == 0 && !self.udp_last_seen.contains_key(&entry) {
             return;
         }
-        self.udp_last_seen.insert(key.exporter, now);
-        if self.udp_last_seen.len() > cache.limits().max_domains {
+        self.udp_last_seen.insert(entry, now);
+        let of_this_socket = self
+            .udp_last_seen
+            .keys()
+            .filter(|(c, _)| *c == collector)
+            .count();
+        if of_this_socket > cache.limits().max_domains {
             let live = cache.exporters();
-            self.udp_last_seen.retain(|a, _| live.contains(a));
+            self.udp_last_seen
+                .retain(|(c, a), _| *c != collector || live.contains(a));
         }
     }
 
@@ -260,13 +276,19 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
     fn message(
         &mut self,
         t: Protocol,
+        collector: Option<SocketAddr>,
         exporter: SocketAddr,
         bytes: &[u8],
         now: Instant,
     ) -> io::Result<Option<DomainKey>> {
         let name = transport_name(t);
         let decoder = match t {
-            Protocol::Udp => &mut self.udp,
+            Protocol::Udp => self.udp.entry(collector).or_insert_with(|| {
+                Decoder::new(DecoderConfig {
+                    honour_withdrawals: false,
+                    ..DecoderConfig::default()
+                })
+            }),
             Protocol::Tcp => &mut self.tcp,
         };
         let m = match decoder.decode(exporter, bytes) {
@@ -429,6 +451,8 @@ mod tests {
 
     const A: &str = "192.0.2.1:40000";
     const B: &str = "192.0.2.1:40001";
+    /// The listening socket the harness's messages arrive on.
+    const COLLECTOR: &str = "127.0.0.1:4739";
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
@@ -495,8 +519,13 @@ mod tests {
         }
 
         fn send(&mut self, t: Protocol, exporter: &str, bytes: Vec<u8>) {
+            self.send_to(t, COLLECTOR, exporter, bytes);
+        }
+
+        fn send_to(&mut self, t: Protocol, collector: &str, exporter: &str, bytes: Vec<u8>) {
             let input = Input::Message {
                 transport: t,
+                collector: Some(addr(collector)),
                 exporter: addr(exporter),
                 bytes,
             };
@@ -787,6 +816,7 @@ mod tests {
         let mut s = Session::new(1);
         let input = Input::Message {
             transport: Protocol::Udp,
+            collector: None,
             exporter: addr(A),
             bytes: message(&mut s, true, &[flow(1)], |_| {}),
         };
@@ -829,7 +859,7 @@ mod tests {
             h.send(Protocol::Udp, &src, empty[..10].to_vec());
         }
         assert!(h.p.udp_last_seen.is_empty(), "{}", h.p.udp_last_seen.len());
-        let max = h.p.udp.templates().limits().max_domains;
+        let max = crate::ipfix::DecoderConfig::default().limits.max_domains;
         let mut s = Session::new(1);
         let with_templates = message(&mut s, true, &[], |_| {});
         for i in 0..(max as u32 + 500) {
@@ -841,7 +871,7 @@ mod tests {
             "{} entries for a cache of {max} domains",
             h.p.udp_last_seen.len()
         );
-        let live = h.p.udp.templates().exporters();
+        let live = h.p.udp[&Some(addr(COLLECTOR))].templates().exporters();
         assert!(h.p.udp_last_seen.len() >= live.len());
         let _ = (h.take_out(), h.take_diag());
     }
@@ -878,5 +908,28 @@ mod tests {
             h.take_diag(),
             ["11 more malformed messages dropped in 10 s, not shown"]
         );
+    }
+
+    /// RFC 7011 §8.4: a UDP template belongs to the exporter and to the
+    /// collector socket it was sent to. An exporter's template sent to one
+    /// listener does not decode its data sent to another.
+    #[test]
+    fn udp_templates_are_kept_per_collector_socket() {
+        let mut h = Harness::new(CollectFormat::Json);
+        let mut s = Session::new(1);
+        h.send_to(
+            Protocol::Udp,
+            "127.0.0.1:4739",
+            A,
+            message(&mut s, true, &[], |_| {}),
+        );
+        let data = message(&mut s, false, &[flow(5)], |_| {});
+        h.send_to(Protocol::Udp, "127.0.0.1:4740", A, data.clone());
+        assert!(h.take_out().is_empty());
+        assert!(h.take_diag()[0].contains("unknown template 278"));
+        h.send_to(Protocol::Udp, "127.0.0.1:4739", A, data);
+        let v = h.take_json();
+        assert_eq!(v.len(), 1, "{v:#?}");
+        assert_eq!(v[0]["flow_id"], 5);
     }
 }
