@@ -79,6 +79,9 @@ pub struct CollectingProcess<W: Write, E: Write> {
     unknown_reported: HashSet<(Protocol, DomainKey, u16)>,
     /// Domains whose last message had data sets of unknown templates.
     skipped_last: HashSet<(Protocol, DomainKey)>,
+    /// TCP templates redefined without a withdrawal, or withdrawn unknown,
+    /// already reported (once each per connection).
+    tcp_misuse_reported: HashSet<(DomainKey, u16)>,
     /// (collector socket, exporter) -> last message that decoded.
     udp_last_seen: HashMap<(Option<SocketAddr>, SocketAddr), Instant>,
     last_expiry_check: Option<Instant>,
@@ -156,6 +159,7 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             diag,
             unknown_reported: HashSet::new(),
             skipped_last: HashSet::new(),
+            tcp_misuse_reported: HashSet::new(),
             udp_last_seen: HashMap::new(),
             last_expiry_check: None,
             drops: DropLog::default(),
@@ -229,6 +233,20 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             .retain(|(t, k, _)| (*t, k.exporter) != (transport, exporter));
         self.skipped_last
             .retain(|(t, k)| (*t, k.exporter) != (transport, exporter));
+        if transport == Protocol::Tcp {
+            self.tcp_misuse_reported
+                .retain(|(k, _)| k.exporter != exporter);
+        }
+    }
+
+    /// Says `line` once per connection and template (bounded memory: past
+    /// [`REPORT_MEMORY`] entries nothing more is said).
+    fn tcp_misuse(&mut self, key: DomainKey, template_id: u16, line: std::fmt::Arguments<'_>) {
+        if self.tcp_misuse_reported.len() < REPORT_MEMORY
+            && self.tcp_misuse_reported.insert((key, template_id))
+        {
+            self.note(line);
+        }
     }
 
     fn note_hidden_drops(&mut self, hidden: Option<u64>) {
@@ -335,9 +353,28 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
         for event in &m.events {
             match event {
                 Event::Record(r) => self.record(exporter, &m.header, r, &mut lines),
-                Event::Template { template, .. } => {
+                Event::Template { template, replaced } => {
                     self.unknown_reported.remove(&(t, key, template.id()));
+                    if *replaced && t == Protocol::Tcp {
+                        let id = template.id();
+                        self.tcp_misuse(
+                            key,
+                            id,
+                            format_args!(
+                                "{prefix}: template {id} redefined without a withdrawal \
+                                 (RFC 7011 §8.1); the new definition is used"
+                            ),
+                        );
+                    }
                 }
+                Event::TemplateWithdrawn {
+                    template_id,
+                    known: false,
+                } if t == Protocol::Tcp => self.tcp_misuse(
+                    key,
+                    *template_id,
+                    format_args!("{prefix}: withdrawal of unknown template {template_id}"),
+                ),
                 Event::TemplateWithdrawn { .. } => {}
                 Event::AllTemplatesWithdrawn { options, count } => self.note(format_args!(
                     "{prefix}: all {count} {} templates withdrawn",
@@ -931,5 +968,54 @@ mod tests {
         let v = h.take_json();
         assert_eq!(v.len(), 1, "{v:#?}");
         assert_eq!(v[0]["flow_id"], 5);
+    }
+
+    /// Over TCP a template is withdrawn before its ID is used again (RFC
+    /// 7011 §8.1): a redefinition, and a withdrawal of an unknown template,
+    /// are said once per connection and template.
+    #[test]
+    fn tcp_template_misuse_is_reported_once() {
+        let mut h = Harness::new(CollectFormat::Json);
+        let mut s = Session::new(1);
+        for _ in 0..3 {
+            h.send(Protocol::Tcp, A, message(&mut s, true, &[], |_| {}));
+        }
+        let lines = h.take_diag();
+        assert!(
+            lines.iter().any(|l| l
+                == "tcp 192.0.2.1:40000 domain 1: template 278 redefined without a withdrawal \
+                    (RFC 7011 §8.1); the new definition is used"),
+            "{lines:#?}"
+        );
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.contains("template 278 redefined"))
+                .count(),
+            1
+        );
+        // Withdrawal of template 999, never defined: a template set with
+        // one withdrawal record.
+        let mut withdrawal = vec![0, 10, 0, 24, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+        withdrawal.extend_from_slice(&[0, 2, 0, 8, 0x03, 0xe7, 0, 0]);
+        h.send(Protocol::Tcp, A, withdrawal.clone());
+        h.send(Protocol::Tcp, A, withdrawal);
+        assert_eq!(
+            h.take_diag()
+                .iter()
+                .filter(|l| l.as_str()
+                    == "tcp 192.0.2.1:40000 domain 1: withdrawal of unknown template 999")
+                .count(),
+            1
+        );
+        // UDP refreshes templates by design: nothing to say.
+        for _ in 0..2 {
+            h.send(
+                Protocol::Udp,
+                B,
+                message(&mut Session::new(1), true, &[], |_| {}),
+            );
+        }
+        assert!(!h.take_diag().iter().any(|l| l.contains("redefined")));
     }
 }
