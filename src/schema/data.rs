@@ -36,26 +36,28 @@ pub struct FlowTemplate {
     pub sysuptime: bool,
 }
 
-/// Each template's rows of [`FLOW_ELEMENTS`], in [`FlowTemplate::index`]
-/// order, selected once.
-static ELEMENTS: LazyLock<[Vec<&'static FlowElement>; 16]> = LazyLock::new(|| {
-    let mut all: [Vec<&'static FlowElement>; 16] = Default::default();
-    for t in FlowTemplate::all() {
-        all[t.index()] = FLOW_ELEMENTS
+/// What each template carries, in [`FlowTemplate::index`] order, derived
+/// once from [`FLOW_ELEMENTS`]: its rows of the table and its record length.
+struct Layout {
+    elements: Vec<&'static FlowElement>,
+    record_len: usize,
+}
+
+static LAYOUTS: LazyLock<[Layout; 16]> = LazyLock::new(|| {
+    std::array::from_fn(|i| {
+        let t = FlowTemplate::all()
+            .nth(i)
+            .expect("sixteen templates, in index order");
+        let elements: Vec<&'static FlowElement> = FLOW_ELEMENTS
             .iter()
             .filter(|e| e.carried.by(t.ipv6, t.icmp, t.direction, t.sysuptime))
             .collect();
-    }
-    all
-});
-
-/// Each template's record length, summed once.
-static RECORD_LENS: LazyLock<[usize; 16]> = LazyLock::new(|| {
-    let mut lens = [0; 16];
-    for t in FlowTemplate::all() {
-        lens[t.index()] = t.elements().iter().map(|e| e.octets()).sum();
-    }
-    lens
+        let record_len = elements.iter().map(|e| e.octets()).sum();
+        Layout {
+            elements,
+            record_len,
+        }
+    })
 });
 
 impl FlowTemplate {
@@ -120,7 +122,7 @@ impl FlowTemplate {
 
     /// This template's elements, in order.
     pub fn elements(self) -> &'static [&'static FlowElement] {
-        &ELEMENTS[self.index()]
+        &LAYOUTS[self.index()].elements
     }
 
     /// The template record announcing this template.
@@ -135,7 +137,7 @@ impl FlowTemplate {
 
     /// Octets of one data record.
     pub fn record_len(self) -> usize {
-        RECORD_LENS[self.index()]
+        LAYOUTS[self.index()].record_len
     }
 
     /// The largest record of any data template.
