@@ -65,12 +65,64 @@ enum Output {
     Table(Table),
 }
 
+/// One UDP listening socket's templates, and when each exporter that has
+/// templates there last sent a message that decoded.
+struct UdpSocketState {
+    decoder: Decoder,
+    last_seen: HashMap<SocketAddr, Instant>,
+}
+
+impl UdpSocketState {
+    fn new() -> Self {
+        UdpSocketState {
+            decoder: Decoder::new(DecoderConfig {
+                honour_withdrawals: false,
+                ..DecoderConfig::default()
+            }),
+            last_seen: HashMap::new(),
+        }
+    }
+
+    /// Notes that a message of domain `key` decoded. Only exporters the
+    /// decoder holds templates of are remembered (their templates are what
+    /// [`CollectingProcess::expire`] forgets), so a sender forging source
+    /// addresses creates no entry with messages that teach nothing, and
+    /// the entries never outnumber the cache's domains by more than those
+    /// it evicted since the last prune.
+    fn seen(&mut self, key: DomainKey, now: Instant) {
+        let cache = self.decoder.templates();
+        if cache.template_count(key) == 0 && !self.last_seen.contains_key(&key.exporter) {
+            return;
+        }
+        self.last_seen.insert(key.exporter, now);
+        if self.last_seen.len() > cache.limits().max_domains {
+            let live = cache.exporters();
+            self.last_seen.retain(|a, _| live.contains(a));
+        }
+    }
+
+    /// Forgets the exporters silent for [`UDP_EXPORTER_IDLE`]; returns them.
+    fn expire(&mut self, now: Instant) -> Vec<SocketAddr> {
+        let idle: Vec<SocketAddr> = self
+            .last_seen
+            .iter()
+            .filter(|(_, &seen)| now.saturating_duration_since(seen) >= UDP_EXPORTER_IDLE)
+            .map(|(&a, _)| a)
+            .collect();
+        for exporter in &idle {
+            self.last_seen.remove(exporter);
+            self.decoder.forget_exporter(*exporter);
+        }
+        idle
+    }
+}
+
 /// The decoders, the printing, and what is remembered for reporting.
 pub struct CollectingProcess<W: Write, E: Write> {
-    /// One decoder per UDP listening socket (RFC 7011 §8.4: a UDP
-    /// template belongs to the exporter and the collector's address and
-    /// port); as many as there are listeners.
-    udp: HashMap<Option<SocketAddr>, Decoder>,
+    /// Per UDP listening socket (RFC 7011 §8.4: a UDP template belongs to
+    /// the exporter and the collector's address and port); as many as
+    /// there are listeners.
+    udp: HashMap<Option<SocketAddr>, UdpSocketState>,
     tcp: Decoder,
     output: Output,
     out: W,
@@ -82,8 +134,6 @@ pub struct CollectingProcess<W: Write, E: Write> {
     /// TCP templates redefined without a withdrawal, or withdrawn unknown,
     /// already reported (once each per connection).
     tcp_misuse_reported: HashSet<(DomainKey, u16)>,
-    /// (collector socket, exporter) -> last message that decoded.
-    udp_last_seen: HashMap<(Option<SocketAddr>, SocketAddr), Instant>,
     last_expiry_check: Option<Instant>,
     /// The report memory above filled up once (said once).
     unknown_overflow_noted: bool,
@@ -160,7 +210,6 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             unknown_reported: HashSet::new(),
             skipped_last: HashSet::new(),
             tcp_misuse_reported: HashSet::new(),
-            udp_last_seen: HashMap::new(),
             last_expiry_check: None,
             drops: DropLog::default(),
             unknown_overflow_noted: false,
@@ -179,7 +228,9 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             } => {
                 let decoded = self.message(transport, collector, exporter, &bytes, now)?;
                 if let (Protocol::Udp, Some(key)) = (transport, decoded) {
-                    self.udp_seen(collector, key, now);
+                    if let Some(socket) = self.udp.get_mut(&collector) {
+                        socket.seen(key, now);
+                    }
                 }
             }
             Input::Connected { exporter } => self.note(format_args!("tcp {exporter}: connected")),
@@ -209,17 +260,12 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
         self.last_expiry_check = Some(now);
         let hidden = self.drops.roll(now);
         self.note_hidden_drops(hidden);
-        let idle: Vec<(Option<SocketAddr>, SocketAddr)> = self
-            .udp_last_seen
-            .iter()
-            .filter(|(_, &seen)| now.saturating_duration_since(seen) >= UDP_EXPORTER_IDLE)
-            .map(|(&a, _)| a)
+        let idle: Vec<SocketAddr> = self
+            .udp
+            .values_mut()
+            .flat_map(|socket| socket.expire(now))
             .collect();
-        for (collector, exporter) in idle {
-            self.udp_last_seen.remove(&(collector, exporter));
-            if let Some(d) = self.udp.get_mut(&collector) {
-                d.forget_exporter(exporter);
-            }
+        for exporter in idle {
             self.forget(Protocol::Udp, exporter);
             self.note(format_args!(
                 "udp {exporter}: silent for {} minutes, its templates are forgotten",
@@ -262,33 +308,6 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
         let _ = writeln!(self.diag, "{line}");
     }
 
-    /// Notes that a message of UDP domain `key` decoded. Only exporters the
-    /// UDP decoder holds templates of are remembered (their templates are
-    /// what [`Self::expire`] forgets), so a sender forging source addresses
-    /// creates no entry with messages that teach nothing, and the entries
-    /// never outnumber the cache's domains by more than those it evicted
-    /// since the last prune.
-    fn udp_seen(&mut self, collector: Option<SocketAddr>, key: DomainKey, now: Instant) {
-        let Some(cache) = self.udp.get(&collector).map(Decoder::templates) else {
-            return;
-        };
-        let entry = (collector, key.exporter);
-        if cache.template_count(key) == 0 && !self.udp_last_seen.contains_key(&entry) {
-            return;
-        }
-        self.udp_last_seen.insert(entry, now);
-        let of_this_socket = self
-            .udp_last_seen
-            .keys()
-            .filter(|(c, _)| *c == collector)
-            .count();
-        if of_this_socket > cache.limits().max_domains {
-            let live = cache.exporters();
-            self.udp_last_seen
-                .retain(|(c, a), _| *c != collector || live.contains(a));
-        }
-    }
-
     /// Decodes and prints one message; the domain it belongs to when it
     /// decoded.
     fn message(
@@ -301,12 +320,13 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
     ) -> io::Result<Option<DomainKey>> {
         let name = transport_name(t);
         let decoder = match t {
-            Protocol::Udp => self.udp.entry(collector).or_insert_with(|| {
-                Decoder::new(DecoderConfig {
-                    honour_withdrawals: false,
-                    ..DecoderConfig::default()
-                })
-            }),
+            Protocol::Udp => {
+                &mut self
+                    .udp
+                    .entry(collector)
+                    .or_insert_with(UdpSocketState::new)
+                    .decoder
+            }
             Protocol::Tcp => &mut self.tcp,
         };
         let m = match decoder.decode(exporter, bytes) {
@@ -895,7 +915,8 @@ mod tests {
             h.send(Protocol::Udp, &src, empty.clone());
             h.send(Protocol::Udp, &src, empty[..10].to_vec());
         }
-        assert!(h.p.udp_last_seen.is_empty(), "{}", h.p.udp_last_seen.len());
+        let remembered = |h: &Harness| h.p.udp.values().map(|u| u.last_seen.len()).sum::<usize>();
+        assert_eq!(remembered(&h), 0);
         let max = crate::ipfix::DecoderConfig::default().limits.max_domains;
         let mut s = Session::new(1);
         let with_templates = message(&mut s, true, &[], |_| {});
@@ -904,12 +925,15 @@ mod tests {
             h.send(Protocol::Udp, &src, with_templates.clone());
         }
         assert!(
-            h.p.udp_last_seen.len() <= max + 1,
+            remembered(&h) <= max + 1,
             "{} entries for a cache of {max} domains",
-            h.p.udp_last_seen.len()
+            remembered(&h)
         );
-        let live = h.p.udp[&Some(addr(COLLECTOR))].templates().exporters();
-        assert!(h.p.udp_last_seen.len() >= live.len());
+        let live = h.p.udp[&Some(addr(COLLECTOR))]
+            .decoder
+            .templates()
+            .exporters();
+        assert!(remembered(&h) >= live.len());
         let _ = (h.take_out(), h.take_diag());
     }
 
