@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::bpfobj::TestObject;
-use common::exporter::{totals, Exporter, PinDir, BIN};
+use common::exporter::{run_command, totals, Exporter, PinDir, BIN};
 use common::netns::NetnsPair;
 use common::traffic::{sa, udp_l3_overhead, udp_send, udp_sink};
 use ipfix_flow_exporter::config::AttachMode;
@@ -356,13 +356,7 @@ fn tcx_on_a_kernel_without_it_is_refused_by_name() {
     }
     let net = NetnsPair::new();
     let pins = PinDir::new();
-    let out = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", net.a))
-        .arg("--")
-        .arg(BIN)
-        .args(["run", "--iface", &net.veth_a, "--output", "json"])
-        .args(["--attach", "tcx", "--pin-path"])
-        .arg(&pins.0)
+    let out = run_command(&net.a, &[], &[], &net.veth_a, &pins.0, &["--attach", "tcx"])
         .output()
         .expect("running the binary");
     assert!(!out.status.success(), "--attach tcx must fail without TCX");

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::exporter::{totals, Exporter, PinDir, BIN};
+use common::exporter::{run_command, totals, Exporter, PinDir, BIN};
 use common::netns::NetnsPair;
 use common::tempdir::TempDir;
 use common::traffic::{sa, udp_send, udp_sink};
@@ -74,19 +74,7 @@ fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
         131_072,
         libbpf_sys::BPF_F_NO_PREALLOC,
     );
-    let out = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", net.a))
-        .args([
-            "--",
-            BIN,
-            "run",
-            "--iface",
-            &net.veth_a,
-            "--output",
-            "json",
-            "--pin-path",
-        ])
-        .arg(&pins.0)
+    let out = run_command(&net.a, &[], &[], &net.veth_a, &pins.0, &[])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -215,20 +215,9 @@ fn run_without_a_capability_names_it() {
             .map(|c| format!("+{c}"))
             .collect();
         let pins = std::path::PathBuf::from("/sys/fs/bpf").join(common::unique("ipfix-e2e-"));
-        let out = std::process::Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", net.a))
-            .arg("--")
-            .args(as_nobody(&caps.join(",")))
-            .arg(common::exporter::BIN)
-            .args([
-                "run",
-                "--iface",
-                &net.veth_a,
-                "--output",
-                "json",
-                "--pin-path",
-            ])
-            .arg(&pins)
+        let runner = as_nobody(&caps.join(","));
+        let runner: Vec<&str> = runner.iter().map(String::as_str).collect();
+        let out = common::exporter::run_command(&net.a, &runner, &[], &net.veth_a, &pins, &[])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -23,6 +23,29 @@ pub struct Exporter {
     pub iface: String,
 }
 
+/// `<runner> ipfix-flow-exporter <global> run --iface <iface> --output json
+/// --pin-path <pin_dir> <extra>` inside namespace `ns` (nsenter, so bpffs
+/// stays visible): the exporter as every test starts it.
+pub fn run_command(
+    ns: &str,
+    runner: &[&str],
+    global: &[&str],
+    iface: &str,
+    pin_dir: &std::path::Path,
+    extra: &[&str],
+) -> Command {
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net=/run/netns/{ns}"))
+        .arg("--")
+        .args(runner)
+        .arg(BIN)
+        .args(global)
+        .args(["run", "--iface", iface, "--output", "json", "--pin-path"])
+        .arg(pin_dir)
+        .args(extra);
+    cmd
+}
+
 /// How long a stop may take before the test fails (the contract is 2 s).
 pub const STOP_DEADLINE: Duration = Duration::from_secs(2);
 
@@ -52,24 +75,8 @@ impl Exporter {
         pin_dir: &std::path::Path,
         extra: &[&str],
     ) -> Self {
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--net=/run/netns/{ns}"))
-            .arg("--")
-            .args(runner)
-            .arg(BIN)
-            .args([
-                "-v",
-                "run",
-                "--iface",
-                iface,
-                "--output",
-                "json",
-                "--pin-path",
-            ])
-            .arg(pin_dir)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = run_command(ns, runner, &["-v"], iface, pin_dir, extra);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawning the exporter");
         let records = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(String::new()));
