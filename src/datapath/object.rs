@@ -163,8 +163,11 @@ fn is_flow_map(name: &str, direction: Direction) -> bool {
     name == MapRole::Flows0.map_name(direction) || name == MapRole::Flows1.map_name(direction)
 }
 
+/// Characters of a map name the kernel keeps (BPF_OBJ_NAME_LEN - 1).
+const KERNEL_NAME_CHARS: usize = 15;
+
 /// Refuses (or with `replace` removes) a pinned map that libbpf could not
-/// reuse: another type, key or value size, capacity or flags.
+/// reuse: another name, type, key or value size, capacity or flags.
 fn check_pin_compatible(path: &Path, want: &OpenMapMut<'_>, replace: bool) -> Result<()> {
     let pinned = MapHandle::from_pinned_path(path)
         .with_context(|| format!("opening existing pin {}", path.display()))?;
@@ -172,6 +175,15 @@ fn check_pin_compatible(path: &Path, want: &OpenMapMut<'_>, replace: bool) -> Re
         .info()
         .with_context(|| format!("reading map info of {}", path.display()))?;
     let mut diffs = Vec::new();
+    // The kernel keeps BPF_OBJ_NAME_LEN - 1 characters of a name; libbpf
+    // takes a pinned map under the kernel's name unless it is the start of
+    // the object's, and the skeleton finds its maps by name.
+    let have_name = info.name().unwrap_or_default();
+    let want_name = want.name().to_string_lossy();
+    let kept = &want_name[..want_name.len().min(KERNEL_NAME_CHARS)];
+    if have_name != kept {
+        diffs.push(format!("name {have_name:?} (want {want_name:?})"));
+    }
     let want_type = want.map_type();
     if info.map_type() != want_type {
         diffs.push(format!("type {:?} (want {want_type:?})", info.map_type()));
