@@ -88,6 +88,15 @@ pub enum ClockArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FlowMapAllocArg {
+    /// Memory for the flows in use only, taken as each flow starts.
+    OnDemand,
+    /// Every entry of both flow maps reserved at start: new flows and the
+    /// drain cost about half, 2 x --max-flows entries stay allocated.
+    Preallocated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputArg {
     /// One JSON object per flow record on stdout.
     Json,
@@ -112,6 +121,9 @@ pub struct RunArgs {
     /// Capacity of each of the two flow maps per direction.
     #[arg(long, value_name = "N")]
     pub max_flows: Option<u32>,
+    /// How the flow maps get their entries' memory (see README, "Memory").
+    #[arg(long, value_enum, value_name = "HOW", default_value = "on-demand")]
+    pub flow_map_alloc: FlowMapAllocArg,
     /// How to attach to tc.
     #[arg(long, value_enum, default_value_t = AttachArg::Auto)]
     pub attach: AttachArg,

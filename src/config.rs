@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::abi::{FlowClock, SampleMode};
+use crate::abi::{FlowClock, FlowMapAlloc, SampleMode};
 use crate::cli::{
-    AttachArg, ClockArg, CollectArgs, DirectionArg, FormatArg, OutputArg, RunArgs, SampleModeArg,
+    AttachArg, ClockArg, CollectArgs, DirectionArg, FlowMapAllocArg, FormatArg, OutputArg, RunArgs,
+    SampleModeArg,
 };
 use crate::endpoint::Endpoint;
 use crate::flow::Direction;
@@ -207,6 +208,7 @@ pub struct RunConfig {
     pub iface: String,
     pub directions: Vec<Direction>,
     pub max_flows: Option<u32>,
+    pub flow_map_alloc: FlowMapAlloc,
     pub attach: AttachMode,
     pub pin_dir: PathBuf,
     pub replace_pins: bool,
@@ -253,6 +255,10 @@ impl RunConfig {
             iface: a.iface.clone(),
             directions,
             max_flows: a.max_flows,
+            flow_map_alloc: match a.flow_map_alloc {
+                FlowMapAllocArg::OnDemand => FlowMapAlloc::OnDemand,
+                FlowMapAllocArg::Preallocated => FlowMapAlloc::Preallocated,
+            },
             attach: match a.attach {
                 AttachArg::Auto => AttachMode::Auto,
                 AttachArg::Tcx => AttachMode::Tcx,

@@ -52,6 +52,7 @@ fn load_all(cfg: &RunConfig, pins: &mut PinOwner) -> Result<Vec<Loaded>> {
             &LoadOptions {
                 pin_dir: &cfg.pin_dir,
                 max_flows: cfg.max_flows,
+                alloc: cfg.flow_map_alloc,
                 replace_stale_pins: cfg.replace_pins,
             },
         )?;

@@ -47,14 +47,26 @@ fn sigint_and_sighup_flush_everything_and_exit_zero_in_time() {
     }
 }
 
-/// A map pinned at `path` with the given shape.
+/// A map pinned at `path` with the given shape, named `stale_test`.
 fn pin_map(path: &Path, ty: MapType, key: u32, value: u32, entries: u32, flags: u32) {
+    pin_named_map(path, "stale_test", ty, key, value, entries, flags);
+}
+
+fn pin_named_map(
+    path: &Path,
+    name: &str,
+    ty: MapType,
+    key: u32,
+    value: u32,
+    entries: u32,
+    flags: u32,
+) {
     let opts = libbpf_sys::bpf_map_create_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
         map_flags: flags,
         ..Default::default()
     };
-    let mut m = MapHandle::create(ty, Some("stale_test"), key, value, entries, &opts).unwrap();
+    let mut m = MapHandle::create(ty, Some(name), key, value, entries, &opts).unwrap();
     m.pin(path).unwrap();
 }
 
@@ -81,7 +93,8 @@ fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(stale.to_str().unwrap())
-            && err.contains("key size 44 (want 48), value size 56 (want 64)"),
+            && err.contains("key size 44 (want 48), value size 56 (want 64)")
+            && err.contains("name \"stale_test\" (want \"ipfix_ingress_flows_0\")"),
         "{err}"
     );
     assert!(err.contains("--replace-pins"), "{err}");
@@ -100,6 +113,40 @@ fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
     assert!(log.contains("replacing stale pin"), "{log}");
     let fresh = MapHandle::from_pinned_path(&stale).unwrap();
     assert_eq!(libbpf_rs::MapCore::value_size(&fresh), 64);
+    exp.stop();
+}
+
+/// A flow map pinned by a run with the other `--flow-map-alloc` is
+/// refused by name, pointing at the flag, and taken by a run that asks for
+/// the same allocation.
+#[test]
+fn a_pin_of_the_other_flow_map_allocation_names_the_flag() {
+    common::require_root!();
+    let net = NetnsPair::new();
+    let pins = PinDir::new();
+    std::fs::create_dir_all(&pins.0).unwrap();
+    let name = MapRole::Flows0.map_name(Direction::Ingress);
+    let pinned = pins.0.join(name);
+    pin_named_map(&pinned, name, MapType::Hash, 48, 64, 131_072, 0);
+    let out = run_command(&net.a, &[], &[], &net.veth_a, &pins.0, &[])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(pinned.to_str().unwrap())
+            && err.contains("flags 0 (want 1)")
+            && err.contains("--flow-map-alloc"),
+        "{err}"
+    );
+    let exp = Exporter::start_with_pins(
+        &net.a,
+        &net.veth_a,
+        &pins.0,
+        &["--flow-map-alloc", "preallocated"],
+    );
+    let log = exp.stderr.lock().unwrap().clone();
+    assert!(!log.contains("replacing stale pin"), "{log}");
     exp.stop();
 }
 

@@ -16,6 +16,8 @@ use common::traffic::{
     nft_counters, nft_install, sa, tcp_sent_segments, tcp_transfer, udp_l3_overhead, udp_send,
     udp_sink,
 };
+use libbpf_rs::libbpf_sys;
+use libbpf_rs::{MapCore, MapHandle};
 use serde_json::Value;
 
 /// Records of one flow: direction, protocol, source/destination address
@@ -177,13 +179,33 @@ fn icmp_and_icmpv6_echo_exact() {
 /// packets, and netfilter's byte counts plus the headers GSO repeats in
 /// every extra segment (20 bytes IPv4 + 32 bytes TCP with timestamps,
 /// Linux's default) for octets.
-fn tcp_exact(offloads: bool, port: u16, bytes: usize) {
+fn tcp_exact(offloads: bool, port: u16, bytes: usize, extra: &[&str]) {
     let net = NetnsPair::new();
     if !offloads {
         net.offloads_off();
     }
     nft_install(&net.a, port);
-    let exp = Exporter::start(&net.a, &net.veth_a, &["--active-timeout", "300ms"]);
+    let mut args = vec!["--active-timeout", "300ms"];
+    args.extend_from_slice(extra);
+    let exp = Exporter::start(&net.a, &net.veth_a, &args);
+    for dir in ["ingress", "egress"] {
+        for n in 0..2 {
+            let pin = exp.pin_dir.join(format!("ipfix_{dir}_flows_{n}"));
+            let flags = MapHandle::from_pinned_path(&pin)
+                .unwrap()
+                .info()
+                .unwrap()
+                .info
+                .map_flags;
+            let preallocated = extra.contains(&"preallocated");
+            assert_eq!(
+                flags & libbpf_sys::BPF_F_NO_PREALLOC == 0,
+                preallocated,
+                "{}",
+                pin.display()
+            );
+        }
+    }
     let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
     let (a0, b0) = (tcp_sent_segments(&net.a), tcp_sent_segments(&net.b));
     assert_eq!(tcp_transfer(&net.a, &net.b, sa(b, port), bytes), bytes);
@@ -224,12 +246,21 @@ fn tcp_exact(offloads: bool, port: u16, bytes: usize) {
 fn tcp_exact_with_offloads_off() {
     common::require_root!();
     common::require_tools!("nft");
-    tcp_exact(false, 5003, 1 << 20);
+    tcp_exact(false, 5003, 1 << 20, &[]);
 }
 
 #[test]
 fn tcp_exact_with_tso_super_packets() {
     common::require_root!();
     common::require_tools!("nft");
-    tcp_exact(true, 5004, 4 << 20);
+    tcp_exact(true, 5004, 4 << 20, &[]);
+}
+
+/// `--flow-map-alloc preallocated`: the same exact counts from flow maps
+/// created without BPF_F_NO_PREALLOC.
+#[test]
+fn tcp_exact_with_preallocated_flow_maps() {
+    common::require_root!();
+    common::require_tools!("nft");
+    tcp_exact(true, 5005, 4 << 20, &["--flow-map-alloc", "preallocated"]);
 }

@@ -16,6 +16,7 @@ use libbpf_rs::{MapCore, MapHandle, MapType, Object, OpenMapMut, OpenObject, Pro
 use super::maps::DatapathMaps;
 use super::names::{entry_function, MapRole};
 use super::pinned::PinSet;
+pub use crate::abi::FlowMapAlloc;
 use crate::flow::Direction;
 use crate::skel;
 
@@ -24,6 +25,8 @@ pub struct LoadOptions<'a> {
     pub pin_dir: &'a Path,
     /// Capacity of each flow map; `None` keeps the object's default.
     pub max_flows: Option<u32>,
+    /// How the flow maps get their entries' memory.
+    pub alloc: FlowMapAlloc,
     /// Delete pins in `pin_dir` that do not match this build instead of
     /// refusing to start. Only for directories this program owns.
     pub replace_stale_pins: bool,
@@ -122,6 +125,11 @@ fn prepare_maps(
                 map.set_max_entries(n)
                     .with_context(|| format!("resizing {name} to {n} entries"))?;
             }
+            if opts.alloc == FlowMapAlloc::Preallocated {
+                let flags = map.map_flags() & !libbpf_rs::libbpf_sys::BPF_F_NO_PREALLOC;
+                map.set_map_flags(flags)
+                    .with_context(|| format!("preallocating {name}"))?;
+            }
         }
         let path = opts.pin_dir.join(&name);
         let exists = path.exists();
@@ -212,7 +220,7 @@ fn check_pin_compatible(path: &Path, want: &OpenMapMut<'_>, replace: bool) -> Re
         return Ok(());
     }
     let hint = if want_type == MapType::Hash {
-        " or another --max-flows"
+        " or another --max-flows or --flow-map-alloc"
     } else {
         ""
     };

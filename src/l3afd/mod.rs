@@ -25,7 +25,7 @@ use crate::abi::FLOW_MAP_MAX_ENTRIES;
 use crate::config::ExportConfig;
 use crate::daemon::{self, StopFlag};
 use crate::datapath::maps::DatapathMaps;
-use crate::datapath::object::{self, LoadOptions};
+use crate::datapath::object::{self, FlowMapAlloc, LoadOptions};
 use crate::datapath::pinned::PinOwner;
 use crate::datapath::rcu::RcuBarrier;
 use crate::flow::Direction;
@@ -228,6 +228,8 @@ fn legacy(
         &LoadOptions {
             pin_dir: &cfg.pin_dir,
             max_flows: None,
+            // What l3afd's own load of the object gives in native mode.
+            alloc: FlowMapAlloc::OnDemand,
             replace_stale_pins: false,
         },
     )?;

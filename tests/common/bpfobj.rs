@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use ipfix_flow_exporter::abi::{FlowKey, FlowValue};
 use ipfix_flow_exporter::datapath::batch::Drain;
-use ipfix_flow_exporter::datapath::object::{self, LoadOptions, LoadedObject};
+use ipfix_flow_exporter::datapath::object::{self, FlowMapAlloc, LoadOptions, LoadedObject};
 use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 use ipfix_flow_exporter::flow::Direction;
 use ipfix_flow_exporter::flow::FlowStats;
@@ -26,12 +26,17 @@ impl TestObject {
     }
 
     pub fn load_with(direction: Direction, max_flows: Option<u32>) -> Self {
+        Self::load_alloc(direction, max_flows, FlowMapAlloc::default())
+    }
+
+    pub fn load_alloc(direction: Direction, max_flows: Option<u32>, alloc: FlowMapAlloc) -> Self {
         let dir = PathBuf::from("/sys/fs/bpf").join(super::unique("ipfix-test-"));
         let obj = object::load(
             direction,
             &LoadOptions {
                 pin_dir: &dir,
                 max_flows,
+                alloc,
                 replace_stale_pins: false,
             },
         )

@@ -5,7 +5,24 @@ use crate::harness::*;
 #[test]
 fn a_full_table_counts_new_flows_and_keeps_metering_old_ones() {
     crate::common::require_root!();
-    let t = TestObject::load_with(Direction::Ingress, Some(16));
+    full_table(FlowMapAlloc::OnDemand);
+}
+
+/// `--flow-map-alloc preallocated`: the same capacity, the same counts;
+/// the flow maps are created without BPF_F_NO_PREALLOC.
+#[test]
+fn a_full_preallocated_table_counts_the_same() {
+    crate::common::require_root!();
+    full_table(FlowMapAlloc::Preallocated);
+}
+
+fn full_table(alloc: FlowMapAlloc) {
+    let t = TestObject::load_alloc(Direction::Ingress, Some(16), alloc);
+    for m in &t.obj.maps.flows {
+        let flags = m.info().unwrap().info.map_flags;
+        let on_demand = flags & libbpf_sys::BPF_F_NO_PREALLOC != 0;
+        assert_eq!(on_demand, alloc == FlowMapAlloc::OnDemand, "{alloc:?}");
+    }
     let flow = |i: u16| udp4(100 + i, 53, &vec![0; usize::from(i)]);
     let mut want = Vec::new();
     let mut full_octets = 0;

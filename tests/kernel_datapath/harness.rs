@@ -5,14 +5,15 @@ pub use std::io;
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub use std::os::fd::{AsFd, AsRawFd};
 
+pub use libbpf_rs::libbpf_sys;
 pub use libbpf_rs::{MapCore, MapFlags, MapHandle};
 pub use nix::time::{clock_gettime, ClockId};
 
 pub use crate::common::bpfobj::{TestObject, TC_ACT_UNSPEC};
 pub use crate::common::frames::*;
 pub use ipfix_flow_exporter::abi::{
-    FlowClock, FlowConfig, FlowKey, FlowValue, SampleMode, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN,
-    TCP_NS, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG,
+    FlowClock, FlowConfig, FlowKey, FlowMapAlloc, FlowValue, SampleMode, TCP_ACK, TCP_CWR, TCP_ECE,
+    TCP_FIN, TCP_NS, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG,
 };
 pub use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 pub use ipfix_flow_exporter::flow::{Direction, FlowStats};
