@@ -18,6 +18,7 @@ use crate::flow::ids::IdAllocator;
 use crate::flow::record_sink::{Fanout, RecordSink};
 use crate::flow::FlowStats;
 
+use crate::ipfix::Mtu;
 use crate::output::json::JsonLines;
 use crate::schema::records_per_message;
 use crate::sys::SystemClock;
@@ -81,6 +82,17 @@ impl FailureLog {
 
 pub type KernelExporter = FlowExporter<KernelSource>;
 
+/// Messages' worth of flow records taken from the kernel per batch call.
+/// One message per call spent a sixth of an interval's CPU on the calls
+/// themselves (BENCHMARKS.md, "User space"); a crash between taking a chunk
+/// and sending it loses at most this many messages' records.
+pub const DRAIN_CHUNK_MESSAGES: usize = 16;
+
+/// Flow records drained per batch call at `mtu`.
+pub fn drain_chunk(mtu: Mtu) -> usize {
+    records_per_message(mtu) * DRAIN_CHUNK_MESSAGES
+}
+
 /// Flow exporters over the maps of each direction, sharing one flowId space.
 pub fn exporters(
     maps: Vec<DatapathMaps>,
@@ -90,7 +102,7 @@ pub fn exporters(
     clock: &dyn Clock,
 ) -> Vec<KernelExporter> {
     let ids = IdAllocator::new(clock.epoch_ms());
-    let chunk = records_per_message(cfg.mtu);
+    let chunk = drain_chunk(cfg.mtu);
     maps.into_iter()
         .map(|m| {
             let direction = m.direction;

@@ -276,9 +276,9 @@ fn native(direction: Direction, how: RootAttach) {
 
     // 4. SIGKILL under traffic (l3afd restarts a dead daemon): the maps
     // keep what was metered; the next daemon exports it once. At most what
-    // was inside the one message being sent at the kill can be lost (the
-    // drain chunk is one message); in practice the kill lands outside the
-    // microseconds of a drain.
+    // was inside the chunk being sent at the kill can be lost (the drain
+    // chunk is daemon::DRAIN_CHUNK_MESSAGES messages); in practice the kill
+    // lands outside the microseconds of a drain.
     let f4 = Flow::new(&bench.net, direction, 7104);
     let sender = {
         let f4 = f4.clone();

@@ -645,8 +645,8 @@ fn graceful_restart_of_l3afd_loses_and_doubles_nothing() {
 
 /// A daemon killed with SIGKILL under traffic: l3afd's process monitor
 /// starts it again; the pinned maps kept metering, the new daemon drains
-/// them. Never counted twice; at most the one message being sent at the
-/// kill is lost (the drain chunk is one message).
+/// them. Never counted twice; at most the chunk being sent at the kill is
+/// lost (daemon::DRAIN_CHUNK_MESSAGES messages).
 fn sigkill(build: &Build) {
     let mut rig = Rig::new(build);
     let pids = rig.deploy(&rig.payload(&[]));

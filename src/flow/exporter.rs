@@ -32,7 +32,7 @@ pub struct FlowExporter<S> {
     ids: FlowIds,
     /// Flows that lost packets to a full table, until their next record.
     lost: LostFlows,
-    /// Entries drained per chunk: about one IPFIX message worth, so that a
+    /// Entries drained per chunk: a few IPFIX messages' worth, so that a
     /// crash can lose at most the chunk being exported.
     chunk: usize,
     last_table_full: u64,

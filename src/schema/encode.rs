@@ -155,8 +155,7 @@ impl FlowMessages for MessageBuilder<'_> {
 }
 
 /// Flow records that surely fit one message at `mtu`, whatever their
-/// templates: the drain chunk, so that a crash loses at most what one
-/// message carries.
+/// templates: the unit of the drain chunk (`daemon::drain_chunk`).
 pub fn records_per_message(mtu: Mtu) -> usize {
     (mtu.bytes().saturating_sub(MESSAGE_OVERHEAD) / FlowTemplate::max_record_len().max(1)).max(1)
 }
