@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use ipfix_flow_exporter::abi::{
-    FlowKey, FlowValue, FLOW_KEY_SIZE, FLOW_MAP_MAX_ENTRIES, FLOW_VALUE_SIZE,
+    FlowKey, FlowMapAlloc, FlowValue, FLOW_KEY_SIZE, FLOW_MAP_MAX_ENTRIES, FLOW_VALUE_SIZE,
 };
 use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 use ipfix_flow_exporter::flow::Direction;
@@ -286,18 +286,22 @@ pub fn run(report: &mut Report, peers: &[Peer]) {
     // --- new-flow path (per call) ---------------------------------------
     let obj = TestObject::load(Direction::Ingress);
     let prog = obj.obj.prog.as_fd();
+    let pre = TestObject::load_alloc(Direction::Ingress, None, FlowMapAlloc::Preallocated);
     let frames: Vec<Vec<u8>> = (0..NEW_FLOWS_PER_ROUND).map(frame_distinct).collect();
-    let (mut e1, mut new, mut hit1) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut e1, mut new, mut hit1, mut new_pre) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut peer_new = vec![Vec::new(); peers.len()];
     for _ in 0..ROUNDS {
-        let left = obj.drain_flows().len();
-        assert!(
-            left == 0 || left == NEW_FLOWS_PER_ROUND,
-            "{left} flows left"
-        );
+        for o in [&obj, &pre] {
+            let left = o.drain_flows().len();
+            assert!(
+                left == 0 || left == NEW_FLOWS_PER_ROUND,
+                "{left} flows left"
+            );
+        }
         e1.push(per_call_ns(empty, &frames));
         new.push(per_call_ns(prog, &frames));
         hit1.push(per_call_ns(prog, &frames));
+        new_pre.push(per_call_ns(pre.obj.prog.as_fd(), &frames));
         for (j, p) in peers.iter().enumerate() {
             p.clear_flows();
             peer_new[j].push(per_call_ns(p.prog(), &frames));
@@ -306,7 +310,11 @@ pub fn run(report: &mut Report, peers: &[Peer]) {
     let flows = obj.drain_flows();
     assert_eq!(flows.len(), NEW_FLOWS_PER_ROUND, "one flow per frame");
     assert!(flows.iter().all(|(_, v)| v.packets == 2));
+    let flows = pre.drain_flows();
+    assert_eq!(flows.len(), NEW_FLOWS_PER_ROUND, "one flow per frame");
+    assert!(flows.iter().all(|(_, v)| v.packets == 1));
     drop(obj);
+    drop(pre);
     sec.row(
         "kernel.per_call.empty_ns",
         "empty tc program, one call per frame",
@@ -325,6 +333,20 @@ pub fn run(report: &mut Report, peers: &[Peer]) {
         "kernel.new_flow.over_empty_ns",
         "new-flow path, over empty",
         median_diff(&new, &e1),
+        "ns/packet",
+        String::new(),
+    );
+    sec.row(
+        "kernel.new_flow_prealloc.ns",
+        "new-flow path, --flow-map-alloc preallocated, one call per frame",
+        median(&new_pre),
+        "ns/packet",
+        note(&new_pre),
+    );
+    sec.row(
+        "kernel.new_flow_prealloc.over_empty_ns",
+        "new-flow path, --flow-map-alloc preallocated, over empty",
+        median_diff(&new_pre, &e1),
         "ns/packet",
         String::new(),
     );
@@ -370,6 +392,8 @@ pub fn run(report: &mut Report, peers: &[Peer]) {
         "ns/packet",
         String::new(),
     );
+
+    memory_rows(&mut sec);
 
     // --- table full -----------------------------------------------------
     let small = TestObject::load_with(Direction::Ingress, Some(16));
@@ -450,6 +474,72 @@ pub fn run(report: &mut Report, peers: &[Peer]) {
         );
     }
     report.sections.push(sec);
+}
+
+/// What the kernel charges for one map (`memlock` in its fdinfo: the
+/// map's own estimate of the memory it holds, elements included).
+pub fn map_memlock(map: &MapHandle) -> u64 {
+    let fdinfo = format!("/proc/self/fdinfo/{}", map.as_fd().as_raw_fd());
+    std::fs::read_to_string(&fdinfo)
+        .expect("reading a map's fdinfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("memlock:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("memlock in a map's fdinfo")
+}
+
+/// Every map of one loaded object: one interface and direction.
+fn object_memlock(o: &TestObject) -> u64 {
+    let m = &o.obj.maps;
+    let mut all: Vec<&MapHandle> = vec![
+        &m.flows[0],
+        &m.flows[1],
+        &m.selector,
+        &m.config,
+        &m.stats,
+        &m.refused_flows,
+        &m.jmp_table,
+    ];
+    all.extend(m.monitors.iter());
+    all.into_iter().map(map_memlock).sum()
+}
+
+/// Kernel memory of one interface and direction for each allocation, idle
+/// and with the active flow map full.
+fn memory_rows(sec: &mut Section) {
+    let now = ipfix_flow_exporter::sys::kernel_clock_ns(Default::default());
+    let full = FLOW_MAP_MAX_ENTRIES as usize;
+    for (alloc, key, what) in [
+        (FlowMapAlloc::OnDemand, "on_demand", "on-demand (default)"),
+        (FlowMapAlloc::Preallocated, "prealloc", "preallocated"),
+    ] {
+        let o = TestObject::load_alloc(Direction::Ingress, None, alloc);
+        let idle = object_memlock(&o);
+        let active = o.obj.maps.active().expect("selector");
+        fill_map(&o.obj.maps.flows[active], full, |i| synthetic_flow(i, now));
+        let busy = object_memlock(&o);
+        assert_eq!(o.drain_flows().len(), full, "the active map was full");
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        sec.row(
+            &format!("kernel.memory.{key}.idle_mib"),
+            &format!("kernel memory per interface and direction, {what}, no flow"),
+            mib(idle),
+            "MiB",
+            "`memlock` of every map of one object (fdinfo)".to_owned(),
+        );
+        sec.row(
+            &format!("kernel.memory.{key}.full_mib"),
+            &format!(
+                "kernel memory per interface and direction, {what}, {full} flows in the active map"
+            ),
+            mib(busy),
+            "MiB",
+            format!(
+                "{:.0} octets per flow over idle",
+                (busy - idle) as f64 / full as f64
+            ),
+        );
+    }
 }
 
 /// A plausible flow entry `i` as the program would have written it.

@@ -9,8 +9,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
+use ipfix_flow_exporter::abi::FlowMapAlloc;
 use ipfix_flow_exporter::abi::{FlowKey, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
 use ipfix_flow_exporter::config::ExportSettings;
+use ipfix_flow_exporter::daemon::DRAIN_CHUNK_MESSAGES;
 use ipfix_flow_exporter::datapath::batch::Drain;
 use ipfix_flow_exporter::datapath::kernel_source::KernelSource;
 use ipfix_flow_exporter::datapath::maps::DatapathMaps;
@@ -41,6 +43,45 @@ pub const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
 pub const INTERVAL_FLOWS: usize = 1_000_000;
 /// Entries per drain comparison.
 const DRAIN_FLOWS: usize = 100_000;
+
+/// A user-space design under test: how the flow maps are allocated and how
+/// many messages' worth of records one batch call drains.
+#[derive(Clone, Copy)]
+pub struct Design {
+    pub key: &'static str,
+    pub what: &'static str,
+    alloc: FlowMapAlloc,
+    chunk_messages: usize,
+}
+
+/// What ships, the opt-in, and the design before this one, re-measured.
+pub const DESIGNS: [Design; 3] = [
+    Design {
+        key: "shipped",
+        what: "on-demand maps, drain chunk of 16 messages (the default)",
+        alloc: FlowMapAlloc::OnDemand,
+        chunk_messages: DRAIN_CHUNK_MESSAGES,
+    },
+    Design {
+        key: "prealloc",
+        what: "`--flow-map-alloc preallocated`, drain chunk of 16 messages",
+        alloc: FlowMapAlloc::Preallocated,
+        chunk_messages: DRAIN_CHUNK_MESSAGES,
+    },
+    Design {
+        key: "before",
+        what: "on-demand maps, drain chunk of one message (before)",
+        alloc: FlowMapAlloc::OnDemand,
+        chunk_messages: 1,
+    },
+];
+
+fn design(key: &str) -> Design {
+    DESIGNS
+        .into_iter()
+        .find(|d| d.key == key)
+        .unwrap_or_else(|| panic!("unknown design {key:?}"))
+}
 
 /// A [`FlowSource`] that times the flip (selector update + RCU grace
 /// period), so that throughput counts drain + expire + encode only.
@@ -117,7 +158,7 @@ impl RecordSink for EncodeSink {
     }
 }
 
-fn meter_config(max_flows: usize) -> ExporterConfig {
+fn meter_config(max_flows: usize, chunk_messages: usize) -> ExporterConfig {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -128,7 +169,7 @@ fn meter_config(max_flows: usize) -> ExporterConfig {
         ids: IdAllocator::new(secs),
         // As the daemon sizes it: two maps' worth of remembered ids.
         max_known_flows: 2 * max_flows,
-        chunk: records_per_message(Mtu::DEFAULT),
+        chunk: records_per_message(Mtu::DEFAULT) * chunk_messages,
     }
 }
 
@@ -171,27 +212,29 @@ fn print_result(v: Value) {
     println!("RESULT {v}");
 }
 
-/// Child entry: `throughput N RUNS`, `interval N udp|discard`,
-/// `drain N [batch]`.
+/// Child entry: `throughput N RUNS DESIGN`, `interval N udp|discard
+/// DESIGN`, `drain N all|batch DESIGN`.
 pub fn child(args: &[String]) {
     let n = |i: usize| -> usize {
         args.get(i)
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("child argument {i} missing in {args:?}"))
     };
+    let d = design(args.get(3).map_or("shipped", String::as_str));
     match args.first().map(String::as_str) {
-        Some("throughput") => child_throughput(n(1), n(2)),
-        Some("interval") => child_interval(n(1), args.get(2).is_some_and(|a| a == "udp")),
-        Some("drain") => child_drain(n(1), args.get(2).is_some_and(|a| a == "batch")),
+        Some("throughput") => child_throughput(n(1), n(2), d),
+        Some("interval") => child_interval(n(1), args.get(2).is_some_and(|a| a == "udp"), d),
+        Some("drain") => child_drain(n(1), args.get(2).is_some_and(|a| a == "batch"), d),
+        Some("swap") => child_swap(n(1)),
         other => panic!("unknown child mode {other:?}"),
     }
 }
 
 /// Fresh meter per run: the first interval (every flow new to the flowId
 /// table), then a second over the same flows (ids known: steady state).
-fn child_throughput(n: usize, runs: usize) {
+fn child_throughput(n: usize, runs: usize, d: Design) {
     let cap = capacity(n);
-    let obj = TestObject::load_with(Direction::Ingress, Some(cap as u32));
+    let obj = TestObject::load_alloc(Direction::Ingress, Some(cap as u32), d.alloc);
     let rcu = Rc::new(RcuBarrier::new().expect("RCU barrier"));
     let (mut first, mut steady, mut flip) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
@@ -200,7 +243,7 @@ fn child_throughput(n: usize, runs: usize) {
             inner: KernelSource::new(maps, Rc::clone(&rcu)),
             retire: Duration::ZERO,
         };
-        let mut meter = FlowExporter::new(source, &meter_config(cap));
+        let mut meter = FlowExporter::new(source, &meter_config(cap, d.chunk_messages));
         for pass in 0..2 {
             let now = ipfix_flow_exporter::sys::kernel_clock_ns(Default::default());
             let src = &meter.source_mut().inner.maps;
@@ -232,12 +275,15 @@ fn child_throughput(n: usize, runs: usize) {
 
 /// One interval at `n` flows: CPU time and peak RSS. `udp`: through the
 /// real IPFIX sink to a UDP socket on loopback; else encoded and discarded.
-fn child_interval(n: usize, udp: bool) {
+fn child_interval(n: usize, udp: bool, d: Design) {
     let cap = capacity(n);
-    let obj = TestObject::load_with(Direction::Ingress, Some(cap as u32));
+    let obj = TestObject::load_alloc(Direction::Ingress, Some(cap as u32), d.alloc);
     let rcu = Rc::new(RcuBarrier::new().expect("RCU barrier"));
     let maps = DatapathMaps::open_pinned(Direction::Ingress, &obj.dir).expect("maps");
-    let mut meter = FlowExporter::new(KernelSource::new(maps, rcu), &meter_config(cap));
+    let mut meter = FlowExporter::new(
+        KernelSource::new(maps, rcu),
+        &meter_config(cap, d.chunk_messages),
+    );
     // A collector that never reads: the kernel drops what overflows its
     // buffer, every send succeeds.
     let collector = UdpSocket::bind("127.0.0.1:0").expect("binding the collector socket");
@@ -300,28 +346,33 @@ fn child_interval(n: usize, udp: bool) {
 /// Drain strategies over the same `n` entries: the batch call with the
 /// meter's chunk, with a large chunk, and one key at a time; with
 /// `batch_only` just the first.
-fn child_drain(n: usize, batch_only: bool) {
-    let obj = TestObject::load_with(Direction::Ingress, Some(capacity(n) as u32));
+fn child_drain(n: usize, batch_only: bool, d: Design) {
+    let obj = TestObject::load_alloc(Direction::Ingress, Some(capacity(n) as u32), d.alloc);
     let map = &obj.obj.maps.flows[0];
     let now = ipfix_flow_exporter::sys::kernel_clock_ns(Default::default());
-    let chunk = records_per_message(Mtu::DEFAULT) as u32;
+    let message = records_per_message(Mtu::DEFAULT) as u32;
+    let chunk = message * d.chunk_messages as u32;
     let mut out = serde_json::Map::new();
     let strategies: &[(&str, u32)] = if batch_only {
         &[("batch_chunk", chunk)]
     } else {
-        &[("batch_chunk", chunk), ("batch_4096", 4096)]
+        &[
+            ("batch_message", message),
+            ("batch_chunk", chunk),
+            ("batch_4096", 4096),
+        ]
     };
     for &(name, want) in strategies {
         let mut rates = Vec::new();
         for _ in 0..3 {
             fill_map(map, n, |i| synthetic_flow(i, now));
             let t = Instant::now();
-            let mut d = Drain::new(map, want);
+            let mut drain = Drain::new(map, want);
             let mut buf = Vec::with_capacity(want as usize * 2);
             let mut got = 0;
             loop {
                 buf.clear();
-                let k = d.next_into(&mut buf).expect("draining");
+                let k = drain.next_into(&mut buf).expect("draining");
                 if k == 0 {
                     break;
                 }
@@ -372,6 +423,139 @@ fn child_drain(n: usize, batch_only: bool) {
     }
     out.insert("encode_only".to_owned(), json!(median(&rates)));
     print_result(Value::Object(out));
+}
+
+/// The drain a map of maps would allow, not shipped: instead of deleting
+/// every entry, the daemon would swap a fresh inner map in, read the retired
+/// one without deletes (BPF_MAP_LOOKUP_BATCH) and drop it whole. Measured on
+/// a flow-map-shaped map of `n` entries against the shipped batch
+/// lookup-and-delete on the same entries: this process's CPU time for each,
+/// and the CPU the kernel spends freeing the dropped map afterwards, in a
+/// kworker (busy time of all CPUs in /proc/stat over a window after the
+/// drop, minus the same window before it; 10 ms ticks).
+fn child_swap(n: usize) {
+    let chunk = records_per_message(Mtu::DEFAULT) * DRAIN_CHUNK_MESSAGES;
+    let now = ipfix_flow_exporter::sys::kernel_clock_ns(Default::default());
+    let opts = libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
+        map_flags: libbpf_sys::BPF_F_NO_PREALLOC,
+        ..Default::default()
+    };
+    let create = || {
+        let m = MapHandle::create(
+            libbpf_rs::MapType::Hash,
+            Some("swap_bench"),
+            FLOW_KEY_SIZE as u32,
+            FLOW_VALUE_SIZE as u32,
+            capacity(n) as u32,
+            &opts,
+        )
+        .expect("creating a flow-shaped map");
+        fill_map(&m, n, |i| synthetic_flow(i, now));
+        m
+    };
+    let cpu = || {
+        let (u, s) = cpu_time();
+        u + s
+    };
+    let map = create();
+    let c0 = cpu();
+    let mut drain = Drain::new(&map, chunk as u32);
+    let mut buf = Vec::with_capacity(chunk * 2);
+    let mut deleted = 0;
+    loop {
+        buf.clear();
+        match drain.next_into(&mut buf).expect("draining") {
+            0 => break,
+            k => deleted += k,
+        }
+    }
+    let delete_cpu = (cpu() - c0).as_secs_f64();
+    assert_eq!(deleted, n);
+    drop(map);
+    std::thread::sleep(Duration::from_millis(500));
+
+    let map = create();
+    let c0 = cpu();
+    assert_eq!(lookup_only(&map, chunk as u32), n);
+    let lookup_cpu = (cpu() - c0).as_secs_f64();
+    let window = Duration::from_millis(3000);
+    let idle = busy_ms_over(window, || {});
+    let freed = busy_ms_over(window, || drop(map));
+    print_result(json!({
+        "delete_cpu_s": delete_cpu,
+        "lookup_cpu_s": lookup_cpu,
+        "free_busy_ms": freed - idle,
+    }));
+}
+
+/// Reads every entry of `map` with BPF_MAP_LOOKUP_BATCH, `want` at a time,
+/// deleting nothing; the number read.
+fn lookup_only(map: &MapHandle, want: u32) -> usize {
+    let fd = map.as_fd().as_raw_fd();
+    let mut keys = vec![0u8; want as usize * FLOW_KEY_SIZE];
+    let mut values = vec![0u8; want as usize * FLOW_VALUE_SIZE];
+    let (mut token, mut next) = ([0u8; 4], [0u8; 4]);
+    let mut total = 0;
+    let mut first = true;
+    loop {
+        let mut count = want;
+        let opts = libbpf_sys::bpf_map_batch_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
+            ..Default::default()
+        };
+        let in_batch = if first {
+            std::ptr::null_mut()
+        } else {
+            token.as_mut_ptr().cast()
+        };
+        // SAFETY: buffers of `want` keys and values of the map's sizes, 4-byte
+        // batch tokens (a htab bucket index), all alive for the call.
+        let ret = unsafe {
+            libbpf_sys::bpf_map_lookup_batch(
+                fd,
+                in_batch,
+                next.as_mut_ptr().cast(),
+                keys.as_mut_ptr().cast(),
+                values.as_mut_ptr().cast(),
+                &mut count,
+                &opts,
+            )
+        };
+        let err = std::io::Error::last_os_error().raw_os_error();
+        total += count as usize;
+        if ret != 0 {
+            assert_eq!(err, Some(nix::libc::ENOENT), "BPF_MAP_LOOKUP_BATCH");
+            return total;
+        }
+        token = next;
+        first = false;
+    }
+}
+
+/// Busy time of all CPUs (everything but idle and iowait, /proc/stat) in ms
+/// over `window`, starting with `f`.
+fn busy_ms_over(window: Duration, f: impl FnOnce()) -> f64 {
+    let busy = || -> f64 {
+        let stat = std::fs::read_to_string("/proc/stat").expect("reading /proc/stat");
+        let cpu: Vec<f64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let total: f64 = cpu.iter().sum();
+        let idle = cpu.get(3).copied().unwrap_or(0.0) + cpu.get(4).copied().unwrap_or(0.0);
+        // USER_HZ: 100 ticks a second.
+        (total - idle) * 10.0
+    };
+    let b0 = busy();
+    let t = Instant::now();
+    f();
+    std::thread::sleep(window.saturating_sub(t.elapsed()));
+    busy() - b0
 }
 
 /// Collects every key (BPF_MAP_GET_NEXT_KEY), then reads and deletes each
@@ -451,8 +635,15 @@ fn label(n: usize) -> String {
     }
 }
 
+/// Median rates of one design at `n` flows over alternating rounds.
+struct DesignRates {
+    first: Vec<f64>,
+    steady: Vec<f64>,
+}
+
 pub fn run(report: &mut Report) {
-    let chunk = records_per_message(Mtu::DEFAULT);
+    let message = records_per_message(Mtu::DEFAULT);
+    let chunk = message * DRAIN_CHUNK_MESSAGES;
     let mut sec = Section::new(
         "User space: drain + expire + encode",
         format!(
@@ -461,29 +652,41 @@ pub fn run(report: &mut Report) {
              (`BPF_MAP_UPDATE_BATCH`; IPv4 and IPv6, TCP and UDP, distinct keys), \
              and times `FlowExporter::interval` — the daemon's code: flip the selector, \
              wait for RCU, drain with `BPF_MAP_LOOKUP_AND_DELETE_BATCH` in chunks of \
-             {chunk} (one message's worth), assign flowIds, decide flowEndReason, \
-             build records, expire the id table — into a sink that encodes each \
-             chunk into IPFIX messages (`Session::builder`, `add_flow_records`, \
-             `finish`, MTU 1400) and discards them. The flip and grace period are \
-             timed apart (a fixed cost per interval, shown on its own) and left \
-             out of the rate. *First*: every flow new to the flowId table (the \
-             worst case); *steady*: the same flows again one interval later. \
-             Median of the runs. **One interval at 1 M flows**: the real \
-             `IpfixSink` sending to a UDP socket on loopback that never reads \
-             (its buffer overflows, every send succeeds): user + system CPU time \
-             of the process (`getrusage`) across the interval, and its peak RSS \
-             (`VmHWM`, reset with `/proc/self/clear_refs` after filling the map, \
-             so the figure is the exporter's, plus the process's baseline). \
-             **Drain strategies** over {DRAIN_FLOWS} entries: the batch call with \
-             the meter's chunk, with 4096, and one key at a time (all keys by \
-             `BPF_MAP_GET_NEXT_KEY`, then `BPF_MAP_LOOKUP_AND_DELETE_ELEM` each); \
-             and encoding alone from records in memory; the batch call with the \
-             meter's chunk also alone at 1 M entries."
+             {chunk} ({DRAIN_CHUNK_MESSAGES} messages' worth), assign flowIds, decide \
+             flowEndReason, build records, expire the id table — into a sink that \
+             encodes each chunk into IPFIX messages (`Session::builder`, \
+             `add_flow_records`, `finish`, MTU 1400) and discards them. The flip and \
+             grace period are timed apart (a fixed cost per interval, shown on its \
+             own) and left out of the rate. *First*: every flow new to the flowId \
+             table (the worst case); *steady*: the same flows again one interval \
+             later. Median of the runs. **Designs at {DESIGN_FLOWS_LABEL}**: the \
+             same, for each design in turn, {DESIGN_ROUNDS} alternating rounds of \
+             2 runs each (so a slow spell of this shared VM hits all alike): what \
+             ships, the opt-in preallocated flow maps, and the design before this \
+             one (drain chunk of one message, {message} records). **One interval \
+             at 1 M flows**: the real `IpfixSink` sending to a UDP socket on \
+             loopback that never reads (its buffer overflows, every send succeeds): \
+             user + system CPU time of the process (`getrusage`) across the \
+             interval, and its peak RSS (`VmHWM`, reset with \
+             `/proc/self/clear_refs` after filling the map, so the figure is the \
+             exporter's, plus the process's baseline); for each design. **Drain \
+             strategies** over {DRAIN_FLOWS} entries, for each allocation: the \
+             batch call with one message's worth, with the meter's chunk, with \
+             4096, and one key at a time (all keys by `BPF_MAP_GET_NEXT_KEY`, then \
+             `BPF_MAP_LOOKUP_AND_DELETE_ELEM` each); and encoding alone from \
+             records in memory; the batch call with the meter's chunk also alone \
+             at 1 M entries. **Map-of-maps drain** (not shipped), at 1 M entries of \
+             a flow-shaped map: the shipped lookup-and-delete against reading \
+             without deletes (`BPF_MAP_LOOKUP_BATCH`) and dropping the map whole, \
+             as swapping a fresh inner map in each interval would allow — this \
+             process's CPU time for each, and the CPU the kernel spends freeing \
+             the dropped map (in a kworker: busy time of all CPUs in /proc/stat \
+             over 3 s after the drop minus 3 s before)."
         ),
     );
     for n in SIZES {
         let runs = if n >= 1_000_000 { 3 } else { 5 };
-        let v = run_child(&["throughput", &n.to_string(), &runs.to_string()]);
+        let v = run_child(&["throughput", &n.to_string(), &runs.to_string(), "shipped"]);
         let first = floats(&v["first"]);
         let steady = floats(&v["steady"]);
         let flip = floats(&v["flip_ms"]);
@@ -514,54 +717,104 @@ pub fn run(report: &mut Report) {
             ),
         );
     }
-    for (kind, what) in [
-        ("udp", "to UDP on loopback"),
-        ("discard", "encoded, not sent"),
-    ] {
-        let v = run_child(&["interval", &INTERVAL_FLOWS.to_string(), kind]);
-        let user = v["user_s"].as_f64().unwrap_or(f64::NAN);
-        let sys = v["sys_s"].as_f64().unwrap_or(f64::NAN);
-        sec.row(
-            &format!("userspace.interval_1m.{kind}.cpu_s"),
-            &format!("1 M flows, one interval {what}: CPU time"),
-            user + sys,
-            "s",
-            format!(
-                "user {user:.2} s, system {sys:.2} s, wall {:.2} s, {} messages",
-                v["wall_s"].as_f64().unwrap_or(f64::NAN),
-                v["messages"].as_u64().unwrap_or(0)
-            ),
-        );
-        sec.row(
-            &format!("userspace.interval_1m.{kind}.peak_rss_mb"),
-            &format!("1 M flows, one interval {what}: peak RSS"),
-            v["hwm_kb"].as_f64().unwrap_or(f64::NAN) / 1024.0,
-            "MB",
-            format!(
-                "RSS before the interval {:.0} MB",
-                v["rss_before_kb"].as_f64().unwrap_or(f64::NAN) / 1024.0
-            ),
-        );
+    design_rows(&mut sec);
+    for d in DESIGNS {
+        for (kind, what) in [
+            ("udp", "to UDP on loopback"),
+            ("discard", "encoded, not sent"),
+        ] {
+            if d.key != "shipped" && kind == "discard" {
+                continue;
+            }
+            let v = run_child(&["interval", &INTERVAL_FLOWS.to_string(), kind, d.key]);
+            let user = v["user_s"].as_f64().unwrap_or(f64::NAN);
+            let sys = v["sys_s"].as_f64().unwrap_or(f64::NAN);
+            let (key, what) = if d.key == "shipped" {
+                (format!("userspace.interval_1m.{kind}"), what.to_owned())
+            } else {
+                (
+                    format!("userspace.interval_1m_{}.{kind}", d.key),
+                    format!("{what}, {}", d.what),
+                )
+            };
+            sec.row(
+                &format!("{key}.cpu_s"),
+                &format!("1 M flows, one interval {what}: CPU time"),
+                user + sys,
+                "s",
+                format!(
+                    "user {user:.2} s, system {sys:.2} s, wall {:.2} s, {} messages",
+                    v["wall_s"].as_f64().unwrap_or(f64::NAN),
+                    v["messages"].as_u64().unwrap_or(0)
+                ),
+            );
+            sec.row(
+                &format!("{key}.peak_rss_mb"),
+                &format!("1 M flows, one interval {what}: peak RSS"),
+                v["hwm_kb"].as_f64().unwrap_or(f64::NAN) / 1024.0,
+                "MB",
+                format!(
+                    "RSS before the interval {:.0} MB",
+                    v["rss_before_kb"].as_f64().unwrap_or(f64::NAN) / 1024.0
+                ),
+            );
+        }
     }
-    let v = run_child(&["drain", &DRAIN_FLOWS.to_string()]);
-    for (key, what) in [
-        (
-            "batch_chunk",
-            format!("drain only: batch of {chunk} (the meter's)"),
-        ),
-        ("batch_4096", "drain only: batch of 4096".to_owned()),
-        ("per_key", "drain only: one key at a time".to_owned()),
-        ("encode_only", "encode only (records in memory)".to_owned()),
-    ] {
-        sec.row(
-            &format!("userspace.drain.{key}_per_s"),
-            &what,
-            v[key].as_f64().unwrap_or(f64::NAN),
-            "entries/s",
-            format!("{} entries, median of 3", label(DRAIN_FLOWS)),
-        );
+    for d in &DESIGNS[..2] {
+        let v = run_child(&["drain", &DRAIN_FLOWS.to_string(), "all", d.key]);
+        let prefix = if d.key == "shipped" {
+            "userspace.drain".to_owned()
+        } else {
+            format!("userspace.drain_{}", d.key)
+        };
+        let alloc = if d.key == "shipped" {
+            "on-demand maps"
+        } else {
+            "preallocated maps"
+        };
+        for (key, what) in [
+            ("batch_message", format!("batch of {message} (one message)")),
+            ("batch_chunk", format!("batch of {chunk} (the meter's)")),
+            ("batch_4096", "batch of 4096".to_owned()),
+            ("per_key", "one key at a time".to_owned()),
+            ("encode_only", "encode only (records in memory)".to_owned()),
+        ] {
+            sec.row(
+                &format!("{prefix}.{key}_per_s"),
+                &format!("drain only, {alloc}: {what}"),
+                v[key].as_f64().unwrap_or(f64::NAN),
+                "entries/s",
+                format!("{} entries, median of 3", label(DRAIN_FLOWS)),
+            );
+        }
     }
-    let v = run_child(&["drain", &INTERVAL_FLOWS.to_string(), "batch"]);
+    let v = run_child(&["swap", &INTERVAL_FLOWS.to_string()]);
+    let delete = v["delete_cpu_s"].as_f64().unwrap_or(f64::NAN);
+    let lookup = v["lookup_cpu_s"].as_f64().unwrap_or(f64::NAN);
+    let free = v["free_busy_ms"].as_f64().unwrap_or(f64::NAN);
+    sec.row(
+        "userspace.swap_1m.delete_cpu_s",
+        &format!("map-of-maps drain (not shipped), 1 M entries: the shipped lookup-and-delete, batch of {chunk}, CPU"),
+        delete,
+        "s",
+        "this process's user + system time".to_owned(),
+    );
+    sec.row(
+        "userspace.swap_1m.lookup_cpu_s",
+        &format!("map-of-maps drain (not shipped), 1 M entries: lookup without delete, batch of {chunk}, CPU"),
+        lookup,
+        "s",
+        format!("{:.2}× the lookup-and-delete", lookup / delete),
+    );
+    sec.row(
+        "userspace.swap_1m.free_busy_ms",
+        "map-of-maps drain (not shipped), 1 M entries: the kernel freeing the dropped map",
+        free,
+        "ms of CPU",
+        "all CPUs' busy time over 3 s after the drop minus 3 s before (/proc/stat, 10 ms ticks)"
+            .to_owned(),
+    );
+    let v = run_child(&["drain", &INTERVAL_FLOWS.to_string(), "batch", "shipped"]);
     sec.row(
         "userspace.drain_1m.batch_chunk_per_s",
         &format!("drain only, 1 M entries: batch of {chunk}"),
@@ -570,4 +823,51 @@ pub fn run(report: &mut Report) {
         "median of 3".to_owned(),
     );
     report.sections.push(sec);
+}
+
+/// Flows of the design comparison.
+const DESIGN_FLOWS: usize = 100_000;
+const DESIGN_FLOWS_LABEL: &str = "100 k flows";
+/// Alternating rounds of the design comparison.
+const DESIGN_ROUNDS: usize = 3;
+
+/// Each design at [`DESIGN_FLOWS`], in alternating rounds, and its ratio to
+/// the design before.
+fn design_rows(sec: &mut Section) {
+    let mut rates: Vec<DesignRates> = DESIGNS
+        .iter()
+        .map(|_| DesignRates {
+            first: Vec::new(),
+            steady: Vec::new(),
+        })
+        .collect();
+    for _ in 0..DESIGN_ROUNDS {
+        for (d, r) in DESIGNS.iter().zip(rates.iter_mut()) {
+            let v = run_child(&["throughput", &DESIGN_FLOWS.to_string(), "2", d.key]);
+            r.first.extend(floats(&v["first"]));
+            r.steady.extend(floats(&v["steady"]));
+        }
+    }
+    let before = DESIGNS.iter().position(|d| d.key == "before").unwrap_or(0);
+    let base_steady = median(&rates[before].steady);
+    let base_first = median(&rates[before].first);
+    for (d, r) in DESIGNS.iter().zip(&rates) {
+        for (phase, v, base) in [
+            ("first", &r.first, base_first),
+            ("steady", &r.steady, base_steady),
+        ] {
+            let (lo, hi) = range(v);
+            sec.row(
+                &format!("userspace.design.{}.{phase}_records_per_s", d.key),
+                &format!("{DESIGN_FLOWS_LABEL}, {phase}: {}", d.what),
+                median(v),
+                "records/s",
+                format!(
+                    "{:.2}× before; median of {}; range {lo:.0}–{hi:.0}",
+                    median(v) / base,
+                    v.len()
+                ),
+            );
+        }
+    }
 }
