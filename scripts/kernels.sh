@@ -91,12 +91,11 @@ trap 'stop_guest; exit 130' INT TERM
 
 failed=()
 matrix_start=$SECONDS
-for k in $KERNELS; do
-    results="$KERNELS_DIR/results/$k"
+# Boots kernel $1 and runs the tests in it; sets vng_status.
+run_guest() {
+    local k=$1 results=$2
     rm -rf "$results"
     mkdir -p "$results"
-    echo "kernels: $k ($(tr '\n' ' ' <"$KERNELS_DIR/$k/package"))"
-    start=$SECONDS
     # timeout signals its whole process group (vng, qemu) when it expires.
     timeout --kill-after=20 "$KERNEL_TIMEOUT" \
         "$VNG" --disable-kvm --force-9p --run "$KERNELS_DIR/$k/boot/vmlinuz-$k" \
@@ -107,6 +106,24 @@ for k in $KERNELS; do
     vng_status=0
     wait "$guest" || vng_status=$?
     guest=
+}
+
+for k in $KERNELS; do
+    results="$KERNELS_DIR/results/$k"
+    echo "kernels: $k ($(tr '\n' ' ' <"$KERNELS_DIR/$k/package"))"
+    start=$SECONDS
+    run_guest "$k" "$results"
+    # A guest that died before the tests could say anything (no rc, vng
+    # failed: qemu went away under software emulation, seen once here,
+    # mid-test and with nothing on the console) is booted once more; a
+    # test that failed wrote its rc and is never run again.
+    if [ ! -f "$results/rc" ] && [ "$vng_status" -ne 0 ] && [ "$vng_status" -ne 124 ]; then
+        echo "kernels: $k: the guest died after $((SECONDS - start))s without a result (vng: $vng_status, tests so far:" \
+            "$(tr '\n' ';' <"$results/summary" 2>/dev/null)); booting it once more" >&2
+        rm -rf "$results.died"
+        mv "$results" "$results.died"
+        run_guest "$k" "$results"
+    fi
     took=$((SECONDS - start))
     booted=$(cat "$results/uname" 2>/dev/null || echo "none")
     rc=$(cat "$results/rc" 2>/dev/null || echo "none")
