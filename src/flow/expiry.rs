@@ -9,7 +9,7 @@
 //! | reason | when |
 //! |---|---|
 //! | end of flow (3) | the record saw TCP FIN or RST |
-//! | forced end (4) | the exporter is shutting down |
+//! | forced end (4) | the exporter is shutting down, or the flow's interface went away |
 //! | lack of resources (5) | the flow lost packets to a full flow table since its last record |
 //! | idle timeout (1) | no packet for the idle timeout (idle < active) |
 //! | active timeout (2) | otherwise: the flow may continue |
@@ -23,7 +23,9 @@ use crate::abi::{FlowValue, TCP_FIN, TCP_RST};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IntervalFacts {
     pub now_kernel_ns: u64,
-    pub shutting_down: bool,
+    /// The exporter is shutting down, or (for one record) its interface
+    /// went away: nothing more will be metered for it.
+    pub forced_end: bool,
 }
 
 /// The reason the record of `v` carries. `lost_packets`: the flow lost
@@ -39,7 +41,7 @@ pub fn end_reason(
     let idle_ns = u64::try_from(idle_timeout.as_nanos()).unwrap_or(u64::MAX);
     if fin_or_rst {
         FlowEndReason::EndOfFlow
-    } else if facts.shutting_down {
+    } else if facts.forced_end {
         FlowEndReason::ForcedEnd
     } else if lost_packets {
         FlowEndReason::LackOfResources
@@ -69,14 +71,14 @@ mod tests {
     fn facts(now: u64) -> IntervalFacts {
         IntervalFacts {
             now_kernel_ns: now,
-            shutting_down: false,
+            forced_end: false,
         }
     }
 
     #[test]
     fn fin_or_rst_ends_the_flow_whatever_else_holds() {
         let f = IntervalFacts {
-            shutting_down: true,
+            forced_end: true,
             ..facts(100 * SEC)
         };
         for flags in [TCP_FIN | TCP_ACK, TCP_RST] {
@@ -90,7 +92,7 @@ mod tests {
     #[test]
     fn shutdown_forces_the_end_of_open_flows() {
         let f = IntervalFacts {
-            shutting_down: true,
+            forced_end: true,
             ..facts(10 * SEC)
         };
         assert_eq!(

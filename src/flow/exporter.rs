@@ -40,6 +40,8 @@ pub struct FlowExporter<S> {
     unwarned_refused: u64,
     last_full_warning: Option<std::time::Instant>,
     records: Vec<FlowRecord>,
+    /// Interfaces that went away since the last interval.
+    gone: Vec<u32>,
 }
 
 pub struct ExporterConfig {
@@ -66,11 +68,18 @@ impl<S: FlowSource> FlowExporter<S> {
             unwarned_refused: 0,
             last_full_warning: None,
             records: Vec::new(),
+            gone: Vec::new(),
         }
     }
 
     pub fn direction(&self) -> Direction {
         self.direction
+    }
+
+    /// Interfaces (by index) that went away: the next interval exports the
+    /// last of their flows as "forced end" and forgets their flowIds.
+    pub fn interfaces_gone(&mut self, ifindexes: &[u32]) {
+        self.gone.extend_from_slice(ifindexes);
     }
 
     pub fn source_mut(&mut self) -> &mut S {
@@ -125,7 +134,14 @@ impl<S: FlowSource> FlowExporter<S> {
         let time = TimeBase::sample(clock);
         let facts = IntervalFacts {
             now_kernel_ns: clock.kernel_ns(),
-            shutting_down,
+            forced_end: shutting_down,
+        };
+        // Interfaces that went away before this map was retired: it holds
+        // the last of their flows.
+        let gone = if was_active {
+            std::mem::take(&mut self.gone)
+        } else {
+            Vec::new()
         };
         // Flows that lost packets while the retired map was active have no
         // entry in it: their next records (from later maps) say so.
@@ -146,6 +162,10 @@ impl<S: FlowSource> FlowExporter<S> {
         source.drain_retired(*chunk, &mut |entries| {
             records.clear();
             for (key, value) in entries {
+                let facts = IntervalFacts {
+                    forced_end: facts.forced_end || gone.contains(&key.ifindex),
+                    ..facts
+                };
                 let reason = end_reason(value, &facts, *idle_timeout, lost.take(key));
                 let flow_id = ids.assign(key, value.first_seen_ns, value.last_seen_ns);
                 if matches!(reason, FlowEndReason::EndOfFlow | FlowEndReason::ForcedEnd) {
@@ -164,6 +184,7 @@ impl<S: FlowSource> FlowExporter<S> {
             sink.records(records);
         })?;
         self.ids.expire(facts.now_kernel_ns);
+        self.ids.forget_interfaces(&gone);
         self.lost.note(refused, facts.now_kernel_ns);
         if overflowed || newly_lost > 0 {
             log::debug!(
@@ -382,6 +403,45 @@ mod tests {
         assert_eq!(rec.end_ms, 1_700_000_010_000);
         assert_eq!(rec.egress_ifindex, 0);
         assert_eq!(rec.end_reason, FlowEndReason::ActiveTimeout);
+    }
+
+    #[test]
+    fn flows_of_an_interface_that_went_away_end_forced_once() {
+        let clock = FakeClock::new(0);
+        let mut m = exporter(64);
+        let mut sink = Collect::default();
+        let on = |ifindex: u32, port: u16| {
+            let (mut k, v) = entry(port, 1, SEC, 2 * SEC, 0);
+            k.ifindex = ifindex;
+            (k, v)
+        };
+        clock.advance_ns(2 * SEC);
+        m.source_mut().maps[0] = vec![on(7, 1), on(8, 2)];
+        m.interfaces_gone(&[7]);
+        m.interval(&clock, false, &mut sink).unwrap();
+        let reasons: Vec<(u32, FlowEndReason)> = sink
+            .records
+            .iter()
+            .map(|r| (r.egress_ifindex, r.end_reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (7, FlowEndReason::ForcedEnd),
+                (8, FlowEndReason::ActiveTimeout)
+            ]
+        );
+        // Only the interval after the departure: an interface of that index
+        // metered again later is a new interface's.
+        clock.advance_ns(2 * SEC);
+        m.source_mut().maps[1] = vec![on(7, 1)];
+        m.interval(&clock, false, &mut sink).unwrap();
+        assert_eq!(sink.records[2].end_reason, FlowEndReason::ActiveTimeout);
+        assert_ne!(
+            sink.records[2].flow_id, sink.records[0].flow_id,
+            "the forced end forgot the flow's id"
+        );
+        assert_eq!(m.ids.len(), 2, "7's new flow and 8's");
     }
 
     #[test]

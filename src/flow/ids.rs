@@ -114,6 +114,17 @@ impl FlowIds {
         }
     }
 
+    /// Forgets every flow of the interfaces (by index) that went away,
+    /// ended or not: nothing of theirs stays behind.
+    pub fn forget_interfaces(&mut self, ifindexes: &[u32]) {
+        if ifindexes.is_empty() {
+            return;
+        }
+        self.known.retain(|packed, _| {
+            FlowKey::parse(packed).map_or(true, |k| !ifindexes.contains(&k.ifindex))
+        });
+    }
+
     pub fn len(&self) -> usize {
         self.known.len()
     }
