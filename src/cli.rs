@@ -24,7 +24,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Load, attach and export flows of one interface until stopped.
+    /// Load, attach and export flows of interfaces until stopped.
     Run(RunArgs),
     /// Receive IPFIX from any exporter and print the flows.
     Collect(CollectArgs),
@@ -104,9 +104,22 @@ pub enum OutputArg {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Interface to meter.
+    /// Interface to meter: a name, or a pattern (`*` any run of
+    /// characters, `?` one) followed as interfaces come and go; repeatable.
+    #[arg(
+        long,
+        value_name = "IFACE",
+        required_unless_present = "all_interfaces",
+        conflicts_with = "all_interfaces"
+    )]
+    pub iface: Vec<String>,
+    /// Every interface of the network namespace, followed as interfaces
+    /// come and go.
+    #[arg(long)]
+    pub all_interfaces: bool,
+    /// Interfaces not to meter: a name or pattern; repeatable.
     #[arg(long, value_name = "IFACE")]
-    pub iface: String,
+    pub exclude_iface: Vec<String>,
     /// Which tc hooks to meter.
     #[arg(long, value_enum, default_value_t = DirectionArg::Both)]
     pub direction: DirectionArg,
@@ -127,8 +140,9 @@ pub struct RunArgs {
     /// How to attach to tc.
     #[arg(long, value_enum, default_value_t = AttachArg::Auto)]
     pub attach: AttachArg,
-    /// Directory the maps are pinned in
-    /// [default: /sys/fs/bpf/ipfix-flow-exporter/<IFACE>].
+    /// Directory the maps are pinned in [default:
+    /// /sys/fs/bpf/ipfix-flow-exporter/<IFACE> for one plain --iface,
+    /// /sys/fs/bpf/ipfix-flow-exporter/:host otherwise].
     #[arg(long, value_name = "DIR")]
     pub pin_path: Option<PathBuf>,
     /// Print exported flow records on stdout.
@@ -144,7 +158,8 @@ pub struct RunArgs {
     /// Resend templates over UDP this often.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub template_refresh: std::time::Duration,
-    /// IPFIX observation domain ID [default: the interface's ifindex].
+    /// IPFIX observation domain ID [default: the interface's ifindex for
+    /// one plain --iface, 1 otherwise: one domain for the host].
     #[arg(long, value_name = "ID")]
     pub observation_domain_id: Option<u32>,
     /// Flow records held per TCP collector while it is away or slow; beyond

@@ -12,6 +12,7 @@ use crate::cli::{
 };
 use crate::endpoint::Endpoint;
 use crate::flow::Direction;
+use crate::ifselect::{InterfaceSelector, Pattern, IFNAME_MAX};
 use crate::ipfix::Mtu;
 use crate::pins::{standalone_dir, PinPathError, STANDALONE_BASE};
 use crate::schema::Sampling;
@@ -205,7 +206,7 @@ impl ExportSettings {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunConfig {
-    pub iface: String,
+    pub interfaces: InterfaceSelector,
     pub directions: Vec<Direction>,
     pub max_flows: Option<u32>,
     pub flow_map_alloc: FlowMapAlloc,
@@ -247,12 +248,16 @@ impl RunConfig {
             SampleModeArg::Systematic => SampleMode::Systematic,
             SampleModeArg::Random => SampleMode::Random,
         };
+        let interfaces = selector(a)?;
         let pin_dir = match &a.pin_path {
             Some(p) => p.clone(),
-            None => standalone_dir(Path::new(STANDALONE_BASE), &a.iface)?,
+            None => standalone_dir(
+                Path::new(STANDALONE_BASE),
+                interfaces.single().unwrap_or(HOST_PIN_DIR),
+            )?,
         };
         Ok(RunConfig {
-            iface: a.iface.clone(),
+            interfaces,
             directions,
             max_flows: a.max_flows,
             flow_map_alloc: match a.flow_map_alloc {
@@ -293,6 +298,61 @@ impl RunConfig {
             .validate()?,
         })
     }
+}
+
+impl RunConfig {
+    /// What the instance lock is named after: the interface of a
+    /// one-interface run, else the pin directory (":host" by default).
+    pub fn instance_name(&self) -> String {
+        match self.interfaces.single() {
+            Some(iface) => iface.to_owned(),
+            None => self.pin_dir.file_name().map_or_else(
+                || HOST_PIN_DIR.to_owned(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+        }
+    }
+}
+
+/// The pin directory (under the standalone base) of a run that meters
+/// patterns or every interface: not an interface name (those cannot hold
+/// a ':'), so never one interface's directory.
+pub const HOST_PIN_DIR: &str = ":host";
+
+/// The observation domain of a run over patterns or every interface when
+/// none is given: one domain for the host.
+pub const HOST_OBSERVATION_DOMAIN: u32 = 1;
+
+/// `--iface`, `--exclude-iface` and `--all-interfaces` as one selector.
+fn selector(a: &RunArgs) -> Result<InterfaceSelector, ConfigError> {
+    let patterns = |flag: &'static str, list: &[String]| {
+        list.iter()
+            .map(|s| {
+                Pattern::parse(s).ok_or_else(|| {
+                    invalid(
+                        flag,
+                        s,
+                        format!(
+                            "not an interface name or pattern (1 to {IFNAME_MAX} characters, \
+                             no '/' or whitespace; * and ? match)"
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let include = patterns("iface", &a.iface)?;
+    if include.is_empty() && !a.all_interfaces {
+        return Err(invalid(
+            "iface",
+            "",
+            "give an interface (or pattern), or --all-interfaces",
+        ));
+    }
+    Ok(InterfaceSelector {
+        include,
+        exclude: patterns("exclude-iface", &a.exclude_iface)?,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -443,9 +503,67 @@ mod tests {
     }
 
     #[test]
+    fn patterns_and_all_interfaces_meter_the_host_in_one_pin_directory() {
+        let args = |v: &[&str]| {
+            let mut argv = vec!["ipfix-flow-exporter", "run", "--output", "json"];
+            argv.extend_from_slice(v);
+            match crate::cli::Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(crate::cli::Command::Run(a)) => Ok(a),
+                Ok(crate::cli::Command::Collect(_)) => unreachable!("run was parsed"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let one = RunConfig::from_args(&args(&["--iface", "eth0"]).unwrap()).unwrap();
+        assert_eq!(one.interfaces.single(), Some("eth0"));
+        assert_eq!(one.instance_name(), "eth0");
+        let many = RunConfig::from_args(
+            &args(&[
+                "--iface",
+                "veth*",
+                "--iface",
+                "eth0",
+                "--exclude-iface",
+                "veth9*",
+            ])
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(many.interfaces.single(), None);
+        assert!(many.interfaces.matches("veth1") && !many.interfaces.matches("veth90"));
+        assert_eq!(
+            many.pin_dir,
+            PathBuf::from("/sys/fs/bpf/ipfix-flow-exporter/:host")
+        );
+        assert_eq!(many.instance_name(), ":host");
+        let all =
+            RunConfig::from_args(&args(&["--all-interfaces", "--exclude-iface", "lo"]).unwrap())
+                .unwrap();
+        assert!(all.interfaces.include.is_empty() && !all.interfaces.matches("lo"));
+        let err = args(&["--all-interfaces", "--iface", "eth0"]).unwrap_err();
+        assert!(
+            err.contains("--all-interfaces") && err.contains("--iface"),
+            "{err}"
+        );
+        let err = args(&[]).unwrap_err();
+        assert!(err.contains("--iface"), "{err}");
+        let err = RunConfig::from_args(&args(&["--iface", "eth 0"]).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("--iface eth 0: not an interface name"),
+            "{err}"
+        );
+        let err =
+            RunConfig::from_args(&args(&["--all-interfaces", "--exclude-iface", "a/b"]).unwrap())
+                .unwrap_err()
+                .to_string();
+        assert!(err.starts_with("--exclude-iface a/b"), "{err}");
+    }
+
+    #[test]
     fn an_interface_name_cannot_escape_the_pin_directory() {
         let mut a = run_args(&["--output", "json"]).unwrap();
-        a.iface = "../x".into();
+        a.iface = vec!["../x".into()];
         assert!(RunConfig::from_args(&a).is_err());
     }
 }
