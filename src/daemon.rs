@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use std::os::fd::BorrowedFd;
 use std::rc::Rc;
 
 use crate::config::{ExportConfig, OutputFormat};
@@ -64,6 +65,7 @@ impl MonitorSchedule {
 }
 
 pub use crate::stop::StopFlag;
+use crate::stop::Woken;
 
 /// Logs at most once per power-of-two count of the same failure.
 #[derive(Default)]
@@ -120,8 +122,9 @@ pub fn exporters(
         .collect()
 }
 
-/// The sinks `cfg` asks for: JSON on stdout and/or IPFIX collectors.
-pub fn sinks(cfg: &ExportConfig, ifindex: u32, boot_epoch_ms: u64) -> Fanout {
+/// The sinks `cfg` asks for: JSON on stdout and/or IPFIX collectors, in
+/// `default_domain` unless `cfg` names an observation domain.
+pub fn sinks(cfg: &ExportConfig, default_domain: u32, boot_epoch_ms: u64) -> Fanout {
     let mut out: Vec<Box<dyn RecordSink>> = Vec::new();
     if let Some(OutputFormat::Json) = cfg.output {
         out.push(Box::new(JsonLines::new(std::io::stdout())));
@@ -129,7 +132,7 @@ pub fn sinks(cfg: &ExportConfig, ifindex: u32, boot_epoch_ms: u64) -> Fanout {
     if !cfg.collectors.is_empty() {
         out.push(Box::new(IpfixSink::new(
             cfg,
-            cfg.observation_domain_id.unwrap_or(ifindex),
+            cfg.observation_domain_id.unwrap_or(default_domain),
             boot_epoch_ms,
             Box::new(SystemClock { kernel: cfg.clock }),
             Box::new(crate::sys::interface_names),
@@ -192,18 +195,35 @@ fn publish_monitors(
     })
 }
 
+/// The interfaces a mode attaches to, followed while the loop runs
+/// (standalone `run`; l3afd attaches for us).
+pub trait FollowedInterfaces {
+    /// Readable when interfaces came or went.
+    fn events(&self) -> BorrowedFd<'_>;
+    /// Looks at the interfaces again after `events` was readable, attaching
+    /// and detaching; the indices of the interfaces that went away.
+    fn changed(&mut self) -> Vec<u32>;
+    /// At the stop, before the final flush.
+    fn detach_all(&mut self);
+}
+
+/// How long after the last of a batch of departures the interval that
+/// exports the departed interfaces' last flows runs (ahead of the regular
+/// one, never after it).
+pub const GONE_EXPORT_DELAY: Duration = Duration::from_millis(500);
+
 /// Exports what predecessors left, then an interval every `every` until
-/// `stop` is set; `tick` runs at every look at the monitor maps (0.1 to 1 s
-/// apart). Returns without the final flush (the caller decides, after
-/// detaching, see [`final_flush`]).
-pub fn run_until_stopped(
+/// `stop` is set, following `interfaces` as they change. Returns without
+/// the final flush (the caller decides, after detaching, see
+/// [`final_flush`]).
+pub fn run_until_stopped<'i>(
     exporters: &mut [KernelExporter],
     clock: &dyn Clock,
     every: Duration,
     stop: &StopFlag,
     sink: &mut dyn RecordSink,
     failures: &mut FailureLog,
-    tick: &mut dyn FnMut(),
+    mut interfaces: Option<&mut (dyn FollowedInterfaces + 'i)>,
 ) {
     for m in exporters.iter_mut() {
         match m.drain_leftovers(clock, sink) {
@@ -217,6 +237,9 @@ pub fn run_until_stopped(
         }
     }
     let mut next = clock.now() + every;
+    // An interval ahead of `next` for the last flows of interfaces that
+    // went away.
+    let mut departures: Option<Instant> = None;
     let mut monitors = MonitorSchedule::new(clock.now());
     let mut published: Vec<Option<FlowStats>> = vec![None; exporters.len()];
     while !stop.is_set() {
@@ -227,21 +250,39 @@ pub fn run_until_stopped(
                 changed |= publish_monitors(m, last, failures);
             }
             monitors.looked(now, changed);
-            tick();
         }
-        if now < next {
+        let due = departures.map_or(next, |d| d.min(next));
+        if now < due {
             // Sleep until the next deadline: the interval, the monitor
-            // maps, or a sink with work in progress; a signal ends it.
+            // maps, or a sink with work in progress; a signal or an
+            // interface coming or going ends it.
             let wake = sink
                 .next_poll(now)
-                .unwrap_or(next)
-                .min(next)
+                .unwrap_or(due)
+                .min(due)
                 .min(monitors.next);
-            stop.sleep(wake.saturating_duration_since(now));
+            let events = interfaces.as_deref().map(FollowedInterfaces::events);
+            let woken = stop.sleep_watching(wake.saturating_duration_since(now), events);
+            if let (Woken::Event, Some(i)) = (woken, interfaces.as_deref_mut()) {
+                let gone = i.changed();
+                if !gone.is_empty() {
+                    for m in exporters.iter_mut() {
+                        m.interfaces_gone(&gone);
+                    }
+                    // Their last flows go out once departures have settled
+                    // for a moment (a batch of them shares one interval),
+                    // and no later than the interval's end.
+                    departures = Some(clock.now() + GONE_EXPORT_DELAY);
+                }
+            }
             sink.poll();
             continue;
         }
         run_interval(exporters, clock, false, sink, failures);
+        if departures.take().is_some_and(|d| d < next) {
+            // Ahead of the schedule, which stays.
+            continue;
+        }
         next += every;
         if next < clock.now() {
             // The export took longer than an interval: do not try to catch up.
@@ -272,10 +313,10 @@ pub fn final_flush(
 
 /// What the mode around the export loop does while it runs.
 pub struct Hooks<'a> {
-    /// About once a second (see [`run_until_stopped`]): standalone watches
-    /// its interface there.
-    pub tick: &'a mut dyn FnMut(),
-    /// After the signal, before the final flush: standalone detaches there.
+    /// The interfaces standalone `run` follows; detached at the stop,
+    /// before the final flush.
+    pub interfaces: Option<&'a mut dyn FollowedInterfaces>,
+    /// After the signal, before the final flush (and the detach).
     pub before_flush: &'a mut dyn FnMut(),
 }
 
@@ -286,15 +327,15 @@ pub fn serve(
     maps: Vec<DatapathMaps>,
     rcu: &Rc<RcuBarrier>,
     cfg: &ExportConfig,
-    ifindex: u32,
+    default_domain: u32,
     max_flows: usize,
     stop: &StopFlag,
-    hooks: Hooks<'_>,
+    mut hooks: Hooks<'_>,
 ) -> anyhow::Result<()> {
     let clock = SystemClock { kernel: cfg.clock };
     let mut exporters = exporters(maps, rcu, cfg, max_flows, &clock);
     let boot_epoch_ms = TimeBase::sample(&clock).boot_epoch_ms();
-    let mut sink = sinks(cfg, ifindex, boot_epoch_ms);
+    let mut sink = sinks(cfg, default_domain, boot_epoch_ms);
     let mut failures = FailureLog::default();
     run_until_stopped(
         &mut exporters,
@@ -303,10 +344,13 @@ pub fn serve(
         stop,
         &mut sink,
         &mut failures,
-        hooks.tick,
+        hooks.interfaces.as_deref_mut(),
     );
     let stopping = clock.now();
     (hooks.before_flush)();
+    if let Some(i) = hooks.interfaces {
+        i.detach_all();
+    }
     log::debug!("detached after {} ms", stopping.elapsed().as_millis());
     rcu.wait()?;
     final_flush(&mut exporters, &clock, &mut sink, &mut failures, stopping);

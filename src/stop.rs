@@ -3,7 +3,7 @@
 //! deadline and still stop at once.
 
 use std::io::Read;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -46,19 +46,44 @@ impl StopFlag {
     /// Sleeps for `d`, or until a stop signal arrives; true when a signal
     /// ended it.
     pub fn sleep(&self, d: Duration) -> bool {
+        self.sleep_watching(d, None) == Woken::Signal
+    }
+
+    /// Sleeps for `d`, until a stop signal arrives, or until `event`
+    /// (when given) is readable.
+    pub fn sleep_watching(&self, d: Duration, event: Option<BorrowedFd<'_>>) -> Woken {
         if self.is_set() {
-            return true;
+            return Woken::Signal;
         }
         let ms = u16::try_from(d.as_millis().max(1)).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(self.wake.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(self.wake.as_fd(), PollFlags::POLLIN)];
+        if let Some(fd) = event {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
         // EINTR (another signal) just ends the sleep early.
-        let woken = matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0);
-        if woken {
+        let ready = matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0);
+        let readable = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
+        if ready && readable(&fds[0]) {
             let mut buf = [0u8; 64];
             while matches!((&self.wake).read(&mut buf), Ok(n) if n > 0) {}
         }
-        woken || self.is_set()
+        if self.is_set() {
+            Woken::Signal
+        } else if fds.get(1).is_some_and(readable) {
+            Woken::Event
+        } else {
+            Woken::Timeout
+        }
     }
+}
+
+/// What ended a [`StopFlag::sleep_watching`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    Signal,
+    Event,
+    /// The time passed (or another signal interrupted the sleep).
+    Timeout,
 }
 
 #[cfg(test)]

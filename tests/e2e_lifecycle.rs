@@ -434,25 +434,12 @@ fn clsact_qdisc_goes_only_when_we_created_it() {
     assert_eq!(left, 0, "and our filters are gone from it");
 }
 
-/// Waits (bounded) until the exporter's log holds `what` `n` times.
-fn wait_log(exp: &Exporter, what: &str, n: usize) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while exp.stderr.lock().unwrap().matches(what).count() < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {n}× {what:?} within 10 s:\n{}",
-            exp.stderr.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The metered interface is deleted and created again: the exporter says
 /// so both times, attaches to the new interface, and meters the traffic
 /// before and after exactly.
 fn interface_gone_and_back(mode: &str) {
     let net = NetnsPair::new();
-    let exp = Exporter::start(
+    let mut exp = Exporter::start(
         &net.a,
         &net.veth_a,
         &["--active-timeout", "200ms", "--attach", mode],
@@ -463,11 +450,11 @@ fn interface_gone_and_back(mode: &str) {
     for (round, port) in [(0, 5021u16), (1, 5022)] {
         if round == 1 {
             NetnsPair::exec(&net.a, &["ip", "link", "del", &net.veth_a]);
-            wait_log(&exp, "is gone", 1);
+            exp.wait_log("is gone", 1);
             net.add_veth();
-            wait_log(&exp, "is back", 1);
+            exp.wait_log("is back", 1);
             // Both hooks again: two attached lines at start, two now.
-            wait_log(&exp, "attached ", 4);
+            exp.wait_log("attached ", 4);
         }
         net.resolve_neighbours();
         let sink = udp_sink(&net.b, sa(b, port));

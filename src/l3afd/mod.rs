@@ -171,7 +171,7 @@ fn run(cfg: &L3afdConfig) -> Result<()> {
                 FLOW_MAP_MAX_ENTRIES as usize,
                 &stop,
                 daemon::Hooks {
-                    tick: &mut || {},
+                    interfaces: None,
                     before_flush: &mut || {
                         log::info!("stopping: exporting what the maps hold; l3afd keeps the pins");
                     },
@@ -253,7 +253,7 @@ fn legacy(
         FLOW_MAP_MAX_ENTRIES as usize,
         stop,
         daemon::Hooks {
-            tick: &mut || {},
+            interfaces: None,
             before_flush: &mut || {
                 log::info!("stopping: leaving the chain, then exporting every open flow");
                 drop(slot.take());

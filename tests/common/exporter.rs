@@ -113,7 +113,12 @@ impl Exporter {
             pin_dir: pin_dir.to_path_buf(),
             iface: iface.to_owned(),
         };
-        exp.wait_attached(hooks);
+        if iface.contains(['*', '?']) {
+            // A run over patterns may find nothing to attach to at start.
+            exp.wait_log("following interfaces", 1);
+        } else {
+            exp.wait_log("attached ", hooks);
+        }
         exp
     }
 
@@ -141,11 +146,12 @@ impl Exporter {
         Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
     }
 
-    /// Waits (bounded) until the log says every requested hook is attached.
-    fn wait_attached(&mut self, hooks: usize) {
+    /// Waits (bounded) until the log holds `what` `n` times, failing at
+    /// once if the exporter exits.
+    pub fn wait_log(&mut self, what: &str, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if self.stderr.lock().unwrap().matches("attached ").count() >= hooks {
+            if self.stderr.lock().unwrap().matches(what).count() >= n {
                 return;
             }
             let exited = self
@@ -162,7 +168,7 @@ impl Exporter {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!(
-            "exporter did not attach within 10 s:\n{}",
+            "no {n}× {what:?} in the exporter's log within 10 s:\n{}",
             self.stderr.lock().unwrap()
         );
     }
