@@ -17,6 +17,7 @@
 mod common;
 
 mod designs;
+mod host;
 mod idle;
 mod kernel;
 mod peers;
@@ -30,7 +31,15 @@ mod veth;
 use std::path::PathBuf;
 use std::time::Instant;
 
-const SECTIONS: [&str; 6] = ["kernel", "designs", "userspace", "veth", "startup", "idle"];
+const SECTIONS: [&str; 7] = [
+    "kernel",
+    "designs",
+    "userspace",
+    "veth",
+    "startup",
+    "idle",
+    "host",
+];
 
 /// Where results.json and the bench-only BPF objects go: `BENCH_OUT_DIR`
 /// (`make bench` sets it), else `target/bench`.
@@ -89,6 +98,7 @@ fn main() {
             "veth" => veth::run(&mut report),
             "startup" => startup::run(&mut report),
             "idle" => idle::run(&mut report),
+            "host" => host::run(&mut report),
             _ => unreachable!(),
         }
         println!("bench: {section} took {:.1} s", t.elapsed().as_secs_f64());
