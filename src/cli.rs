@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load, attach and export flows of interfaces until stopped.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Receive IPFIX from any exporter and print the flows.
     Collect(CollectArgs),
 }
@@ -185,6 +185,10 @@ pub struct RunArgs {
     /// How the 1 in N packets are chosen.
     #[arg(long, value_enum, value_name = "MODE", default_value = "systematic")]
     pub sample_mode: SampleModeArg,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (a port of 1024
+    /// or above: the exporter keeps no privilege to bind below).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// The clock flows are timed with: coarse (the kernel tick, 1-10 ms
     /// resolution; the cheapest) or precise (CLOCK_BOOTTIME, ns).
     #[arg(long, value_enum, value_name = "CLOCK", default_value = "coarse")]

@@ -1,5 +1,6 @@
 //! Validated, typed configuration: argv → `Args` → `Config` → components.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -83,6 +84,8 @@ pub struct ExportConfig {
     pub sampling: Sampling,
     /// The clock the datapath stamps flows with.
     pub clock: FlowClock,
+    /// Where Prometheus scrapes the exporter's own metrics.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The export settings as given, before validation: what `run`'s flags and
@@ -101,6 +104,7 @@ pub struct ExportSettings {
     pub sysuptime_elements: bool,
     pub sampling: Sampling,
     pub clock: FlowClock,
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// RFC 7011 §10.4.4: an Exporting Process does not try to reconnect to a
@@ -134,6 +138,7 @@ impl Default for ExportSettings {
             sysuptime_elements: false,
             sampling: Sampling::default(),
             clock: FlowClock::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -200,6 +205,7 @@ impl ExportSettings {
             sysuptime_elements: self.sysuptime_elements,
             sampling: self.sampling,
             clock: self.clock,
+            metrics_listen: self.metrics_listen,
         })
     }
 }
@@ -294,6 +300,7 @@ impl RunConfig {
                     ClockArg::Coarse => FlowClock::Coarse,
                     ClockArg::Precise => FlowClock::Boot,
                 },
+                metrics_listen: a.metrics_listen,
             }
             .validate()?,
         })
@@ -394,7 +401,7 @@ mod tests {
         let mut argv = vec!["ipfix-flow-exporter", "run", "--iface", "eth0"];
         argv.extend_from_slice(extra);
         crate::cli::Cli::try_parse_from(argv).map(|c| match c.command {
-            crate::cli::Command::Run(r) => r,
+            crate::cli::Command::Run(r) => *r,
             crate::cli::Command::Collect(_) => unreachable!("run was parsed"),
         })
     }
@@ -508,7 +515,7 @@ mod tests {
             let mut argv = vec!["ipfix-flow-exporter", "run", "--output", "json"];
             argv.extend_from_slice(v);
             match crate::cli::Cli::try_parse_from(argv).map(|c| c.command) {
-                Ok(crate::cli::Command::Run(a)) => Ok(a),
+                Ok(crate::cli::Command::Run(a)) => Ok(*a),
                 Ok(crate::cli::Command::Collect(_)) => unreachable!("run was parsed"),
                 Err(e) => Err(e.to_string()),
             }

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use std::net::TcpListener;
 use std::os::fd::BorrowedFd;
 use std::rc::Rc;
 
@@ -18,6 +19,7 @@ use crate::flow::exporter::{ExporterConfig, FlowExporter};
 use crate::flow::ids::IdAllocator;
 use crate::flow::record_sink::{Fanout, RecordSink};
 use crate::flow::FlowStats;
+use crate::metrics::Metrics;
 
 use crate::ipfix::Mtu;
 use crate::output::json::JsonLines;
@@ -152,11 +154,16 @@ pub fn run_interval(
     shutting_down: bool,
     sink: &mut dyn RecordSink,
     failures: &mut FailureLog,
+    mut metrics: Option<&mut Metrics>,
 ) {
     for m in exporters.iter_mut() {
         let dir = m.direction().as_str();
+        let started = Instant::now();
         match m.interval(clock, shutting_down, sink) {
             Ok(r) => {
+                if let Some(metrics) = metrics.as_deref_mut() {
+                    metrics.interval(m.direction(), r.records, started.elapsed());
+                }
                 log::debug!(
                     "{dir}: exported {} records, {} packets, {} octets",
                     r.records,
@@ -205,6 +212,16 @@ pub trait FollowedInterfaces {
     fn changed(&mut self) -> Vec<u32>;
     /// At the stop, before the final flush.
     fn detach_all(&mut self);
+    /// How many interfaces are attached now.
+    fn attached(&self) -> usize;
+}
+
+/// What the loop keeps up to date besides the export: the interfaces the
+/// mode follows and the metrics it serves.
+#[derive(Default)]
+pub struct Watch<'i> {
+    pub interfaces: Option<&'i mut dyn FollowedInterfaces>,
+    pub metrics: Option<Metrics>,
 }
 
 /// How long after the last of a batch of departures the interval that
@@ -223,7 +240,7 @@ pub fn run_until_stopped<'i>(
     stop: &StopFlag,
     sink: &mut dyn RecordSink,
     failures: &mut FailureLog,
-    mut interfaces: Option<&mut (dyn FollowedInterfaces + 'i)>,
+    watch: &mut Watch<'i>,
 ) {
     for m in exporters.iter_mut() {
         match m.drain_leftovers(clock, sink) {
@@ -248,8 +265,17 @@ pub fn run_until_stopped<'i>(
             let mut changed = false;
             for (m, last) in exporters.iter_mut().zip(&mut published) {
                 changed |= publish_monitors(m, last, failures);
+                if let (Some(metrics), Some(totals)) = (watch.metrics.as_mut(), last) {
+                    metrics.datapath(m.direction(), totals);
+                }
             }
             monitors.looked(now, changed);
+            if let Some(metrics) = watch.metrics.as_mut() {
+                metrics.collectors(&sink.collectors());
+                if let Some(i) = watch.interfaces.as_deref() {
+                    metrics.interfaces(i.attached());
+                }
+            }
         }
         let due = departures.map_or(next, |d| d.min(next));
         if now < due {
@@ -261,9 +287,9 @@ pub fn run_until_stopped<'i>(
                 .unwrap_or(due)
                 .min(due)
                 .min(monitors.next);
-            let events = interfaces.as_deref().map(FollowedInterfaces::events);
+            let events = watch.interfaces.as_deref().map(FollowedInterfaces::events);
             let woken = stop.sleep_watching(wake.saturating_duration_since(now), events);
-            if let (Woken::Event, Some(i)) = (woken, interfaces.as_deref_mut()) {
+            if let (Woken::Event, Some(i)) = (woken, watch.interfaces.as_deref_mut()) {
                 let gone = i.changed();
                 if !gone.is_empty() {
                     for m in exporters.iter_mut() {
@@ -278,7 +304,14 @@ pub fn run_until_stopped<'i>(
             sink.poll();
             continue;
         }
-        run_interval(exporters, clock, false, sink, failures);
+        run_interval(
+            exporters,
+            clock,
+            false,
+            sink,
+            failures,
+            watch.metrics.as_mut(),
+        );
         if departures.take().is_some_and(|d| d < next) {
             // Ahead of the schedule, which stays.
             continue;
@@ -306,7 +339,7 @@ pub fn final_flush(
     started: Instant,
 ) {
     for _ in 0..2 {
-        run_interval(exporters, clock, true, sink, failures);
+        run_interval(exporters, clock, true, sink, failures, None);
     }
     sink.flush(started + FLUSH_DEADLINE);
 }
@@ -318,6 +351,8 @@ pub struct Hooks<'a> {
     pub interfaces: Option<&'a mut dyn FollowedInterfaces>,
     /// After the signal, before the final flush (and the detach).
     pub before_flush: &'a mut dyn FnMut(),
+    /// Where Prometheus scrapes (`--metrics-listen`, bound at start).
+    pub metrics: Option<TcpListener>,
 }
 
 /// The export side of every mode: exporters over `maps`, the sinks `cfg`
@@ -337,6 +372,18 @@ pub fn serve(
     let boot_epoch_ms = TimeBase::sample(&clock).boot_epoch_ms();
     let mut sink = sinks(cfg, default_domain, boot_epoch_ms);
     let mut failures = FailureLog::default();
+    let metrics = match hooks.metrics.take() {
+        Some(listener) => {
+            let (metrics, registry) = Metrics::new();
+            crate::metrics::serve(listener, registry)?;
+            Some(metrics)
+        }
+        None => None,
+    };
+    let mut watch = Watch {
+        interfaces: hooks.interfaces.take(),
+        metrics,
+    };
     run_until_stopped(
         &mut exporters,
         &clock,
@@ -344,11 +391,11 @@ pub fn serve(
         stop,
         &mut sink,
         &mut failures,
-        hooks.interfaces.as_deref_mut(),
+        &mut watch,
     );
     let stopping = clock.now();
     (hooks.before_flush)();
-    if let Some(i) = hooks.interfaces {
+    if let Some(i) = watch.interfaces {
         i.detach_all();
     }
     log::debug!("detached after {} ms", stopping.elapsed().as_millis());

@@ -240,6 +240,10 @@ impl FollowedInterfaces for Followed<'_> {
         detach
     }
 
+    fn attached(&self) -> usize {
+        self.attached.len()
+    }
+
     fn detach_all(&mut self) {
         let all: Vec<u32> = self.attached.keys().copied().collect();
         for ifindex in all {

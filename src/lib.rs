@@ -18,6 +18,7 @@ pub mod l3afd;
 pub mod link_events;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
 pub mod output;
 pub mod pins;
 pub mod schema;

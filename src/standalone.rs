@@ -22,6 +22,7 @@ use crate::datapath::rcu::RcuBarrier;
 use crate::flow::Direction;
 use crate::followed::Followed;
 use crate::lock::{InstanceLock, LOCK_DIR};
+use crate::metrics;
 use crate::pins::STANDALONE_BASE;
 use crate::sys;
 
@@ -93,6 +94,7 @@ fn load_all(cfg: &RunConfig, pins: &mut PinOwner) -> Result<Vec<Loaded>> {
 pub fn run(cfg: &RunConfig) -> Result<()> {
     let domain = preflight(cfg)?;
     let _lock = InstanceLock::acquire(Path::new(LOCK_DIR), &cfg.instance_name())?;
+    let metrics = cfg.export.metrics_listen.map(metrics::bind).transpose()?;
     let stop = StopFlag::install()?;
     let rcu = Rc::new(RcuBarrier::new()?);
 
@@ -118,6 +120,7 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
         &stop,
         daemon::Hooks {
             interfaces: Some(&mut followed),
+            metrics,
             before_flush: &mut || {
                 log::info!("stopping: detaching, then exporting every open flow");
             },

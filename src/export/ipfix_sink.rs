@@ -8,7 +8,7 @@ use super::session::CollectorSession;
 use super::state::Context;
 use crate::config::ExportConfig;
 use crate::flow::clock::Clock;
-use crate::flow::record_sink::RecordSink;
+use crate::flow::record_sink::{CollectorStatus, RecordSink};
 use crate::flow::{FlowRecord, FlowStats, IntervalSummary};
 use crate::schema::elements::sysuptime_anchor_ms;
 use crate::schema::InterfaceName;
@@ -89,6 +89,23 @@ impl IpfixSink {
 }
 
 impl RecordSink for IpfixSink {
+    fn collectors(&self) -> Vec<CollectorStatus> {
+        self.sessions
+            .iter()
+            .map(|s| {
+                let st = s.stats();
+                CollectorStatus {
+                    name: s.spec.to_string(),
+                    messages: st.messages,
+                    flow_records: st.flow_records,
+                    send_errors: st.send_errors,
+                    not_sent: st.not_sent,
+                    up: s.is_up(),
+                }
+            })
+            .collect()
+    }
+
     fn records(&mut self, records: &[FlowRecord]) {
         let cx = self.context();
         for s in &mut self.sessions {

@@ -79,6 +79,15 @@ impl CollectorSession {
         self.state.stats
     }
 
+    /// Resolved (UDP) or connected (TCP), and not in an outage.
+    pub fn is_up(&self) -> bool {
+        self.outage_since.is_none()
+            && match &self.link {
+                Link::Udp(_) => self.peer.is_some(),
+                Link::Tcp(link) => link.is_connected(),
+            }
+    }
+
     /// Records still waiting (TCP only).
     pub fn queued(&self) -> usize {
         self.state.queued()

@@ -24,6 +24,23 @@ pub trait RecordSink {
     }
     /// At shutdown, after the last records: finish writing, until `deadline`.
     fn flush(&mut self, _deadline: Instant) {}
+    /// How each collector the sink sends to is doing (for the metrics).
+    fn collectors(&self) -> Vec<CollectorStatus> {
+        Vec::new()
+    }
+}
+
+/// One collector's totals and state, as a sink reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectorStatus {
+    /// As configured: `udp://HOST:PORT` or `tcp://HOST:PORT`.
+    pub name: String,
+    pub messages: u64,
+    pub flow_records: u64,
+    pub send_errors: u64,
+    pub not_sent: u64,
+    /// Resolved (UDP) or connected (TCP), and not in an outage.
+    pub up: bool,
 }
 
 /// Hands everything to several sinks in turn.
@@ -63,5 +80,9 @@ impl RecordSink for Fanout {
         for s in &mut self.0 {
             s.flush(deadline);
         }
+    }
+
+    fn collectors(&self) -> Vec<CollectorStatus> {
+        self.0.iter().flat_map(|s| s.collectors()).collect()
     }
 }

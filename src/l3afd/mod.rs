@@ -172,6 +172,7 @@ fn run(cfg: &L3afdConfig) -> Result<()> {
                 &stop,
                 daemon::Hooks {
                     interfaces: None,
+                    metrics: None,
                     before_flush: &mut || {
                         log::info!("stopping: exporting what the maps hold; l3afd keeps the pins");
                     },
@@ -254,6 +255,7 @@ fn legacy(
         stop,
         daemon::Hooks {
             interfaces: None,
+            metrics: None,
             before_flush: &mut || {
                 log::info!("stopping: leaving the chain, then exporting every open flow");
                 drop(slot.take());
