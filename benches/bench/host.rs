@@ -113,15 +113,19 @@ fn spawn(ns: &str, pins: &Path) -> Child {
         .expect("spawning the exporter")
 }
 
-fn stop(mut child: Child, pins: &Path) {
+/// SIGTERM, then the time until it exited (bounded: a minute).
+fn stop(mut child: Child, pins: &Path) -> Duration {
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let t = Instant::now();
+    let deadline = t + Duration::from_secs(60);
     while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
         std::thread::sleep(Duration::from_millis(10));
     }
+    let took = t.elapsed();
     let _ = child.kill();
     let _ = child.wait();
     remove_pins(pins);
+    took
 }
 
 pub fn run(report: &mut Report) {
@@ -136,7 +140,9 @@ pub fn run(report: &mut Report) {
          the count, as the maps are shared — and the links, two per interface. \
          *User*: the process's VmRSS once all are attached. *Hot-plug*: one more \
          veth pair created with everything running, to its two links pinned \
-         (the rtnetlink notification, then the attach). The design before this \
+         (the rtnetlink notification, then the attach). *Stop*: SIGTERM to the \
+         process's exit: every link detached, then the final export. The design \
+         before this \
          one needed a run per interface: its cost at N interfaces is N × the \
          one-interface row, shown for comparison (computed, not run)."
             .to_owned(),
@@ -154,7 +160,7 @@ pub fn run(report: &mut Report) {
         let t = Instant::now();
         add_pairs(&net.a, n, 1);
         let plug = wait_pins(&pins, 2 * n + 2, t);
-        stop(child, &pins);
+        let stopped = stop(child, &pins);
         let (k1, r1) = *one.get_or_insert((kernel_mib, rss_mib));
         sec.row(
             &format!("host.{n}.attach_ms"),
@@ -180,6 +186,13 @@ pub fn run(report: &mut Report) {
             rss_mib,
             "MiB",
             format!("one run per interface: {:.1} MiB", r1 * n as f64),
+        );
+        sec.row(
+            &format!("host.{n}.stop_ms"),
+            &format!("{n} interfaces: SIGTERM to exit"),
+            stopped.as_secs_f64() * 1e3,
+            "ms",
+            "detach every link, then the final export".to_owned(),
         );
         sec.row(
             &format!("host.{n}.hotplug_ms"),
