@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use common::exporter::{totals, Exporter};
-use common::netns::{sh, NetnsPair};
+use common::netns::{sh, sh_with_stdin, NetnsPair};
 use common::traffic::{sa, udp_l3_overhead, udp_send, udp_sink};
 use serde_json::Value;
 
@@ -101,23 +101,6 @@ fn send_on(
         .collect()
 }
 
-/// `ip -n <ns> -batch -` with `cmds` on its standard input.
-fn ip_batch(ns: &str, cmds: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("ip")
-        .args(["-n", ns, "-batch", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(cmds.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "ip -batch {cmds}");
-}
-
 /// Removes the lock files of the test's interfaces, also when it fails
 /// (the exporter, killed on a failure, cannot).
 struct LockFiles(String);
@@ -198,7 +181,7 @@ fn one_run_follows_fifty_interfaces_as_they_come_and_go() {
         .filter(|p| p.i % 2 == 1)
         .map(|p| format!("link del {}\n", p.a))
         .collect();
-    ip_batch(&net.a, &dels);
+    sh_with_stdin("ip", &["-n", &net.a, "-batch", "-"], &dels);
     for i in FIRST..FIRST + LATER {
         pairs.push(Pair::create(&net, &tag, i));
     }

@@ -2,37 +2,21 @@
 //! 500 interfaces cost in kernel and user memory, how long attaching them
 //! takes, and how soon an interface that appears is metered.
 
-use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use libbpf_rs::MapHandle;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::common::exporter::{remove_pins, BIN};
-use crate::common::netns::NetnsPair;
+use crate::common::exporter::remove_pins;
+use crate::common::netns::{sh_with_stdin, NetnsPair};
 use crate::report::{Report, Section};
+use crate::startup::spawn_exporter;
 
 const COUNTS: [usize; 3] = [1, 10, 500];
-
-/// `ip -n NS -batch -` with `cmds` on its standard input.
-fn ip_batch(ns: &str, cmds: &str) {
-    let mut child = Command::new("ip")
-        .args(["-n", ns, "-batch", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawning ip");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(cmds.as_bytes())
-        .expect("writing to ip");
-    assert!(child.wait().expect("ip").success(), "ip -batch failed");
-}
 
 /// `n` veth pairs inside namespace `ns`, up: `hm<i>` (metered) and `hp<i>`.
 fn add_pairs(ns: &str, from: usize, n: usize) {
@@ -43,7 +27,7 @@ fn add_pairs(ns: &str, from: usize, n: usize) {
             )
         })
         .collect();
-    ip_batch(ns, &cmds);
+    sh_with_stdin("ip", &["-n", ns, "-batch", "-"], &cmds);
 }
 
 fn link_pins(dir: &Path) -> usize {
@@ -99,20 +83,6 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn spawn(ns: &str, pins: &Path) -> Child {
-    Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{ns}"))
-        .arg("--")
-        .arg(BIN)
-        .args(["run", "--iface", "hm*", "--collector", "udp://127.0.0.1:9"])
-        .arg("--pin-path")
-        .arg(pins)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawning the exporter")
-}
-
 /// SIGTERM, then the time until it exited (bounded: a minute).
 fn stop(mut child: Child, pins: &Path) -> Duration {
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
@@ -153,7 +123,7 @@ pub fn run(report: &mut Report) {
         add_pairs(&net.a, 0, n);
         let pins = PathBuf::from("/sys/fs/bpf").join(crate::common::unique("ipfix-bench-"));
         let t = Instant::now();
-        let child = spawn(&net.a, &pins);
+        let child = spawn_exporter(&net.a, "hm*", 9, &pins);
         let attach = wait_pins(&pins, 2 * n, t);
         let kernel_mib = maps_memlock(&pins) as f64 / f64::from(1 << 20);
         let rss_mib = rss_kb(child.id()) as f64 / 1024.0;

@@ -49,7 +49,7 @@ pub fn run(report: &mut Report) {
     });
     let port = collector.local_addr().expect("local address").port();
     let pins = PathBuf::from("/sys/fs/bpf").join(crate::common::unique("ipfix-bench-"));
-    let child = crate::startup::spawn_exporter(&net, port, &pins);
+    let child = crate::startup::spawn_exporter(&net.a, &net.veth_a, port, &pins);
     // nsenter execs the exporter in place: the child's pid is its pid.
     let pid = child.id();
     std::thread::sleep(SETTLE);

@@ -37,21 +37,21 @@ fn first_export(net: &NetnsPair, limit: Duration) -> Option<(Duration, usize)> {
         .expect("collector bound");
     let pins = PathBuf::from("/sys/fs/bpf").join(crate::common::unique("ipfix-bench-"));
     let start = Instant::now();
-    let child = spawn_exporter(net, port, &pins);
+    let child = spawn_exporter(&net.a, &net.veth_a, port, &pins);
     let got = listener.join().expect("collector thread");
     stop_exporter(child, &pins);
     got.map(|(at, len)| (at - start, len))
 }
 
-/// The real binary, `run --iface <veth A> --collector udp://127.0.0.1:PORT`
-/// in namespace A, defaults otherwise, output discarded. nsenter execs it
+/// The real binary, `run --iface IFACE --collector udp://127.0.0.1:PORT`
+/// in namespace `ns`, defaults otherwise, output discarded. nsenter execs it
 /// in place: the child's pid is the exporter's.
-pub fn spawn_exporter(net: &NetnsPair, port: u16, pins: &Path) -> Child {
+pub fn spawn_exporter(ns: &str, iface: &str, port: u16, pins: &Path) -> Child {
     Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", net.a))
+        .arg(format!("--net=/run/netns/{ns}"))
         .arg("--")
         .arg(BIN)
-        .args(["run", "--iface", &net.veth_a, "--collector"])
+        .args(["run", "--iface", iface, "--collector"])
         .arg(format!("udp://127.0.0.1:{port}"))
         .arg("--pin-path")
         .arg(pins)

@@ -28,6 +28,35 @@ pub fn sh(cmd: &str, args: &[&str]) -> Output {
     out
 }
 
+/// Runs a command with `input` on its standard input; its output, and a
+/// panic naming it when it fails.
+pub fn sh_with_stdin(cmd: &str, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {cmd}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .unwrap_or_else(|e| panic!("writing to {cmd}: {e}"));
+    }
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for {cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub struct NetnsPair {
     /// Namespace A holds `veth_a` (192.0.2.1, 2001:db8::1): the exporter's side.
     pub a: String,
