@@ -16,8 +16,8 @@ pub const FLOW_ABI_VERSION: u32 = 3;
 /// objects (what l3afd gets; `--max-flows` changes it when we load).
 pub const FLOW_MAP_MAX_ENTRIES: u32 = 131_072;
 /// How a flow map gets the memory of its entries. The objects ship
-/// `OnDemand` (`BPF_F_NO_PREALLOC` in `flow_maps.h`, what l3afd loads); a loader of its own
-/// may ask for `Preallocated` instead.
+/// `OnDemand` (`BPF_F_NO_PREALLOC` in `flow_maps.h`, what l3afd loads); a
+/// loader of its own may ask for `Preallocated` instead.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum FlowMapAlloc {
     /// An entry's memory is taken when its flow starts and given back when
@@ -25,9 +25,10 @@ pub enum FlowMapAlloc {
     #[default]
     OnDemand,
     /// Every entry of both maps is allocated at load: a new flow takes one
-    /// off a per-CPU free list and a drained one goes back on it (about half
-    /// the cost of a new flow and of draining one), but the memory of all
-    /// `2 × max_flows` entries stays reserved while the maps exist.
+    /// off a per-CPU free list and a drained one goes back on it, cheaper
+    /// than the BPF memory allocator both ways (BENCHMARKS.md), but the
+    /// memory of all `2 × max_flows` entries stays reserved while the maps
+    /// exist.
     Preallocated,
 }
 

@@ -92,7 +92,7 @@ pub enum FlowMapAllocArg {
     /// Memory for the flows in use only, taken as each flow starts.
     OnDemand,
     /// Every entry of both flow maps reserved at start: new flows and the
-    /// drain cost about half, 2 x --max-flows entries stay allocated.
+    /// drain cost less, 2 x --max-flows entries stay allocated.
     Preallocated,
 }
 

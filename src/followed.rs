@@ -70,9 +70,10 @@ pub struct Followed<'a> {
 
 impl<'a> Followed<'a> {
     /// Subscribes to link changes, then attaches to every interface that
-    /// matches now. A failure here fails the start (the caller's guards
-    /// undo what was done); later ones are logged and tried again at the
-    /// next change.
+    /// matches now. A one-interface run that cannot attach fails to start
+    /// (the caller's guards undo what was done); a run over patterns logs
+    /// the interfaces it cannot attach and tries them again at the next
+    /// change.
     pub fn start(cfg: &'a RunConfig, progs: Vec<(Direction, OwnedFd)>) -> Result<Self> {
         let events = LinkEvents::open()?;
         let mut f = Followed {
@@ -84,7 +85,13 @@ impl<'a> Followed<'a> {
         };
         let (attach, _) = cfg.interfaces.plan(&BTreeMap::new(), &present_interfaces());
         for (ifindex, name) in attach {
-            f.attach(ifindex, &name)?;
+            if f.single() {
+                f.attach(ifindex, &name)?;
+            } else {
+                // One interface that cannot be attached (another run holds
+                // it, a device tc refuses) does not stop the others.
+                f.attach_or_note(ifindex, &name);
+            }
         }
         if let Some(one) = cfg.interfaces.single() {
             if f.attached.is_empty() {
@@ -151,6 +158,25 @@ impl<'a> Followed<'a> {
             },
         );
         Ok(())
+    }
+
+    /// Attaches, or logs why not (at 1, 2, 4, ... failures of that name)
+    /// for another try at the next change; true when attached.
+    fn attach_or_note(&mut self, ifindex: u32, name: &str) -> bool {
+        match self.attach(ifindex, name) {
+            Ok(()) => {
+                self.failures.remove(name);
+                true
+            }
+            Err(e) => {
+                let n = self.failures.entry(name.to_owned()).or_default();
+                *n += 1;
+                if n.is_power_of_two() {
+                    log::error!("{name} (ifindex {ifindex}), {n} tries so far: {e:#}");
+                }
+                false
+            }
+        }
     }
 
     fn detach(&mut self, ifindex: u32) {
@@ -220,21 +246,8 @@ impl FollowedInterfaces for Followed<'_> {
             self.detach(ifindex);
         }
         for (ifindex, name) in attach {
-            match self.attach(ifindex, &name) {
-                Ok(()) => {
-                    self.failures.remove(&name);
-                    if self.single() {
-                        log::warn!("interface {name} is back (ifindex {ifindex}): metering again");
-                    }
-                }
-                Err(e) => {
-                    // Tried again at the next change; logged at 1, 2, 4, ...
-                    let n = self.failures.entry(name.clone()).or_default();
-                    *n += 1;
-                    if n.is_power_of_two() {
-                        log::error!("{name} (ifindex {ifindex}), {n} tries so far: {e:#}");
-                    }
-                }
+            if self.attach_or_note(ifindex, &name) && self.single() {
+                log::warn!("interface {name} is back (ifindex {ifindex}): metering again");
             }
         }
         detach

@@ -21,6 +21,8 @@ use serde_json::Value;
 
 const FIRST: usize = 50;
 const LATER: usize = 10;
+/// The pair whose interface another run holds.
+const HELD: usize = 61;
 const PORT: u16 = 7300;
 const PAYLOAD: usize = 30;
 
@@ -135,6 +137,11 @@ fn one_run_follows_fifty_interfaces_as_they_come_and_go() {
     let tag = common::unique("");
     let _locks = LockFiles(format!("a{tag}.lock"));
     let pattern = format!("h*a{tag}");
+    // One interface another run holds (its lock): skipped with an error,
+    // the start and every other interface go on.
+    let held = Pair::create(&net, &tag, HELD);
+    let lock_dir = std::path::Path::new(ipfix_flow_exporter::lock::LOCK_DIR);
+    let _held_lock = ipfix_flow_exporter::lock::InstanceLock::acquire(lock_dir, &held.a).unwrap();
     // A minute's interval: within the test a record goes out only when its
     // interface goes, or at the stop.
     let mut exp = Exporter::start(&net.a, &pattern, &["--active-timeout", "60s"]);
@@ -145,7 +152,12 @@ fn one_run_follows_fifty_interfaces_as_they_come_and_go() {
             .lock()
             .unwrap()
             .contains("following interfaces h*a"),
-        "nothing matched at start, and the run still started"
+        "the run started although one interface could not be attached"
+    );
+    let log = exp.stderr.lock().unwrap().clone();
+    assert!(
+        log.contains(&format!("{} (ifindex", held.a)) && log.contains("is held"),
+        "{log}"
     );
 
     // 1. Fifty interfaces appear: each attached within the bound of
@@ -215,7 +227,6 @@ fn one_run_follows_fifty_interfaces_as_they_come_and_go() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    let lock_dir = std::path::Path::new(ipfix_flow_exporter::lock::LOCK_DIR);
     for (p, idx) in pairs.iter().zip(ifindex.iter().chain(&later)) {
         let linked = pins.iter().any(|f| f.ends_with(&format!("_link_{idx}")));
         let locked = lock_dir.join(format!("{}.lock", p.a)).exists();

@@ -188,7 +188,7 @@ fn check_pin_compatible(path: &Path, want: &OpenMapMut<'_>, replace: bool) -> Re
     // the object's, and the skeleton finds its maps by name.
     let have_name = info.name().unwrap_or_default();
     let want_name = want.name().to_string_lossy();
-    let kept = &want_name[..want_name.len().min(KERNEL_NAME_CHARS)];
+    let kept = want_name.get(..KERNEL_NAME_CHARS).unwrap_or(&want_name);
     if have_name != kept {
         diffs.push(format!("name {have_name:?} (want {want_name:?})"));
     }
