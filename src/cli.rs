@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::config_file::FlagKind;
 
 use crate::endpoint::Endpoint;
 
@@ -104,6 +107,10 @@ pub enum OutputArg {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// A TOML file of run's flags (`iface = ["eth0"]`, `active-timeout =
+    /// "10s"`); flags given here win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Interface to meter: a name, or a pattern (`*` any run of
     /// characters, `?` one) followed as interfaces come and go; repeatable.
     #[arg(
@@ -195,6 +202,68 @@ pub struct RunArgs {
     pub clock: ClockArg,
 }
 
+impl Cli {
+    /// Parses `argv`; for `run --config FILE`, the file's keys become the
+    /// flags the command line does not give (`config_file.rs`), and the
+    /// whole is parsed again, so that both are checked by one definition.
+    pub fn parse_with_config(argv: &[String]) -> Result<Self, CliError> {
+        // Leniently first: a flag the file gives (--iface) may be missing.
+        let matches = Cli::command()
+            .ignore_errors(true)
+            .try_get_matches_from(argv)?;
+        let given = matches.subcommand_matches("run");
+        let Some(path) = given.and_then(|m| m.get_one::<PathBuf>("config")).cloned() else {
+            return Ok(Cli::try_parse_from(argv)?);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| CliError::File {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        let cmd = Cli::command();
+        let run_cmd = cmd.find_subcommand("run").ok_or_else(|| CliError::File {
+            path: path.clone(),
+            why: "no run command".to_owned(),
+        })?;
+        let by_long = |long: &str| run_cmd.get_arguments().find(|a| a.get_long() == Some(long));
+        let kind = |long: &str| {
+            let arg = by_long(long).filter(|a| a.get_id() != "config")?;
+            Some(match arg.get_action() {
+                ArgAction::SetTrue => FlagKind::Switch,
+                ArgAction::Append => FlagKind::Many,
+                _ => FlagKind::One,
+            })
+        };
+        let keys = crate::config_file::flags(&text, kind).map_err(|e| CliError::File {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        let mut all = argv.to_vec();
+        for (key, words) in keys {
+            let on_command_line = by_long(&key).is_some_and(|a| {
+                given.and_then(|m| m.value_source(a.get_id().as_str()))
+                    == Some(ValueSource::CommandLine)
+            });
+            if !on_command_line {
+                all.extend(words);
+            }
+        }
+        Cli::try_parse_from(all).map_err(|e| {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or("invalid value").to_owned();
+            CliError::File { path, why: first }
+        })
+    }
+}
+
+/// Why the arguments (or the `--config` file) were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Clap(#[from] clap::Error),
+    #[error("--config {}: {why}", path.display())]
+    File { path: PathBuf, why: String },
+}
+
 /// `10s`, `500ms`, `2m`, `1h`, or a plain number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -226,6 +295,80 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `run --config FILE ...` with `toml` as the file's text.
+    fn with_file(toml: &str, args: &[&str]) -> Result<RunArgs, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "ipfix-cli-test-{}-{}",
+            std::process::id(),
+            toml.len()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.toml");
+        std::fs::write(&file, toml).unwrap();
+        let mut argv: Vec<String> = ["ipfix-flow-exporter", "run", "--config"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        argv.push(file.display().to_string());
+        argv.extend(args.iter().map(|s| s.to_string()));
+        let got = Cli::parse_with_config(&argv);
+        std::fs::remove_dir_all(&dir).unwrap();
+        match got.map_err(|e| e.to_string())?.command {
+            Command::Run(r) => Ok(*r),
+            Command::Collect(_) => unreachable!("run was parsed"),
+        }
+    }
+
+    #[test]
+    fn a_config_file_gives_every_flag_and_the_command_line_wins() {
+        let toml = "iface = [\"eth0\", \"veth*\"]\nactive-timeout = \"5s\"\n\
+                    collector = [\"192.0.2.1\", \"tcp://192.0.2.2\"]\nreplace-pins = true\n\
+                    mtu = 1200\n";
+        let a = with_file(toml, &[]).unwrap();
+        assert_eq!(a.iface, ["eth0", "veth*"]);
+        assert_eq!(a.active_timeout, Duration::from_secs(5));
+        assert_eq!(a.collector.len(), 2);
+        assert!(a.replace_pins);
+        assert_eq!(a.mtu, 1200);
+        // The command line replaces a key, lists included.
+        let a = with_file(toml, &["--iface", "lo", "--active-timeout", "1s"]).unwrap();
+        assert_eq!(a.iface, ["lo"]);
+        assert_eq!(a.active_timeout, Duration::from_secs(1));
+        assert_eq!(a.collector.len(), 2, "what the command line does not give");
+    }
+
+    /// The README's example file is a valid one.
+    #[test]
+    fn the_readme_example_config_parses() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("```toml\n")
+            .expect("a toml block in the README")
+            + 8;
+        let len = readme[start..].find("```").expect("its end");
+        let a = with_file(&readme[start..start + len], &[]).unwrap();
+        assert_eq!(a.iface, ["eth0", "veth*"]);
+        assert_eq!(a.collector.len(), 2);
+        assert!(a.metrics_listen.is_some() && !a.sysuptime_elements);
+    }
+
+    #[test]
+    fn a_config_file_mistake_names_the_file_the_line_and_the_key() {
+        let err = with_file("iface = \"eth0\"\nactive-timeuot = \"5s\"\n", &[]).unwrap_err();
+        assert!(
+            err.starts_with("--config ")
+                && err.contains("config.toml: line 2: unknown key \"active-timeuot\""),
+            "{err}"
+        );
+        let err = with_file("iface = \"eth0\"\nmtu = \"big\"\n", &[]).unwrap_err();
+        assert!(
+            err.contains("config.toml") && err.contains("--mtu") && err.contains("big"),
+            "{err}"
+        );
+        let err = with_file("iface = \"eth0\"\nconfig = \"other.toml\"\n", &[]).unwrap_err();
+        assert!(err.contains("line 2: unknown key \"config\""), "{err}");
+    }
 
     #[test]
     fn durations_take_units() {

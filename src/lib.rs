@@ -5,6 +5,7 @@ pub mod abi;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod config_file;
 pub mod daemon;
 pub mod datapath;
 pub mod endpoint;

@@ -1,7 +1,6 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-use ipfix_flow_exporter::cli::{Cli, Command};
+use ipfix_flow_exporter::cli::{Cli, CliError, Command};
 use ipfix_flow_exporter::config::{CollectConfig, RunConfig};
 use ipfix_flow_exporter::{collect, l3afd, logging, standalone};
 
@@ -20,9 +19,9 @@ fn main() -> ExitCode {
         };
     }
 
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_with_config(&argv) {
         Ok(c) => c,
-        Err(e) => {
+        Err(CliError::Clap(e)) => {
             use clap::error::ErrorKind;
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
                 let _ = e.print();
@@ -31,6 +30,10 @@ fn main() -> ExitCode {
             // One line naming the flag and the value.
             let text = e.to_string();
             eprintln!("{}", text.lines().next().unwrap_or("invalid arguments"));
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };

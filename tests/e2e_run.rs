@@ -264,3 +264,31 @@ fn tcp_exact_with_preallocated_flow_maps() {
     common::require_tools!("nft");
     tcp_exact(true, 5005, 4 << 20, &["--flow-map-alloc", "preallocated"]);
 }
+
+/// `run --config FILE`: the file's keys are the flags; here its active
+/// timeout (200 ms, against the default 10 s) brings the records out.
+#[test]
+fn a_config_file_configures_the_run() {
+    common::require_root!();
+    let net = NetnsPair::new();
+    let file = std::env::temp_dir().join(format!("{}.toml", common::unique("ipfix-config-")));
+    std::fs::write(
+        &file,
+        "# what an operator writes\nactive-timeout = \"200ms\"\nclock = \"precise\"\n",
+    )
+    .unwrap();
+    let exp = Exporter::start(&net.a, &net.veth_a, &["--config", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).unwrap();
+    net.resolve_neighbours();
+    let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
+    let sink = udp_sink(&net.b, sa(b, 5011));
+    let sent = udp_send(&net.a, sa(a, 40011), sa(b, 5011), 9, 20, Duration::ZERO);
+    assert_eq!(sink.join().unwrap(), sent);
+    assert!(
+        exp.wait_for_record(Duration::from_secs(3), |r| r["dst_port"] == 5011),
+        "no record within 3 s: the file's active-timeout did not apply"
+    );
+    let recs = exp.stop();
+    let got = totals(&recs, |r| is_flow(r, "egress", 17, a, b, 5011));
+    assert_eq!(got, (sent, sent * (udp_l3_overhead(false) + 20)));
+}
