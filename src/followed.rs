@@ -59,6 +59,19 @@ struct Attached {
     _lock: Option<InstanceLock>,
 }
 
+impl Attached {
+    /// Detaches every program (errors logged) and drops the lock; the
+    /// interface's name.
+    fn release(self) -> String {
+        for att in self.attachments {
+            if let Err(e) = att.detach() {
+                log::error!("{e:#}");
+            }
+        }
+        self.name
+    }
+}
+
 pub struct Followed<'a> {
     cfg: &'a RunConfig,
     progs: Vec<(Direction, OwnedFd)>,
@@ -183,21 +196,15 @@ impl<'a> Followed<'a> {
         let Some(a) = self.attached.remove(&ifindex) else {
             return;
         };
-        for att in a.attachments {
-            if let Err(e) = att.detach() {
-                log::error!("{e:#}");
-            }
-        }
+        let name = a.release();
         if self.single() {
             log::warn!(
-                "interface {} (ifindex {ifindex}) is gone: nothing is metered until it is back",
-                a.name
+                "interface {name} (ifindex {ifindex}) is gone: nothing is metered until it is back"
             );
         } else {
             log::info!(
-                "interface {} (ifindex {ifindex}) is gone or no longer matches: detached, \
-                 its last flows end \"forced end\"",
-                a.name
+                "interface {name} (ifindex {ifindex}) is gone or no longer matches: detached, \
+                 its last flows end \"forced end\""
             );
         }
     }
@@ -258,15 +265,8 @@ impl FollowedInterfaces for Followed<'_> {
     }
 
     fn detach_all(&mut self) {
-        let all: Vec<u32> = self.attached.keys().copied().collect();
-        for ifindex in all {
-            if let Some(a) = self.attached.remove(&ifindex) {
-                for att in a.attachments {
-                    if let Err(e) = att.detach() {
-                        log::error!("{e:#}");
-                    }
-                }
-            }
+        for a in std::mem::take(&mut self.attached).into_values() {
+            a.release();
         }
     }
 }
