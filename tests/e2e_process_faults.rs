@@ -47,6 +47,15 @@ fn sigint_and_sighup_flush_everything_and_exit_zero_in_time() {
     }
 }
 
+/// A `run` on A's veth with its pins in `pins` that must fail; what it said.
+fn refused_start(net: &NetnsPair, pins: &Path) -> String {
+    let out = run_command(&net.a, &[], &[], &net.veth_a, pins, &[])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A map pinned at `path` with the given shape, named `stale_test`.
 fn pin_map(path: &Path, ty: MapType, key: u32, value: u32, entries: u32, flags: u32) {
     pin_named_map(path, "stale_test", ty, key, value, entries, flags);
@@ -86,11 +95,7 @@ fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
         131_072,
         libbpf_sys::BPF_F_NO_PREALLOC,
     );
-    let out = run_command(&net.a, &[], &[], &net.veth_a, &pins.0, &[])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_start(&net, &pins.0);
     assert!(
         err.contains(stale.to_str().unwrap())
             && err.contains("key size 44 (want 48), value size 56 (want 64)")
@@ -128,11 +133,7 @@ fn a_pin_of_the_other_flow_map_allocation_names_the_flag() {
     let name = MapRole::Flows0.map_name(Direction::Ingress);
     let pinned = pins.0.join(name);
     pin_named_map(&pinned, name, MapType::Hash, 48, 64, 131_072, 0);
-    let out = run_command(&net.a, &[], &[], &net.veth_a, &pins.0, &[])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_start(&net, &pins.0);
     assert!(
         err.contains(pinned.to_str().unwrap())
             && err.contains("flags 0 (want 1)")

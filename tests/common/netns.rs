@@ -19,6 +19,11 @@ pub fn sh(cmd: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("running {cmd}: {e}"));
+    succeeded(cmd, args, out)
+}
+
+/// `out`, or a panic with what `cmd` printed when it failed.
+fn succeeded(cmd: &str, args: &[&str], out: Output) -> Output {
     assert!(
         out.status.success(),
         "{cmd} {args:?} failed: {}{}",
@@ -48,13 +53,7 @@ pub fn sh_with_stdin(cmd: &str, args: &[&str], input: &str) -> Output {
     let out = child
         .wait_with_output()
         .unwrap_or_else(|e| panic!("waiting for {cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    succeeded(cmd, args, out)
 }
 
 pub struct NetnsPair {
