@@ -18,11 +18,13 @@ release:
 
 # Everything CI runs. Needs root (BPF, tc, namespaces); IPFIX_TESTS_STRICT
 # turns any test that would skip into a failure. The emulated-l3afd tests
-# deploy the real artifact, so it is built and checked first; a bounded fuzz
+# deploy the real artifact, so it is built and checked first, and the
+# package test installs the Debian package (`make deb`); a bounded fuzz
 # session of the decoder and the kernel matrix follow. Benchmarks (`make
 # bench`) and the soak (`make soak`) are not part of it.
-test: setup package check-artifact
-	IPFIX_TESTS_STRICT=1 IPFIX_ARTIFACT=$(abspath $(L3AF_TARBALL)) $(CARGO) test --lib --bins --tests
+test: setup package check-artifact deb
+	IPFIX_TESTS_STRICT=1 IPFIX_ARTIFACT=$(abspath $(L3AF_TARBALL)) IPFIX_DEB=$(abspath $(DEB)) \
+		$(CARGO) test --lib --bins --tests
 	$(MAKE) fuzz
 	$(MAKE) kernels
 	$(MAKE) lint
@@ -87,6 +89,24 @@ package:
 
 check-artifact:
 	l3af/check-artifact --bpf-dir $(L3AF_BPF_DIR) $(L3AF_TARBALL)
+
+# --- Debian package (README.md, "A host service") ---------------------------
+# `make deb`: the release binary (Debian's libelf and zlib, not the static
+# one of the L3AF artifact), the systemd unit, example config and changelog
+# of l3af/deb/, man pages and completions generated from the clap
+# definitions; cargo-deb writes $(DEB).
+DEB_OUT ?= $(or $(CARGO_TARGET_DIR),target)/debian
+DEB := $(DEB_OUT)/ipfix-flow-exporter.deb
+DEB_DIST := $(or $(CARGO_TARGET_DIR),target)/release/dist
+
+.PHONY: deb
+
+deb:
+	$(CARGO) build --release --locked
+	rm -rf $(DEB_DIST)
+	$(CARGO) run --locked --quiet --example dist_assets -- $(DEB_DIST)
+	gzip -9 -n $(DEB_DIST)/man/*.1
+	$(CARGO) deb --no-build --locked --output $(DEB)
 
 # --- Benchmarks ---------------------------------------------------------------
 # Timing figures, never part of `make test`: as root, runs benches/bench/

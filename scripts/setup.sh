@@ -23,6 +23,9 @@ packages=(
     # which needs busybox, depmod and udev (without udev the guest's exit
     # status does not come back) and reads the kernel's version with file
     qemu-system-x86 busybox-static kmod udev file python3-venv
+    # the Debian package (make deb): lintian, and man for systemd-analyze
+    # verify's check of the unit's Documentation=
+    lintian man-db
     # lint
     clang-format
 )
@@ -57,4 +60,10 @@ fi
 # The decoder's fuzz session in `make test` (`make fuzz`).
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --quiet
+fi
+
+# The Debian package (`make deb`).
+cargo_deb_version=3.6.2
+if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $cargo_deb_version" ]; then
+    cargo install cargo-deb --locked --quiet --version "$cargo_deb_version"
 fi

@@ -353,6 +353,15 @@ mod tests {
         assert!(a.metrics_listen.is_some() && !a.sysuptime_elements);
     }
 
+    /// The Debian package's example config (l3af/deb/) is a valid one.
+    #[test]
+    fn the_packaged_config_parses() {
+        let a = with_file(include_str!("../l3af/deb/config.toml"), &[]).unwrap();
+        assert_eq!(a.exclude_iface, ["lo"]);
+        assert_eq!(a.collector.len(), 1);
+        assert_eq!(a.observation_domain_id, Some(1));
+    }
+
     #[test]
     fn a_config_file_mistake_names_the_file_the_line_and_the_key() {
         let err = with_file("iface = \"eth0\"\nactive-timeuot = \"5s\"\n", &[]).unwrap_err();
