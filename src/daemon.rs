@@ -9,20 +9,20 @@ use std::net::TcpListener;
 use std::os::fd::BorrowedFd;
 use std::rc::Rc;
 
-use crate::config::{ExportConfig, OutputFormat};
+use crate::config::ExportConfig;
 use crate::datapath::kernel_source::KernelSource;
 use crate::datapath::maps::DatapathMaps;
 use crate::datapath::rcu::RcuBarrier;
-use crate::export::ipfix_sink::IpfixSink;
+use crate::export::sinks::ExportSinks;
 use crate::flow::clock::{Clock, TimeBase};
 use crate::flow::exporter::{ExporterConfig, FlowExporter};
 use crate::flow::ids::IdAllocator;
-use crate::flow::record_sink::{Fanout, RecordSink};
+use crate::flow::record_sink::RecordSink;
 use crate::flow::FlowStats;
+use crate::ifselect::InterfaceSelector;
 use crate::metrics::Metrics;
 
 use crate::ipfix::Mtu;
-use crate::output::json::JsonLines;
 use crate::schema::records_per_message;
 use crate::sys::SystemClock;
 
@@ -124,25 +124,6 @@ pub fn exporters(
         .collect()
 }
 
-/// The sinks `cfg` asks for: JSON on stdout and/or IPFIX collectors, in
-/// `default_domain` unless `cfg` names an observation domain.
-pub fn sinks(cfg: &ExportConfig, default_domain: u32, boot_epoch_ms: u64) -> Fanout {
-    let mut out: Vec<Box<dyn RecordSink>> = Vec::new();
-    if let Some(OutputFormat::Json) = cfg.output {
-        out.push(Box::new(JsonLines::new(std::io::stdout())));
-    }
-    if !cfg.collectors.is_empty() {
-        out.push(Box::new(IpfixSink::new(
-            cfg,
-            cfg.observation_domain_id.unwrap_or(default_domain),
-            boot_epoch_ms,
-            Box::new(SystemClock { kernel: cfg.clock }),
-            Box::new(crate::sys::interface_names),
-        )));
-    }
-    Fanout(out)
-}
-
 fn maps(m: &mut KernelExporter) -> &DatapathMaps {
     &m.source_mut().maps
 }
@@ -210,18 +191,33 @@ pub trait FollowedInterfaces {
     /// Looks at the interfaces again after `events` was readable, attaching
     /// and detaching; the indices of the interfaces that went away.
     fn changed(&mut self) -> Vec<u32>;
+    /// A reload: meters the interfaces `selector` matches from now on;
+    /// the indices of the interfaces detached.
+    fn reselect(&mut self, selector: InterfaceSelector) -> Vec<u32>;
     /// At the stop, before the final flush.
     fn detach_all(&mut self);
     /// How many interfaces are attached now.
     fn attached(&self) -> usize;
 }
 
+/// What a reload (SIGHUP, standalone `run`) changes while the loop runs.
+#[derive(Debug, Clone)]
+pub struct Reloaded {
+    pub export: ExportConfig,
+    pub interfaces: InterfaceSelector,
+}
+
+/// Reads the configuration again; `None` when it cannot be applied (the
+/// hook logs why, the run goes on as it was).
+pub type ReloadHook<'i> = &'i mut dyn FnMut() -> Option<Reloaded>;
+
 /// What the loop keeps up to date besides the export: the interfaces the
-/// mode follows and the metrics it serves.
+/// mode follows, the metrics it serves, the reload it answers.
 #[derive(Default)]
 pub struct Watch<'i> {
     pub interfaces: Option<&'i mut dyn FollowedInterfaces>,
     pub metrics: Option<Metrics>,
+    pub reload: Option<ReloadHook<'i>>,
 }
 
 /// How long after the last of a batch of departures the interval that
@@ -236,9 +232,9 @@ pub const GONE_EXPORT_DELAY: Duration = Duration::from_millis(500);
 pub fn run_until_stopped<'i>(
     exporters: &mut [KernelExporter],
     clock: &dyn Clock,
-    every: Duration,
+    mut every: Duration,
     stop: &StopFlag,
-    sink: &mut dyn RecordSink,
+    sink: &mut ExportSinks,
     failures: &mut FailureLog,
     watch: &mut Watch<'i>,
 ) {
@@ -289,17 +285,37 @@ pub fn run_until_stopped<'i>(
                 .min(monitors.next);
             let events = watch.interfaces.as_deref().map(FollowedInterfaces::events);
             let woken = stop.sleep_watching(wake.saturating_duration_since(now), events);
-            if let (Woken::Event, Some(i)) = (woken, watch.interfaces.as_deref_mut()) {
-                let gone = i.changed();
-                if !gone.is_empty() {
-                    for m in exporters.iter_mut() {
-                        m.interfaces_gone(&gone);
+            let gone = match (woken, watch.interfaces.as_deref_mut()) {
+                (Woken::Event, Some(i)) => i.changed(),
+                (Woken::Reload, _) if stop.take_reload() => {
+                    let reloaded = watch.reload.as_mut().and_then(|hook| hook());
+                    match reloaded {
+                        Some(r) => {
+                            let now = clock.now();
+                            sink.reconfigure(&r.export, now + FLUSH_DEADLINE);
+                            if r.export.active_timeout != every {
+                                every = r.export.active_timeout;
+                                next = next.min(now + every);
+                            }
+                            log::info!("reloaded the configuration");
+                            watch
+                                .interfaces
+                                .as_deref_mut()
+                                .map_or_else(Vec::new, |i| i.reselect(r.interfaces))
+                        }
+                        None => Vec::new(),
                     }
-                    // Their last flows go out once departures have settled
-                    // for a moment (a batch of them shares one interval),
-                    // and no later than the interval's end.
-                    departures = Some(clock.now() + GONE_EXPORT_DELAY);
                 }
+                _ => Vec::new(),
+            };
+            if !gone.is_empty() {
+                for m in exporters.iter_mut() {
+                    m.interfaces_gone(&gone);
+                }
+                // Their last flows go out once departures have settled for
+                // a moment (a batch of them shares one interval), and no
+                // later than the interval's end.
+                departures = Some(clock.now() + GONE_EXPORT_DELAY);
             }
             sink.poll();
             continue;
@@ -334,7 +350,7 @@ pub const FLUSH_DEADLINE: Duration = Duration::from_millis(600);
 pub fn final_flush(
     exporters: &mut [KernelExporter],
     clock: &dyn Clock,
-    sink: &mut dyn RecordSink,
+    sink: &mut ExportSinks,
     failures: &mut FailureLog,
     started: Instant,
 ) {
@@ -353,6 +369,8 @@ pub struct Hooks<'a> {
     pub before_flush: &'a mut dyn FnMut(),
     /// Where Prometheus scrapes (`--metrics-listen`, bound at start).
     pub metrics: Option<TcpListener>,
+    /// SIGHUP's reload (standalone `run`; l3afd stops on SIGHUP).
+    pub reload: Option<ReloadHook<'a>>,
 }
 
 /// The export side of every mode: exporters over `maps`, the sinks `cfg`
@@ -370,7 +388,7 @@ pub fn serve(
     let clock = SystemClock { kernel: cfg.clock };
     let mut exporters = exporters(maps, rcu, cfg, max_flows, &clock);
     let boot_epoch_ms = TimeBase::sample(&clock).boot_epoch_ms();
-    let mut sink = sinks(cfg, default_domain, boot_epoch_ms);
+    let mut sink = ExportSinks::new(cfg, default_domain, boot_epoch_ms);
     let mut failures = FailureLog::default();
     let metrics = match hooks.metrics.take() {
         Some(listener) => {
@@ -383,6 +401,7 @@ pub fn serve(
     let mut watch = Watch {
         interfaces: hooks.interfaces.take(),
         metrics,
+        reload: hooks.reload.take(),
     };
     run_until_stopped(
         &mut exporters,

@@ -18,6 +18,7 @@ use crate::config::RunConfig;
 use crate::daemon::FollowedInterfaces;
 use crate::datapath::attach::{self, Attachment};
 use crate::flow::Direction;
+use crate::ifselect::InterfaceSelector;
 use crate::link_events::LinkEvents;
 use crate::lock::{InstanceLock, LOCK_DIR};
 
@@ -74,6 +75,8 @@ impl Attached {
 
 pub struct Followed<'a> {
     cfg: &'a RunConfig,
+    /// The interfaces to meter: the configuration's, until a reload.
+    selector: InterfaceSelector,
     progs: Vec<(Direction, OwnedFd)>,
     events: LinkEvents,
     attached: BTreeMap<u32, Attached>,
@@ -91,12 +94,13 @@ impl<'a> Followed<'a> {
         let events = LinkEvents::open()?;
         let mut f = Followed {
             cfg,
+            selector: cfg.interfaces.clone(),
             progs,
             events,
             attached: BTreeMap::new(),
             failures: BTreeMap::new(),
         };
-        let (attach, _) = cfg.interfaces.plan(&BTreeMap::new(), &present_interfaces());
+        let (attach, _) = f.selector.plan(&BTreeMap::new(), &present_interfaces());
         for (ifindex, name) in attach {
             if f.single() {
                 f.attach(ifindex, &name)?;
@@ -122,20 +126,20 @@ impl<'a> Followed<'a> {
     }
 
     fn single(&self) -> bool {
-        self.cfg.interfaces.single().is_some()
+        self.selector.single().is_some()
     }
 
     fn describe(&self) -> String {
         let list = |v: &[crate::ifselect::Pattern]| {
             v.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" ")
         };
-        let mut s = if self.cfg.interfaces.include.is_empty() {
+        let mut s = if self.selector.include.is_empty() {
             "(all)".to_owned()
         } else {
-            list(&self.cfg.interfaces.include)
+            list(&self.selector.include)
         };
-        if !self.cfg.interfaces.exclude.is_empty() {
-            s += &format!(" except {}", list(&self.cfg.interfaces.exclude));
+        if !self.selector.exclude.is_empty() {
+            s += &format!(" except {}", list(&self.selector.exclude));
         }
         s
     }
@@ -243,21 +247,18 @@ impl FollowedInterfaces for Followed<'_> {
         if !self.events.drain() {
             return Vec::new();
         }
-        let names: BTreeMap<u32, String> = self
-            .attached
-            .iter()
-            .map(|(i, a)| (*i, a.name.clone()))
-            .collect();
-        let (attach, detach) = self.cfg.interfaces.plan(&names, &present_interfaces());
-        for &ifindex in &detach {
-            self.detach(ifindex);
-        }
-        for (ifindex, name) in attach {
-            if self.attach_or_note(ifindex, &name) && self.single() {
-                log::warn!("interface {name} is back (ifindex {ifindex}): metering again");
-            }
-        }
-        detach
+        self.replan()
+    }
+
+    fn reselect(&mut self, selector: InterfaceSelector) -> Vec<u32> {
+        self.selector = selector;
+        let gone = self.replan();
+        log::info!(
+            "following interfaces {}: {} attached now",
+            self.describe(),
+            self.attached.len()
+        );
+        gone
     }
 
     fn attached(&self) -> usize {
@@ -268,6 +269,28 @@ impl FollowedInterfaces for Followed<'_> {
         for a in std::mem::take(&mut self.attached).into_values() {
             a.release();
         }
+    }
+}
+
+impl Followed<'_> {
+    /// Attaches what matches now and is not attached, detaches what is
+    /// attached and no longer matches (or is gone); the detached indices.
+    fn replan(&mut self) -> Vec<u32> {
+        let names: BTreeMap<u32, String> = self
+            .attached
+            .iter()
+            .map(|(i, a)| (*i, a.name.clone()))
+            .collect();
+        let (attach, detach) = self.selector.plan(&names, &present_interfaces());
+        for &ifindex in &detach {
+            self.detach(ifindex);
+        }
+        for (ifindex, name) in attach {
+            if self.attach_or_note(ifindex, &name) && self.single() {
+                log::warn!("interface {name} is back (ifindex {ifindex}): metering again");
+            }
+        }
+        detach
     }
 }
 

@@ -22,6 +22,7 @@ pub mod logging;
 pub mod metrics;
 pub mod output;
 pub mod pins;
+pub mod reload;
 pub mod schema;
 pub mod standalone;
 pub mod stop;

@@ -4,6 +4,23 @@ use ipfix_flow_exporter::cli::{Cli, CliError, Command};
 use ipfix_flow_exporter::config::{CollectConfig, RunConfig};
 use ipfix_flow_exporter::{collect, l3afd, logging, standalone};
 
+/// `run`'s configuration read again from the same command line (and the
+/// `--config` file it names, which may have changed): SIGHUP.
+fn reread(argv: &[String]) -> anyhow::Result<RunConfig> {
+    match Cli::parse_with_config(argv) {
+        Ok(Cli {
+            command: Command::Run(args),
+            ..
+        }) => Ok(RunConfig::from_args(&args)?),
+        Ok(_) => anyhow::bail!("not a run command line"),
+        Err(CliError::Clap(e)) => Err(anyhow::anyhow!(
+            "{}",
+            e.to_string().lines().next().unwrap_or("invalid arguments")
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let argv0 = argv.first().cloned().unwrap_or_default();
@@ -46,7 +63,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Run(args) => RunConfig::from_args(args)
             .map_err(anyhow::Error::from)
-            .and_then(|cfg| standalone::run(&cfg)),
+            .and_then(|cfg| standalone::run(&cfg, &|| reread(&argv))),
         Command::Collect(args) => CollectConfig::from_args(args)
             .map_err(anyhow::Error::from)
             .and_then(|cfg| collect::run(&cfg)),

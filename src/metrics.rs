@@ -166,6 +166,26 @@ impl Metrics {
     }
 
     pub fn collectors(&mut self, list: &[CollectorStatus]) {
+        // A collector a reload removed: its series go (Prometheus marks
+        // them stale) rather than stay at their last values.
+        let gone: Vec<Labels> = self
+            .last
+            .keys()
+            .filter(|(name, l)| *name == "messages" && !list.iter().any(|c| l[0].1 == c.name))
+            .map(|(_, l)| l.clone())
+            .collect();
+        for l in gone {
+            for family in [
+                &self.collector_messages,
+                &self.collector_records,
+                &self.collector_errors,
+                &self.collector_not_sent,
+            ] {
+                family.remove(&l);
+            }
+            self.collector_up.remove(&l);
+            self.last.retain(|(_, k), _| *k != l);
+        }
         for c in list {
             let l = || vec![("collector", c.name.clone())];
             let last = &mut self.last;
@@ -338,6 +358,37 @@ mod tests {
         ] {
             assert!(body.contains(&want), "{want:?} missing from:\n{body}");
         }
+    }
+
+    #[test]
+    fn a_collector_a_reload_removed_leaves_the_page() {
+        let (mut m, reg) = Metrics::new();
+        let status = |name: &str, messages| CollectorStatus {
+            name: name.to_owned(),
+            messages,
+            flow_records: 0,
+            send_errors: 0,
+            not_sent: 0,
+            up: true,
+        };
+        m.collectors(&[
+            status("udp://192.0.2.1:4739", 5),
+            status("udp://192.0.2.2:4739", 6),
+        ]);
+        m.collectors(&[status("udp://192.0.2.2:4739", 7)]);
+        let body = scrape(&reg);
+        assert!(!body.contains("192.0.2.1"), "{body}");
+        assert!(body.contains(
+            "ipfix_exporter_collector_messages_total{collector=\"udp://192.0.2.2:4739\"} 7"
+        ));
+        // Back with a new session: counted from its start, on top of nothing.
+        m.collectors(&[
+            status("udp://192.0.2.1:4739", 2),
+            status("udp://192.0.2.2:4739", 7),
+        ]);
+        assert!(scrape(&reg).contains(
+            "ipfix_exporter_collector_messages_total{collector=\"udp://192.0.2.1:4739\"} 2"
+        ));
     }
 
     /// Every metric the Grafana dashboard queries is one the exporter

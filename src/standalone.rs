@@ -4,7 +4,8 @@
 //! Startup either completes or leaves nothing behind: attachments detach
 //! and pins this process created are removed when a step fails. A clean stop
 //! detaches, exports everything still in the maps as "forced end", and
-//! removes the pin directory's maps.
+//! removes the pin directory's maps. SIGHUP reads the configuration again
+//! and applies what a running exporter can change ([`crate::reload`]).
 
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -91,11 +92,15 @@ fn load_all(cfg: &RunConfig, pins: &mut PinOwner) -> Result<Vec<Loaded>> {
     Ok(loaded)
 }
 
-pub fn run(cfg: &RunConfig) -> Result<()> {
+/// Reads the configuration again (the command line and its `--config`
+/// file), for SIGHUP.
+pub type Reread<'r> = &'r dyn Fn() -> Result<RunConfig>;
+
+pub fn run(cfg: &RunConfig, reread: Reread<'_>) -> Result<()> {
     let domain = preflight(cfg)?;
     let _lock = InstanceLock::acquire(Path::new(LOCK_DIR), &cfg.instance_name())?;
     let metrics = cfg.export.metrics_listen.map(metrics::bind).transpose()?;
-    let stop = StopFlag::install()?;
+    let stop = StopFlag::install_with_reload()?;
     let rcu = Rc::new(RcuBarrier::new()?);
 
     let mut pins = PinOwner::default();
@@ -111,6 +116,22 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
     sys::drop_capabilities(&sys::runtime_caps(&[sys::CAP_NET_ADMIN]))?;
 
     let max_flows = cfg.max_flows.unwrap_or(FLOW_MAP_MAX_ENTRIES) as usize;
+    let mut current = cfg.clone();
+    let mut reload = || {
+        let applied = reread()
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|new| Ok((crate::reload::reload(&current, &new)?, new)));
+        match applied {
+            Ok((r, new)) => {
+                current = new;
+                Some(r)
+            }
+            Err(e) => {
+                log::error!("reload refused: {e}; the run goes on as it was configured");
+                None
+            }
+        }
+    };
     daemon::serve(
         maps,
         &rcu,
@@ -121,6 +142,7 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
         daemon::Hooks {
             interfaces: Some(&mut followed),
             metrics,
+            reload: Some(&mut reload),
             before_flush: &mut || {
                 log::info!("stopping: detaching, then exporting every open flow");
             },

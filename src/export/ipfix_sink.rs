@@ -1,17 +1,48 @@
 //! The IPFIX exporting process as a [`RecordSink`]: every collector gets
 //! every record, each in its own transport session; one failing collector
-//! never holds up the others.
+//! never holds up the others. A reload ([`IpfixSink::retarget`]) keeps the
+//! sessions of the collectors that stay.
 
 use std::time::{Duration, Instant};
 
 use super::session::CollectorSession;
 use super::state::Context;
 use crate::config::ExportConfig;
+use crate::endpoint::Endpoint;
 use crate::flow::clock::Clock;
 use crate::flow::record_sink::{CollectorStatus, RecordSink};
 use crate::flow::{FlowRecord, FlowStats, IntervalSummary};
+use crate::ipfix::Mtu;
 use crate::schema::elements::sysuptime_anchor_ms;
-use crate::schema::InterfaceName;
+use crate::schema::{InterfaceName, Sampling};
+
+/// What a session is built with besides its collector: a reload keeps a
+/// collector's session (its sequence numbers, its connection, its queue)
+/// only while these stay the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SessionSettings {
+    observation_domain_id: u32,
+    mtu: Mtu,
+    template_refresh: Duration,
+    tcp_queue_records: usize,
+    tcp_reconnect: Duration,
+    sysuptime_elements: bool,
+    sampling: Sampling,
+}
+
+impl SessionSettings {
+    fn of(cfg: &ExportConfig, observation_domain_id: u32) -> Self {
+        SessionSettings {
+            observation_domain_id,
+            mtu: cfg.mtu,
+            template_refresh: cfg.template_refresh,
+            tcp_queue_records: cfg.tcp_queue_records,
+            tcp_reconnect: cfg.tcp_reconnect,
+            sysuptime_elements: cfg.sysuptime_elements,
+            sampling: cfg.sampling,
+        }
+    }
+}
 
 /// Reads the interfaces to name (template 286) once per interval.
 pub type InterfaceTable = Box<dyn FnMut() -> Vec<InterfaceName>>;
@@ -22,6 +53,7 @@ pub struct IpfixSink {
     interfaces: InterfaceTable,
     boot_epoch_ms: u64,
     stats: [FlowStats; 2],
+    settings: SessionSettings,
 }
 
 impl IpfixSink {
@@ -43,9 +75,39 @@ impl IpfixSink {
                 .collect(),
             boot_epoch_ms,
             stats: [FlowStats::default(); 2],
+            settings: SessionSettings::of(cfg, observation_domain_id),
         };
         sink.read_interfaces();
         sink
+    }
+
+    /// A reload: the collectors of `cfg` from now on. A collector that
+    /// stays keeps its session when the session settings did not change;
+    /// every other session writes what it holds and closes (bounded by
+    /// `deadline`, the rest counted as not sent), and new ones start.
+    pub fn retarget(&mut self, cfg: &ExportConfig, observation_domain_id: u32, deadline: Instant) {
+        let settings = SessionSettings::of(cfg, observation_domain_id);
+        let same = settings == self.settings;
+        let (mut kept, retired): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sessions)
+            .into_iter()
+            .partition(|s| same && cfg.collectors.contains(&s.spec));
+        for s in &retired {
+            log::info!("collector {}: closing (reload)", s.spec);
+        }
+        self.sessions = retired;
+        self.drain(deadline);
+        self.settings = settings;
+        self.sessions = cfg
+            .collectors
+            .iter()
+            .map(|c| {
+                take_session(&mut kept, c).unwrap_or_else(|| {
+                    log::info!("collector {c}: starting (reload)");
+                    CollectorSession::new(c.clone(), observation_domain_id, cfg)
+                })
+            })
+            .collect();
+        self.read_interfaces();
     }
 
     fn read_interfaces(&mut self) {
@@ -81,11 +143,17 @@ impl IpfixSink {
         for s in &mut self.sessions {
             let left = s.abandon_pending();
             if left > 0 {
-                log::warn!("collector {}: {left} records not sent at shutdown", s.spec);
+                log::warn!("collector {}: {left} records not sent when closing", s.spec);
             }
             log::info!("collector {}: {}", s.spec, s.stats());
         }
     }
+}
+
+/// The session of `spec` out of `sessions`, if there is one.
+fn take_session(sessions: &mut Vec<CollectorSession>, spec: &Endpoint) -> Option<CollectorSession> {
+    let i = sessions.iter().position(|s| &s.spec == spec)?;
+    Some(sessions.remove(i))
 }
 
 impl RecordSink for IpfixSink {

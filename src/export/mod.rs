@@ -4,6 +4,7 @@ pub mod backoff;
 pub mod ipfix_sink;
 pub mod resolve;
 pub mod session;
+pub mod sinks;
 pub mod state;
 pub mod tcp;
 pub mod udp;

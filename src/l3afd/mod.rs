@@ -171,6 +171,7 @@ fn run(cfg: &L3afdConfig) -> Result<()> {
                 FLOW_MAP_MAX_ENTRIES as usize,
                 &stop,
                 daemon::Hooks {
+                    reload: None,
                     interfaces: None,
                     metrics: None,
                     before_flush: &mut || {
@@ -254,6 +255,7 @@ fn legacy(
         FLOW_MAP_MAX_ENTRIES as usize,
         stop,
         daemon::Hooks {
+            reload: None,
             interfaces: None,
             metrics: None,
             before_flush: &mut || {

@@ -75,7 +75,38 @@ impl Exporter {
         pin_dir: &std::path::Path,
         extra: &[&str],
     ) -> Self {
-        let mut cmd = run_command(ns, runner, &["-v"], iface, pin_dir, extra);
+        let cmd = run_command(ns, runner, &["-v"], iface, pin_dir, extra);
+        let hooks = match extra.iter().position(|a| *a == "--direction") {
+            Some(i) if extra.get(i + 1) != Some(&"both") => 1,
+            _ => 2,
+        };
+        let mut exp = Self::spawn(cmd, iface, pin_dir);
+        if iface.contains(['*', '?']) {
+            // A run over patterns may find nothing to attach to at start.
+            exp.wait_log("following interfaces", 1);
+        } else {
+            exp.wait_log("attached ", hooks);
+        }
+        exp
+    }
+
+    /// `run --config <file> --pin-path <pin_dir>` inside namespace `ns`:
+    /// everything else, the interfaces included, comes from the file (a
+    /// run over patterns, which a reload may change).
+    pub fn start_configured(ns: &str, config: &std::path::Path, pin_dir: &std::path::Path) -> Self {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{ns}"))
+            .arg("--")
+            .args([BIN, "-v", "run", "--config"])
+            .arg(config)
+            .arg("--pin-path")
+            .arg(pin_dir);
+        let mut exp = Self::spawn(cmd, "(configured)", pin_dir);
+        exp.wait_log("following interfaces", 1);
+        exp
+    }
+
+    fn spawn(mut cmd: Command, iface: &str, pin_dir: &std::path::Path) -> Self {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawning the exporter");
         let records = Arc::new(Mutex::new(Vec::new()));
@@ -101,25 +132,14 @@ impl Exporter {
                 }
             }),
         ];
-        let hooks = match extra.iter().position(|a| *a == "--direction") {
-            Some(i) if extra.get(i + 1) != Some(&"both") => 1,
-            _ => 2,
-        };
-        let mut exp = Exporter {
+        Exporter {
             child: Some(child),
             records,
             stderr,
             readers,
             pin_dir: pin_dir.to_path_buf(),
             iface: iface.to_owned(),
-        };
-        if iface.contains(['*', '?']) {
-            // A run over patterns may find nothing to attach to at start.
-            exp.wait_log("following interfaces", 1);
-        } else {
-            exp.wait_log("attached ", hooks);
         }
-        exp
     }
 
     /// Waits (bounded by `timeout`) until a record printed so far matches
