@@ -262,6 +262,10 @@ pub const DESTINATION_MAC_ADDRESS: InfoElement =
 pub const INTERFACE_NAME: InfoElement = InfoElement::iana(82, "interfaceName", String);
 pub const INTERFACE_DESCRIPTION: InfoElement =
     InfoElement::iana(83, "interfaceDescription", String);
+/// Counts since the flow's start (RFC 7012 §5.10.1): some exporters send
+/// these instead of the delta counts; `collect --format top` reads them.
+pub const OCTET_TOTAL_COUNT: InfoElement = InfoElement::iana(85, "octetTotalCount", Unsigned64);
+pub const PACKET_TOTAL_COUNT: InfoElement = InfoElement::iana(86, "packetTotalCount", Unsigned64);
 pub const FLOW_END_REASON: InfoElement = InfoElement::iana(136, "flowEndReason", Unsigned8);
 pub const ICMP_TYPE_CODE_IPV6: InfoElement = InfoElement::iana(139, "icmpTypeCodeIPv6", Unsigned16);
 pub const EXPORTER_IPV4_ADDRESS: InfoElement =
@@ -300,7 +304,7 @@ pub const SAMPLING_PROBABILITY: InfoElement =
 
 /// Every IANA element this crate knows, sorted by number. The decoder names
 /// and types fields from here; unknown numbers decode as raw octets.
-pub static IANA_ELEMENTS: [InfoElement; 51] = [
+pub static IANA_ELEMENTS: [InfoElement; 53] = [
     OCTET_DELTA_COUNT,
     PACKET_DELTA_COUNT,
     PROTOCOL_IDENTIFIER,
@@ -332,6 +336,8 @@ pub static IANA_ELEMENTS: [InfoElement; 51] = [
     DESTINATION_MAC_ADDRESS,
     INTERFACE_NAME,
     INTERFACE_DESCRIPTION,
+    OCTET_TOTAL_COUNT,
+    PACKET_TOTAL_COUNT,
     EXPORTER_IPV4_ADDRESS,
     EXPORTER_IPV6_ADDRESS,
     FLOW_END_REASON,
@@ -386,8 +392,10 @@ mod tests {
     /// The numbers and types the README and DESIGN promise collectors.
     #[test]
     fn iana_numbers_and_lengths() {
-        let expect: [(&InfoElement, u16, Option<u16>); 18] = [
+        let expect: [(&InfoElement, u16, Option<u16>); 20] = [
             (&OCTET_DELTA_COUNT, 1, Some(8)),
+            (&OCTET_TOTAL_COUNT, 85, Some(8)),
+            (&PACKET_TOTAL_COUNT, 86, Some(8)),
             (&TCP_CONTROL_BITS, 6, Some(2)),
             (&FLOW_END_SYS_UP_TIME, 21, Some(4)),
             (&FLOW_START_SYS_UP_TIME, 22, Some(4)),
