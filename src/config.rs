@@ -368,6 +368,13 @@ pub enum CollectFormat {
     Json,
 }
 
+/// What the live view ranks flows by first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopSort {
+    Octets,
+    Packets,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectConfig {
     pub listen: Vec<Endpoint>,
