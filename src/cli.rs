@@ -39,6 +39,16 @@ pub enum FormatArg {
     Table,
     /// One JSON object per record, one per line.
     Json,
+    /// A live view of the biggest flows of the last --window, per exporter
+    /// and direction, redrawn each second; keys: o sort by octets, p by
+    /// packets, q quit. Needs stdout to be a terminal.
+    Top,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortArg {
+    Octets,
+    Packets,
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +59,16 @@ pub struct CollectArgs {
     /// How to print what arrives.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
+    /// --format top: rows sum the records received in the last DURATION, a
+    /// sliding window (a record counts from its arrival until DURATION
+    /// later; the view is redrawn each second) [default: 10s, run's
+    /// --active-timeout, so a row is about one export interval's traffic].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub window: Option<Duration>,
+    /// --format top: rank flows by octets or packets first (the keys o and p
+    /// switch) [default: octets].
+    #[arg(long, value_enum, value_name = "KEY")]
+    pub sort: Option<SortArg>,
 }
 
 fn parse_listen(s: &str) -> Result<Endpoint, String> {

@@ -9,7 +9,7 @@ use thiserror::Error;
 use crate::abi::{FlowClock, FlowMapAlloc, SampleMode};
 use crate::cli::{
     AttachArg, ClockArg, CollectArgs, DirectionArg, FlowMapAllocArg, FormatArg, OutputArg, RunArgs,
-    SampleModeArg,
+    SampleModeArg, SortArg,
 };
 use crate::endpoint::Endpoint;
 use crate::flow::Direction;
@@ -366,6 +366,8 @@ fn selector(a: &RunArgs) -> Result<InterfaceSelector, ConfigError> {
 pub enum CollectFormat {
     Table,
     Json,
+    /// The live view (`collect::top`).
+    Top,
 }
 
 /// What the live view ranks flows by first.
@@ -375,10 +377,27 @@ pub enum TopSort {
     Packets,
 }
 
+/// The live view's settings (`--window`, `--sort`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopConfig {
+    /// A record counts this long after it arrived.
+    pub window: Duration,
+    pub sort: TopSort,
+}
+
+/// `--window`: run's default export interval, so that a row of our own
+/// records is one interval's traffic.
+pub const DEFAULT_TOP_WINDOW: Duration = DEFAULT_ACTIVE_TIMEOUT;
+/// `--window` bounds: the view is redrawn each second; an hour of records
+/// is more than the window holds at any rate worth watching.
+pub const MIN_TOP_WINDOW: Duration = Duration::from_secs(1);
+pub const MAX_TOP_WINDOW: Duration = Duration::from_secs(3600);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectConfig {
     pub listen: Vec<Endpoint>,
     pub format: CollectFormat,
+    pub top: TopConfig,
 }
 
 impl CollectConfig {
@@ -389,11 +408,42 @@ impl CollectConfig {
                 return Err(invalid("listen", l, "given twice"));
             }
         }
+        let top = a.format == FormatArg::Top;
+        if let (Some(w), false) = (a.window, top) {
+            return Err(invalid(
+                "window",
+                format!("{w:?}"),
+                "applies to --format top only",
+            ));
+        }
+        if let (Some(s), false) = (a.sort, top) {
+            return Err(invalid(
+                "sort",
+                format!("{s:?}").to_lowercase(),
+                "applies to --format top only",
+            ));
+        }
+        let window = a.window.unwrap_or(DEFAULT_TOP_WINDOW);
+        if !(MIN_TOP_WINDOW..=MAX_TOP_WINDOW).contains(&window) {
+            return Err(invalid(
+                "window",
+                format!("{window:?}"),
+                format!("must be between {MIN_TOP_WINDOW:?} and {MAX_TOP_WINDOW:?}"),
+            ));
+        }
         Ok(CollectConfig {
             listen: a.listen.clone(),
             format: match a.format {
                 FormatArg::Table => CollectFormat::Table,
                 FormatArg::Json => CollectFormat::Json,
+                FormatArg::Top => CollectFormat::Top,
+            },
+            top: TopConfig {
+                window,
+                sort: match a.sort {
+                    None | Some(SortArg::Octets) => TopSort::Octets,
+                    Some(SortArg::Packets) => TopSort::Packets,
+                },
             },
         })
     }
@@ -579,5 +629,49 @@ mod tests {
         let mut a = run_args(&["--output", "json"]).unwrap();
         a.iface = vec!["../x".into()];
         assert!(RunConfig::from_args(&a).is_err());
+    }
+
+    fn collect_config(extra: &[&str]) -> Result<CollectConfig, String> {
+        let mut argv = vec!["ipfix-flow-exporter", "collect"];
+        argv.extend_from_slice(extra);
+        match crate::cli::Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            crate::cli::Command::Collect(c) => {
+                CollectConfig::from_args(&c).map_err(|e| e.to_string())
+            }
+            crate::cli::Command::Run(_) => unreachable!("collect was parsed"),
+        }
+    }
+
+    #[test]
+    fn the_live_view_settings() {
+        let c = collect_config(&["--format", "top"]).unwrap();
+        assert_eq!(c.format, CollectFormat::Top);
+        assert_eq!(
+            c.top,
+            TopConfig {
+                window: Duration::from_secs(10),
+                sort: TopSort::Octets
+            }
+        );
+        let c =
+            collect_config(&["--format", "top", "--window", "1m", "--sort", "packets"]).unwrap();
+        assert_eq!(c.top.window, Duration::from_secs(60));
+        assert_eq!(c.top.sort, TopSort::Packets);
+        assert_eq!(
+            collect_config(&["--format", "top", "--window", "500ms"]).unwrap_err(),
+            "--window 500ms: must be between 1s and 3600s"
+        );
+        // A flag of the view with another format does nothing: refused.
+        assert_eq!(
+            collect_config(&["--window", "5s"]).unwrap_err(),
+            "--window 5s: applies to --format top only"
+        );
+        assert_eq!(
+            collect_config(&["--format", "json", "--sort", "packets"]).unwrap_err(),
+            "--sort packets: applies to --format top only"
+        );
     }
 }

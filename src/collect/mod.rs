@@ -5,7 +5,8 @@
 //! per listener and per TCP connection receives and frames ([`net`]), and
 //! hands `(exporter, message)` to this thread over a bounded channel, where
 //! the single [`CollectingProcess`] decodes, reports and prints
-//! ([`process`], with the [`json`] and [`table`] formats). SIGINT and
+//! ([`process`], with the [`json`] and [`table`] formats, or the live
+//! view of [`top`], which needs stdout to be a terminal). SIGINT and
 //! SIGTERM end it cleanly: every blocking call in every thread times out
 //! within [`net::POLL`], so the process exits well within a second.
 //!
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::config::CollectConfig;
+use crate::config::{CollectConfig, CollectFormat};
 pub use process::{CollectingProcess, Input};
 
 /// Messages queued between the receiving threads and the decoder; when
@@ -57,6 +58,9 @@ pub fn run(cfg: &CollectConfig) -> Result<()> {
         !cfg.listen.is_empty(),
         "nothing to listen on: give --listen"
     );
+    if cfg.format == CollectFormat::Top {
+        top::require_terminal()?;
+    }
     let listeners = cfg
         .listen
         .iter()
@@ -66,9 +70,11 @@ pub fn run(cfg: &CollectConfig) -> Result<()> {
     let stop = stop_on_signals()?;
 
     let mut stderr = io::stderr();
+    let mut urls = Vec::with_capacity(listeners.len());
     for l in &listeners {
         let url = l.url().context("reading a listener's bound address")?;
         let _ = writeln!(stderr, "listening on {url}");
+        urls.push(url);
     }
 
     let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
@@ -85,6 +91,13 @@ pub fn run(cfg: &CollectConfig) -> Result<()> {
     // The threads hold the only senders: the channel disconnects once they
     // have all ended.
     drop(tx);
+
+    if cfg.format == CollectFormat::Top {
+        let result = top::run(&rx, &stop, &urls, &cfg.top);
+        // Nothing more is shown: what is still queued is dropped.
+        finish(&rx, threads, &stop, |_| {});
+        return result;
+    }
 
     let out = io::BufWriter::new(io::stdout().lock());
     let mut process = CollectingProcess::new(cfg.format, out, io::stderr());
@@ -103,16 +116,35 @@ pub fn run(cfg: &CollectConfig) -> Result<()> {
         }
     };
 
-    // Stop the threads; print what is still queued while they finish (a
-    // thread blocked on a full channel needs us to keep receiving).
+    // Print what is still queued while the threads finish.
+    let mut printing = result.is_ok();
+    finish(&rx, threads, &stop, |input| {
+        if printing {
+            printing = process.handle(input, Instant::now()).is_ok();
+        }
+    });
+    match result {
+        // `collect | head`: the reader is gone, nothing left to do.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing records to stdout"),
+    }
+}
+
+/// Stops the threads and hands `queued` what is still in the channel while
+/// they finish (a thread blocked on a full channel needs us to keep
+/// receiving); waits for them at most [`SHUTDOWN_GRACE`].
+fn finish(
+    rx: &mpsc::Receiver<Input>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    stop: &AtomicBool,
+    mut queued: impl FnMut(Input),
+) {
     stop.store(true, Ordering::Relaxed);
     let deadline = Instant::now() + SHUTDOWN_GRACE;
-    let mut printing = result.is_ok();
     let all_ended = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(input) if printing => printing = process.handle(input, Instant::now()).is_ok(),
-            Ok(_) => {}
+            Ok(input) => queued(input),
             Err(RecvTimeoutError::Disconnected) => break true,
             Err(RecvTimeoutError::Timeout) => break false,
         }
@@ -121,10 +153,5 @@ pub fn run(cfg: &CollectConfig) -> Result<()> {
         for t in threads {
             let _ = t.join();
         }
-    }
-    match result {
-        // `collect | head`: the reader is gone, nothing left to do.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing records to stdout"),
     }
 }

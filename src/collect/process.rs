@@ -63,6 +63,8 @@ pub enum Input {
 enum Output {
     Json,
     Table(Table),
+    /// `--format top`: the data records, for [`CollectingProcess::take_records`].
+    Records(Vec<(DomainKey, DataRecord)>),
 }
 
 /// One UDP listening socket's templates, and when each exporter that has
@@ -204,6 +206,7 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             output: match format {
                 CollectFormat::Json => Output::Json,
                 CollectFormat::Table => Output::Table(Table::default()),
+                CollectFormat::Top => Output::Records(Vec::new()),
             },
             out,
             diag,
@@ -246,6 +249,15 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
         }
         self.expire(now);
         Ok(())
+    }
+
+    /// The records decoded since the last call, with their exporter and
+    /// domain, for `--format top` (nothing for the printing formats).
+    pub fn take_records(&mut self) -> Vec<(DomainKey, DataRecord)> {
+        match &mut self.output {
+            Output::Records(records) => std::mem::take(records),
+            _ => Vec::new(),
+        }
     }
 
     /// Forgets UDP exporters idle for [`UDP_EXPORTER_IDLE`]; cheap to call
@@ -453,6 +465,14 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
         lines: &mut Vec<String>,
     ) {
         let domain = header.observation_domain_id;
+        if let Output::Records(records) = &mut self.output {
+            let key = DomainKey {
+                exporter,
+                observation_domain_id: domain,
+            };
+            records.push((key, r.clone()));
+            return;
+        }
         // Options records are never flows; other exporters' data records
         // that do not carry our elements print as fields.
         let flow = if r.is_options() {
@@ -467,6 +487,7 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             (Output::Json, None) => lines.push(record_fields_json(exporter, domain, r).to_string()),
             (Output::Table(t), Some(f)) => lines.extend(t.flow_lines(exporter, &f)),
             (Output::Table(_), None) => lines.push(record_line(exporter, domain, r)),
+            (Output::Records(_), _) => {}
         }
     }
 }
@@ -1041,5 +1062,31 @@ mod tests {
             );
         }
         assert!(!h.take_diag().iter().any(|l| l.contains("redefined")));
+    }
+
+    /// `--format top` takes the data records, options ones included (the
+    /// view decides), with their exporter and domain; nothing is printed.
+    #[test]
+    fn the_live_view_takes_the_records() {
+        let mut h = Harness::new(CollectFormat::Top);
+        let mut s = Session::new(4);
+        h.send(
+            Protocol::Udp,
+            A,
+            message(&mut s, true, &[flow(1), flow(2)], |b| {
+                b.add_statistics(&ExportStatistics::default()).unwrap();
+            }),
+        );
+        let records = h.p.take_records();
+        // Two flows, and the statistics' two options records.
+        assert_eq!(records.len(), 4, "{records:#?}");
+        let key = DomainKey {
+            exporter: addr(A),
+            observation_domain_id: 4,
+        };
+        assert!(records.iter().all(|(k, _)| *k == key));
+        assert_eq!(records.iter().filter(|(_, r)| r.is_options()).count(), 2);
+        assert!(h.p.take_records().is_empty());
+        assert!(h.take_out().is_empty());
     }
 }

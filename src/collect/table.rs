@@ -168,7 +168,7 @@ fn endpoint(addr: IpAddr, port: u16) -> String {
 
 /// Protocols whose records carry transport ports: TCP, UDP, DCCP, SCTP,
 /// UDP-Lite.
-fn has_ports(protocol: u8) -> bool {
+pub fn has_ports(protocol: u8) -> bool {
     matches!(protocol, 6 | 17 | 33 | 132 | 136)
 }
 
