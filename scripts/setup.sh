@@ -13,6 +13,8 @@ packages=(
     clang llvm make pkg-config libelf-dev zlib1g-dev
     # tests: namespaces and tc, traffic and references, independent decoders
     iproute2 iputils-ping ethtool nftables util-linux bpftool tshark nfdump pmacct python3
+    # collect --format top is tested in a pseudo-terminal, a tmux pane
+    tmux
     # the metrics test checks the page with promtool (Debian ships it here)
     prometheus
     # the vagrant/ scripts' tests: they read the payload, post it, are linted
