@@ -48,8 +48,9 @@ echo "top exited with status $status"
 : >"$dir/done"
 sleep 60"#;
 
-/// A private tmux server (its own socket, no config file) with one
-/// session; killed on drop.
+/// A private tmux server (its socket in the scratch directory, no config
+/// file) with one session; killed on drop, and its socket goes with the
+/// directory.
 struct Tmux {
     socket: String,
     dir: TempDir,
@@ -59,7 +60,7 @@ impl Tmux {
     fn start(collect_args: &[&str]) -> Tmux {
         let dir = TempDir::new("collect-top");
         let t = Tmux {
-            socket: common::unique("ipfix-top-"),
+            socket: dir.str("tmux.sock"),
             dir,
         };
         let dir = t.dir.str("");
@@ -89,7 +90,7 @@ impl Tmux {
     /// Runs a tmux command against this server; its stdout.
     fn tmux(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
-            .arg("-L")
+            .arg("-S")
             .arg(&self.socket)
             .args(args)
             .stdin(Stdio::null())
@@ -217,7 +218,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .arg("-L")
+            .arg("-S")
             .arg(&self.socket)
             .arg("kill-server")
             .stdout(Stdio::null())
