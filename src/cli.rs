@@ -53,9 +53,20 @@ pub enum SortArg {
 
 #[derive(Debug, Args)]
 pub struct CollectArgs {
-    /// Where to listen: udp://ADDR:PORT or tcp://ADDR:PORT (repeatable).
+    /// Where to listen: udp://ADDR:PORT, tcp://ADDR:PORT or
+    /// tls://ADDR:PORT (repeatable).
     #[arg(long, value_name = "URL", default_value = "udp://127.0.0.1:4739", value_parser = parse_listen)]
     pub listen: Vec<Endpoint>,
+    /// Certificate (PEM, with its chain) tls:// listeners show exporters.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Require exporters on tls:// listeners to show a certificate this CA
+    /// (PEM) signed (mutual authentication).
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
     /// How to print what arrives.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
@@ -175,10 +186,21 @@ pub struct RunArgs {
     /// Print exported flow records on stdout.
     #[arg(long, value_enum)]
     pub output: Option<OutputArg>,
-    /// IPFIX collector, [udp://|tcp://]HOST[:PORT] (port 4739 when omitted);
-    /// repeat for several collectors.
+    /// IPFIX collector, [udp://|tcp://|tls://]HOST[:PORT] (port 4739 when
+    /// omitted, 4740 for tls://); repeat for several collectors.
     #[arg(long, value_name = "URL", value_parser = parse_collector)]
     pub collector: Vec<Endpoint>,
+    /// CA certificates (PEM) that tls:// collectors' certificates must
+    /// chain to [default: /etc/ssl/certs/ca-certificates.crt].
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM, with its chain) shown to tls:// collectors
+    /// that ask for one; needs --tls-key.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Largest IPFIX message in bytes (header included).
     #[arg(long, value_name = "BYTES", default_value_t = 1400)]
     pub mtu: usize,

@@ -11,7 +11,7 @@ use crate::cli::{
     AttachArg, ClockArg, CollectArgs, DirectionArg, FlowMapAllocArg, FormatArg, OutputArg, RunArgs,
     SampleModeArg, SortArg,
 };
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, Protocol};
 use crate::flow::Direction;
 use crate::ifselect::{InterfaceSelector, Pattern, IFNAME_MAX};
 use crate::ipfix::Mtu;
@@ -35,6 +35,8 @@ pub enum ConfigError {
     },
     #[error(transparent)]
     PinPath(#[from] PinPathError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 fn invalid(flag: &'static str, value: impl ToString, why: impl ToString) -> ConfigError {
@@ -86,6 +88,8 @@ pub struct ExportConfig {
     pub clock: FlowClock,
     /// Where Prometheus scrapes the exporter's own metrics.
     pub metrics_listen: Option<SocketAddr>,
+    /// TLS of the `tls://` collectors; `None` when there is none.
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 /// The export settings as given, before validation: what `run`'s flags and
@@ -105,6 +109,10 @@ pub struct ExportSettings {
     pub sampling: Sampling,
     pub clock: FlowClock,
     pub metrics_listen: Option<SocketAddr>,
+    /// `--tls-ca`, `--tls-cert`, `--tls-key`: for `tls://` collectors.
+    pub tls_ca: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// RFC 7011 §10.4.4: an Exporting Process does not try to reconnect to a
@@ -139,6 +147,9 @@ impl Default for ExportSettings {
             sampling: Sampling::default(),
             clock: FlowClock::default(),
             metrics_listen: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -192,7 +203,29 @@ impl ExportSettings {
                 format!("must be at least {MIN_TEMPLATE_REFRESH:?}"),
             ));
         }
+        let tls = if self.collectors.iter().any(|c| c.protocol == Protocol::Tls) {
+            Some(crate::tls::ClientTls::load(
+                self.tls_ca.as_deref(),
+                self.tls_cert.as_deref(),
+                self.tls_key.as_deref(),
+            )?)
+        } else {
+            let given = [
+                ("tls-ca", &self.tls_ca),
+                ("tls-cert", &self.tls_cert),
+                ("tls-key", &self.tls_key),
+            ];
+            if let Some((flag, Some(path))) = given.into_iter().find(|(_, p)| p.is_some()) {
+                return Err(invalid(
+                    flag,
+                    path.display(),
+                    "is for tls:// collectors, and none is given",
+                ));
+            }
+            None
+        };
         Ok(ExportConfig {
+            tls,
             active_timeout: self.active_timeout,
             idle_timeout: self.idle_timeout,
             output: self.output,
@@ -301,6 +334,9 @@ impl RunConfig {
                     ClockArg::Precise => FlowClock::Boot,
                 },
                 metrics_listen: a.metrics_listen,
+                tls_ca: a.tls_ca.clone(),
+                tls_cert: a.tls_cert.clone(),
+                tls_key: a.tls_key.clone(),
             }
             .validate()?,
         })
@@ -398,6 +434,8 @@ pub struct CollectConfig {
     pub listen: Vec<Endpoint>,
     pub format: CollectFormat,
     pub top: TopConfig,
+    /// What tls:// listeners use; `None` when there is none.
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl CollectConfig {
@@ -431,7 +469,36 @@ impl CollectConfig {
                 format!("must be between {MIN_TOP_WINDOW:?} and {MAX_TOP_WINDOW:?}"),
             ));
         }
+        let tls = if a.listen.iter().any(|l| l.protocol == Protocol::Tls) {
+            let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) else {
+                return Err(invalid(
+                    "listen",
+                    "tls://",
+                    "needs --tls-cert and --tls-key",
+                ));
+            };
+            Some(crate::tls::ServerTls(crate::tls::server_config(
+                cert,
+                key,
+                a.tls_client_ca.as_deref(),
+            )?))
+        } else {
+            let given = [
+                ("tls-cert", &a.tls_cert),
+                ("tls-key", &a.tls_key),
+                ("tls-client-ca", &a.tls_client_ca),
+            ];
+            if let Some((flag, Some(path))) = given.into_iter().find(|(_, p)| p.is_some()) {
+                return Err(invalid(
+                    flag,
+                    path.display(),
+                    "is for tls:// listeners, and none is given",
+                ));
+            }
+            None
+        };
         Ok(CollectConfig {
+            tls,
             listen: a.listen.clone(),
             format: match a.format {
                 FormatArg::Table => CollectFormat::Table,
@@ -474,6 +541,44 @@ mod tests {
         );
         let a = run_args(&["--collector", "192.0.2.1", "--mtu", "140"]).unwrap();
         assert_eq!(RunConfig::from_args(&a).unwrap().export.mtu.bytes(), 140);
+    }
+
+    #[test]
+    fn tls_files_go_with_tls_collectors() {
+        let a = run_args(&["--collector", "192.0.2.1", "--tls-ca", "/tmp/ca.pem"]).unwrap();
+        assert_eq!(
+            RunConfig::from_args(&a).unwrap_err().to_string(),
+            "--tls-ca /tmp/ca.pem: is for tls:// collectors, and none is given"
+        );
+        let a = run_args(&[
+            "--collector",
+            "tls://192.0.2.1",
+            "--tls-ca",
+            "/nonexistent/ca.pem",
+        ])
+        .unwrap();
+        let err = RunConfig::from_args(&a).unwrap_err().to_string();
+        assert!(err.starts_with("--tls-ca /nonexistent/ca.pem: "), "{err}");
+        let collect = |extra: &[&str]| {
+            let mut argv = vec!["ipfix-flow-exporter", "collect"];
+            argv.extend_from_slice(extra);
+            match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+                crate::cli::Command::Collect(c) => CollectConfig::from_args(&c),
+                crate::cli::Command::Run(_) => unreachable!("collect was parsed"),
+            }
+        };
+        assert_eq!(
+            collect(&["--listen", "tls://127.0.0.1:4740"])
+                .unwrap_err()
+                .to_string(),
+            "--listen tls://: needs --tls-cert and --tls-key"
+        );
+        assert_eq!(
+            collect(&["--tls-client-ca", "/tmp/ca.pem"])
+                .unwrap_err()
+                .to_string(),
+            "--tls-client-ca /tmp/ca.pem: is for tls:// listeners, and none is given"
+        );
     }
 
     #[test]

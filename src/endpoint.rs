@@ -1,4 +1,4 @@
-//! An IPFIX transport endpoint, `[udp://|tcp://]HOST[:PORT]`: a collector
+//! An IPFIX transport endpoint, `[udp://|tcp://|tls://]HOST[:PORT]`: a collector
 //! `run` exports to (`--collector`), or the address `collect` listens on
 //! (`--listen`).
 
@@ -13,6 +13,24 @@ pub const IPFIX_PORT: u16 = 4739;
 pub enum Protocol {
     Udp,
     Tcp,
+    /// TLS over TCP (RFC 7011 §11): a TCP transport session inside TLS.
+    Tls,
+}
+
+impl Protocol {
+    /// The port when none is given: 4739, or 4740 for TLS (IANA).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Protocol::Udp | Protocol::Tcp => IPFIX_PORT,
+            Protocol::Tls => crate::tls::IPFIX_TLS_PORT,
+        }
+    }
+
+    /// A byte stream (TCP, or TCP inside TLS): templates live as long as
+    /// the connection (RFC 7011 §8.1).
+    pub fn is_stream(self) -> bool {
+        self != Protocol::Udp
+    }
 }
 
 /// A collector as given on the command line; resolved (and re-resolved)
@@ -26,7 +44,7 @@ pub struct Endpoint {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum EndpointError {
-    #[error("unknown scheme {0:?} (use udp:// or tcp://)")]
+    #[error("unknown scheme {0:?} (use udp://, tcp:// or tls://)")]
     Scheme(String),
     #[error("empty host")]
     EmptyHost,
@@ -90,6 +108,7 @@ impl Endpoint {
         let (protocol, rest) = match s.split_once("://") {
             Some(("udp", r)) => (Protocol::Udp, r),
             Some(("tcp", r)) => (Protocol::Tcp, r),
+            Some(("tls", r)) => (Protocol::Tls, r),
             Some((scheme, _)) => return Err(EndpointError::Scheme(scheme.to_owned())),
             None => (Protocol::Udp, s),
         };
@@ -114,7 +133,7 @@ impl Endpoint {
         }
         check_host(host, bracketed)?;
         let port = match port {
-            None => IPFIX_PORT,
+            None => protocol.default_port(),
             Some(p) => match p.parse::<u16>() {
                 Ok(n) if n > 0 || port_zero => n,
                 _ => return Err(EndpointError::Port(p.to_owned())),
@@ -133,6 +152,7 @@ impl fmt::Display for Endpoint {
         let scheme = match self.protocol {
             Protocol::Udp => "udp",
             Protocol::Tcp => "tcp",
+            Protocol::Tls => "tls",
         };
         if self.host.contains(':') {
             write!(f, "{scheme}://[{}]:{}", self.host, self.port)

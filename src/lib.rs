@@ -27,6 +27,7 @@ pub mod schema;
 pub mod standalone;
 pub mod stop;
 pub mod sys;
+pub mod tls;
 
 /// Generated libbpf-rs skeletons of the two BPF objects (see build.rs).
 pub mod skel {

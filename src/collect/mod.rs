@@ -64,7 +64,7 @@ pub fn run(cfg: &CollectConfig) -> Result<()> {
     let listeners = cfg
         .listen
         .iter()
-        .map(net::bind)
+        .map(|l| net::bind(l, cfg.tls.as_ref()))
         .collect::<Result<Vec<_>>>()?;
 
     let stop = stop_on_signals()?;

@@ -8,6 +8,12 @@
 //! version, impossible length) is reported and closed: it cannot be
 //! resynchronised.
 //!
+//! TLS (RFC 7011 §11): the TCP handling inside a TLS session, which must
+//! complete its handshake (the exporter's certificate verified when
+//! `--tls-client-ca` asks for one) within [`HANDSHAKE_TIMEOUT`] before the
+//! exporter is reported connected; a failed handshake is one line naming
+//! the exporter and why. Its messages reach the process as TCP's do.
+//!
 //! Every blocking call has a timeout of at most [`POLL`], after which the
 //! thread looks at the stop flag, so all threads end within about that long
 //! once it is set.
@@ -18,15 +24,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use rustls::{ServerConfig, ServerConnection};
 
 use super::process::Input;
 use crate::endpoint::{Endpoint, Protocol};
 use crate::ipfix::error::WireError;
 use crate::ipfix::header::{IPFIX_VERSION, MESSAGE_HEADER_LEN};
 use crate::ipfix::message_length;
+use crate::tls::ServerTls;
 
 /// Longest a thread blocks before looking at the stop flag.
 pub const POLL: Duration = Duration::from_millis(200);
@@ -38,17 +46,27 @@ const MAX_MESSAGE_LEN: usize = u16::MAX as usize;
 const READ_CHUNK: usize = 16 * 1024;
 /// TCP exporters served at once; more are turned away.
 pub const MAX_TCP_CONNECTIONS: usize = 256;
+/// Longest a TLS exporter may take to finish its handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound listening socket.
 #[derive(Debug)]
 pub enum Listener {
     Udp(UdpSocket),
-    Tcp(TcpListener),
+    /// TCP, and the TLS every connection speaks when it is a tls://
+    /// listener.
+    Tcp(TcpListener, Option<ServerTls>),
 }
 
 /// Binds `spec` (its host resolved now; the first address that binds
-/// wins). Errors name the listener.
-pub fn bind(spec: &Endpoint) -> Result<Listener> {
+/// wins), with `tls` for a tls:// listener. Errors name the listener.
+pub fn bind(spec: &Endpoint, tls: Option<&ServerTls>) -> Result<Listener> {
+    if spec.protocol == Protocol::Tls && tls.is_none() {
+        anyhow::bail!("listening on {spec}: no TLS certificate (--tls-cert, --tls-key)");
+    }
+    let tls = (spec.protocol == Protocol::Tls)
+        .then(|| tls.cloned())
+        .flatten();
     let addrs: Vec<SocketAddr> = (spec.host.as_str(), spec.port)
         .to_socket_addrs()
         .with_context(|| format!("listening on {spec}: resolving {}", spec.host))?
@@ -57,7 +75,9 @@ pub fn bind(spec: &Endpoint) -> Result<Listener> {
     for addr in addrs {
         let bound = match spec.protocol {
             Protocol::Udp => UdpSocket::bind(addr).map(Listener::Udp),
-            Protocol::Tcp => TcpListener::bind(addr).map(Listener::Tcp),
+            Protocol::Tcp | Protocol::Tls => {
+                TcpListener::bind(addr).map(|l| Listener::Tcp(l, tls.clone()))
+            }
         };
         match bound {
             Ok(l) => return Ok(l),
@@ -75,7 +95,8 @@ impl Listener {
     pub fn url(&self) -> io::Result<String> {
         Ok(match self {
             Listener::Udp(s) => format!("udp://{}", s.local_addr()?),
-            Listener::Tcp(s) => format!("tcp://{}", s.local_addr()?),
+            Listener::Tcp(s, None) => format!("tcp://{}", s.local_addr()?),
+            Listener::Tcp(s, Some(_)) => format!("tls://{}", s.local_addr()?),
         })
     }
 
@@ -91,13 +112,13 @@ impl Listener {
                     .name(name.clone())
                     .spawn(move || udp_loop(&socket, &tx, &stop))
             }
-            Listener::Tcp(listener) => {
+            Listener::Tcp(listener, tls) => {
                 listener
                     .set_nonblocking(true)
                     .with_context(|| format!("making {name} non-blocking"))?;
                 thread::Builder::new()
                     .name(name.clone())
-                    .spawn(move || accept_loop(&listener, &tx, &stop))
+                    .spawn(move || accept_loop(&listener, tls.as_ref(), &tx, &stop))
             }
         }
         .with_context(|| format!("starting the thread of {name}"))
@@ -135,7 +156,12 @@ fn udp_loop(socket: &UdpSocket, tx: &SyncSender<Input>, stop: &AtomicBool) {
     }
 }
 
-fn accept_loop(listener: &TcpListener, tx: &SyncSender<Input>, stop: &Arc<AtomicBool>) {
+fn accept_loop(
+    listener: &TcpListener,
+    tls: Option<&ServerTls>,
+    tx: &SyncSender<Input>,
+    stop: &Arc<AtomicBool>,
+) {
     let mut connections: Vec<JoinHandle<()>> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
@@ -147,9 +173,10 @@ fn accept_loop(listener: &TcpListener, tx: &SyncSender<Input>, stop: &Arc<Atomic
                     ))
                 } else {
                     let (tx, stop) = (tx.clone(), Arc::clone(stop));
+                    let tls = tls.map(|t| Arc::clone(&t.0));
                     thread::Builder::new()
                         .name(format!("tcp {exporter}"))
-                        .spawn(move || connection(stream, exporter, &tx, &stop))
+                        .spawn(move || connection(stream, exporter, tls, &tx, &stop))
                         .map(|c| connections.push(c))
                         .err()
                         .map(|e| format!("tcp {exporter}: refused, no thread for it: {e}"))
@@ -176,10 +203,47 @@ fn accept_loop(listener: &TcpListener, tx: &SyncSender<Input>, stop: &Arc<Atomic
     }
 }
 
-/// One TCP exporter: read, frame, hand over; `Closed` last.
+/// The TLS handshake with an exporter, bounded by [`HANDSHAKE_TIMEOUT`]
+/// and the stop flag; why it failed, when it did.
+fn handshake(
+    stream: &mut TcpStream,
+    config: Arc<ServerConfig>,
+    stop: &AtomicBool,
+) -> Result<ServerConnection, String> {
+    let mut conn = ServerConnection::new(config).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    while conn.is_handshaking() {
+        if stop.load(Ordering::Relaxed) {
+            return Err("stopping".into());
+        }
+        match conn.complete_io(stream) {
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) && Instant::now() < deadline => {}
+            Err(e) if is_timeout(&e) => return Err("no handshake in time".into()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(conn)
+}
+
+/// Reads from the stream, through TLS when the connection has it.
+fn read(
+    stream: &mut TcpStream,
+    tls: Option<&mut ServerConnection>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    match tls {
+        None => stream.read(buf),
+        Some(conn) => rustls::Stream::new(conn, stream).read(buf),
+    }
+}
+
+/// One TCP exporter (inside TLS with `tls`): read, frame, hand over;
+/// `Closed` last.
 fn connection(
     mut stream: TcpStream,
     exporter: SocketAddr,
+    tls: Option<Arc<ServerConfig>>,
     tx: &SyncSender<Input>,
     stop: &AtomicBool,
 ) {
@@ -187,6 +251,18 @@ fn connection(
         .set_nonblocking(false)
         .and_then(|()| stream.set_read_timeout(Some(POLL)));
     let mut error = setup.err().map(|e| format!("setting up the socket: {e}"));
+    let mut session = None;
+    if let (None, Some(config)) = (&error, tls) {
+        match handshake(&mut stream, config, stop) {
+            Ok(conn) => session = Some(conn),
+            Err(why) => {
+                let _ = tx.send(Input::Notice(format!(
+                    "tls {exporter}: refused, TLS handshake failed: {why}"
+                )));
+                return;
+            }
+        }
+    }
     if error.is_none() && tx.send(Input::Connected { exporter }).is_err() {
         return;
     }
@@ -194,7 +270,7 @@ fn connection(
     let mut framer = Framer::default();
     let mut chunk = vec![0u8; READ_CHUNK];
     while error.is_none() && !stop.load(Ordering::Relaxed) {
-        let n = match stream.read(&mut chunk) {
+        let n = match read(&mut stream, session.as_mut(), &mut chunk) {
             Ok(0) => {
                 if framer.pending() > 0 {
                     error = Some(format!(

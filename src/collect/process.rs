@@ -194,6 +194,7 @@ fn transport_name(t: Protocol) -> &'static str {
     match t {
         Protocol::Udp => "udp",
         Protocol::Tcp => "tcp",
+        Protocol::Tls => "tls",
     }
 }
 
@@ -339,7 +340,9 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
                     .or_insert_with(UdpSocketState::new)
                     .decoder
             }
-            Protocol::Tcp => &mut self.tcp,
+            // TLS streams are handed over as TCP (net.rs): the same
+            // transport session inside.
+            Protocol::Tcp | Protocol::Tls => &mut self.tcp,
         };
         let m = match decoder.decode(exporter, bytes) {
             Ok(m) => m,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::session::CollectorSession;
 use super::state::Context;
 use crate::config::ExportConfig;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, Protocol};
 use crate::flow::clock::Clock;
 use crate::flow::record_sink::{CollectorStatus, RecordSink};
 use crate::flow::{FlowRecord, FlowStats, IntervalSummary};
@@ -54,6 +54,10 @@ pub struct IpfixSink {
     boot_epoch_ms: u64,
     stats: [FlowStats; 2],
     settings: SessionSettings,
+    /// The TLS the `tls://` sessions were made with: a reload reads the
+    /// files again, so those sessions start again with what they hold now
+    /// (a renewed certificate).
+    tls: Option<crate::tls::ClientTls>,
 }
 
 impl IpfixSink {
@@ -76,27 +80,34 @@ impl IpfixSink {
             boot_epoch_ms,
             stats: [FlowStats::default(); 2],
             settings: SessionSettings::of(cfg, observation_domain_id),
+            tls: cfg.tls.clone(),
         };
         sink.read_interfaces();
         sink
     }
 
     /// A reload: the collectors of `cfg` from now on. A collector that
-    /// stays keeps its session when the session settings did not change;
+    /// stays keeps its session when the session settings did not change
+    /// (a `tls://` one never does: its certificate files were read again);
     /// every other session writes what it holds and closes (bounded by
     /// `deadline`, the rest counted as not sent), and new ones start.
     pub fn retarget(&mut self, cfg: &ExportConfig, observation_domain_id: u32, deadline: Instant) {
         let settings = SessionSettings::of(cfg, observation_domain_id);
         let same = settings == self.settings;
+        let same_tls = cfg.tls == self.tls;
         let (mut kept, retired): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sessions)
             .into_iter()
-            .partition(|s| same && cfg.collectors.contains(&s.spec));
+            .partition(|s| {
+                same && cfg.collectors.contains(&s.spec)
+                    && (s.spec.protocol != Protocol::Tls || same_tls)
+            });
         for s in &retired {
             log::info!("collector {}: closing (reload)", s.spec);
         }
         self.sessions = retired;
         self.drain(deadline);
         self.settings = settings;
+        self.tls = cfg.tls.clone();
         self.sessions = cfg
             .collectors
             .iter()

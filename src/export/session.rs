@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::state::{CollectorState, NotEncoded, Outgoing, Transport, Unwritten};
-use super::tcp::{TcpEvent, TcpLink};
+use super::tcp::{TcpEvent, TcpLink, TlsClient};
 use super::udp::UdpLink;
 use crate::config::ExportConfig;
 use crate::endpoint::{Endpoint, Protocol};
@@ -48,6 +48,16 @@ impl CollectorSession {
                 Link::Tcp(TcpLink::new(&spec.host, spec.port, cfg.tcp_reconnect)),
                 Transport::Tcp,
             ),
+            // Validation loaded the TLS configuration for any tls://
+            // collector; without it (a bug) every attempt fails, logged.
+            Protocol::Tls => {
+                let tls = TlsClient {
+                    config: cfg.tls.as_ref().map(|t| std::sync::Arc::clone(&t.config)),
+                    name: crate::tls::server_name(&spec.host),
+                };
+                let link = TcpLink::new(&spec.host, spec.port, cfg.tcp_reconnect).with_tls(tls);
+                (Link::Tcp(link), Transport::Tcp)
+            }
         };
         CollectorSession {
             spec,

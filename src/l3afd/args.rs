@@ -153,7 +153,8 @@ impl L3afdArgs {
                     protocol = match v.as_str() {
                         "udp" => Protocol::Udp,
                         "tcp" => Protocol::Tcp,
-                        _ => return Err(bad(k, &v, "use udp or tcp")),
+                        "tls" => Protocol::Tls,
+                        _ => return Err(bad(k, &v, "use udp, tcp or tls")),
                     }
                 }
                 "verbose" => {
@@ -199,6 +200,9 @@ fn export_setting(export: &mut ExportSettings, k: &str, v: &str) -> Result<bool,
         "template-refresh" => export.template_refresh = seconds_or_duration(k, v)?,
         "tcp-reconnect" => export.tcp_reconnect = seconds_or_duration(k, v)?,
         "tcp-queue-records" => export.tcp_queue_records = number(k, v)?,
+        "tls-ca" => export.tls_ca = Some(PathBuf::from(v)),
+        "tls-cert" => export.tls_cert = Some(PathBuf::from(v)),
+        "tls-key" => export.tls_key = Some(PathBuf::from(v)),
         _ => return Ok(false),
     }
     Ok(true)
@@ -210,6 +214,31 @@ mod tests {
 
     fn argv(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn tls_comes_as_start_args_too() {
+        let a = L3afdArgs::parse(&argv(&[
+            "--iface=eth0",
+            "--collector_ip=192.0.2.7",
+            "--collector-protocol=tls",
+            "--collector_port=4740",
+            "--tls-ca=/etc/ipfix/ca.pem",
+            "--tls-cert=/etc/ipfix/exporter.pem",
+            "--tls-key=/etc/ipfix/exporter.key",
+        ]))
+        .unwrap();
+        assert_eq!(a.export.collectors[0].protocol, Protocol::Tls);
+        assert_eq!(a.export.tls_ca, Some(PathBuf::from("/etc/ipfix/ca.pem")));
+        assert_eq!(
+            a.export.tls_cert,
+            Some(PathBuf::from("/etc/ipfix/exporter.pem"))
+        );
+        assert_eq!(
+            a.export.tls_key,
+            Some(PathBuf::from("/etc/ipfix/exporter.key"))
+        );
+        assert!(a.unknown.is_empty(), "{:?}", a.unknown);
     }
 
     #[test]
