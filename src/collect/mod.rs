@@ -18,6 +18,7 @@ pub mod json;
 pub mod net;
 pub mod process;
 pub mod table;
+pub mod utc;
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};

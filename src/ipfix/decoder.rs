@@ -692,7 +692,14 @@ mod tests {
         assert_eq!(r.scope_field_count, 1);
         assert_eq!(r.scope_fields().len(), 1);
         assert_eq!(r.scope_fields()[0].id, ie::OBSERVATION_DOMAIN_ID.id);
-        assert_eq!(r.scope_fields()[0].value, Value::Bytes(vec![]));
+        // No octets are no unsigned32: shown as such, still the scope.
+        assert_eq!(
+            r.scope_fields()[0].value,
+            Value::Malformed {
+                ty: ie::OBSERVATION_DOMAIN_ID.ty,
+                bytes: vec![]
+            }
+        );
         assert_eq!(r.get(ie::FLOW_ID.id), Some(&Value::Unsigned(9)));
     }
 
