@@ -362,7 +362,8 @@ fn udp_flow_and_options_records_match_what_was_sent() {
                 "options": true,
                 "fields": {
                     "observationDomainId": 7,
-                    "systemInitTimeMilliseconds": SYSTEM_INIT_MS,
+                    // SYSTEM_INIT_MS, dateTimeMilliseconds in UTC
+                    "systemInitTimeMilliseconds": "2023-11-14T21:56:40.000Z",
                 },
             }),
             &json!({
@@ -613,8 +614,8 @@ fn custom_templates_print_their_fields() {
             "fields": {
                 "sourceIPv4Address": "198.51.100.7",
                 "packetDeltaCount": 513,
-                "32473:1": label,
-                "32473:2": blob,
+                "32473/1": label,
+                "32473/2": blob,
             },
         })
     };

@@ -6,7 +6,8 @@
 //! `sequence_number` and `export_time` (seconds since the UNIX epoch). Any
 //! other record (options records, other exporters' templates) prints as
 //! `{exporter, observation_domain_id, template_id, options, fields}` with
-//! `fields` keyed by element name, `pen:number` or number.
+//! `fields` keyed by element name, `PEN/number` or number, valued by type
+//! ([`super::fields`]).
 
 use std::net::SocketAddr;
 
@@ -147,7 +148,7 @@ mod tests {
                 "options": false,
                 "fields": {
                     "sourceIPv4Address": "198.51.100.7",
-                    "32473:1": "65746830",
+                    "32473/1": "65746830",
                     "packetDeltaCount": 513,
                 },
             })

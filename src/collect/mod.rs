@@ -20,6 +20,7 @@ pub mod net;
 pub mod process;
 pub mod table;
 pub mod top;
+pub mod utc;
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};

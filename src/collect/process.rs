@@ -654,9 +654,10 @@ mod tests {
         assert_eq!(v[0]["export_time"], 1_700_000_100);
         assert_eq!(v[1]["template_id"], 264);
         assert_eq!(v[1]["options"], true);
+        // dateTimeMilliseconds 1_700_000_000_000, in UTC.
         assert_eq!(
             v[1]["fields"]["systemInitTimeMilliseconds"],
-            1_700_000_000_000u64
+            "2023-11-14T22:13:20.000Z"
         );
         assert_eq!(v[2]["template_id"], 266);
         assert_eq!(v[2]["fields"]["exportedMessageTotalCount"], 9);
@@ -864,7 +865,7 @@ mod tests {
                 "fields": {
                     "sourceIPv4Address": "198.51.100.7",
                     "packetDeltaCount": 513,
-                    "32473:1": "65746830",
+                    "32473/1": "65746830",
                 },
             })]
         );

@@ -8,7 +8,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::fields::{keyed_fields, utc_text, value_text};
+use super::fields::{keyed_fields, value_text};
+use super::utc::utc_text;
 use crate::flow::FlowRecord;
 use crate::ipfix::DataRecord;
 
@@ -358,7 +359,7 @@ mod tests {
         };
         assert_eq!(
             record_line(exporter(), 4, &custom),
-            "record 300 from 192.0.2.1:40000 domain 4: 32473:1=0x65746830"
+            "record 300 from 192.0.2.1:40000 domain 4: 32473/1=0x65746830"
         );
     }
 }

@@ -36,7 +36,8 @@ use super::bytes::Reader;
 use super::data_record::DataRecord;
 use super::error::{DecodeError, WireError};
 use super::header::{MessageHeader, MessageHeaderView, MESSAGE_HEADER_LEN};
-use super::ie::{self, ElementId, InfoElement};
+use super::ie::{ElementId, InfoElement};
+use super::registry;
 use super::set::{SetHeader, SetHeaderView, SetKind, SET_HEADER_LEN};
 use super::staging::Staged;
 use super::template::{Template, TemplateRecord, TEMPLATE_HEADER_LEN};
@@ -296,13 +297,14 @@ impl Decoder {
         Ok(())
     }
 
-    /// Resolved once per template field: custom elements first, then IANA.
+    /// Resolved once per template field: custom elements first, then the
+    /// IANA registry.
     fn element(&self, id: ElementId) -> Option<InfoElement> {
         if let Some(e) = self.custom.get(&id) {
             return Some(e.clone());
         }
         match id.pen() {
-            None => ie::iana_element(id.number()).cloned(),
+            None => registry::element(id.number()).cloned(),
             Some(_) => None,
         }
     }
@@ -327,6 +329,7 @@ fn data_set(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipfix::ie;
     use crate::ipfix::value::Value;
 
     const A: SocketAddr =
@@ -586,7 +589,7 @@ mod tests {
         #[rustfmt::skip]
         let template = [
             0x01, 0x2d, 0x00, 0x01, // template 301, 1 field
-            0x00, 0x5e, 0xff, 0xff, // applicationDescription (94, unknown here), variable
+            0x00, 0x5e, 0xff, 0xff, // applicationDescription (94, a string), variable
         ];
         // "", "ab", "" : prefixes 0, 2, 0.
         let data = [0x00, 0x02, b'a', b'b', 0x00];
@@ -599,9 +602,9 @@ mod tests {
         assert_eq!(
             values,
             [
-                Value::Bytes(vec![]),
-                Value::Bytes(b"ab".to_vec()),
-                Value::Bytes(vec![])
+                Value::String(String::new()),
+                Value::String("ab".into()),
+                Value::String(String::new())
             ]
         );
     }
@@ -611,7 +614,7 @@ mod tests {
         #[rustfmt::skip]
         let template = [
             0x01, 0x2d, 0x00, 0x01, // template 301, 1 field
-            0x00, 0x5e, 0xff, 0xff, // applicationDescription (94, unknown here), variable
+            0x00, 0x5e, 0xff, 0xff, // applicationDescription (94, a string), variable
         ];
         // Prefix says 0x0100 octets, 2 present.
         let data = [0xff, 0x01, 0x00, 0xaa, 0xbb];
@@ -689,7 +692,14 @@ mod tests {
         assert_eq!(r.scope_field_count, 1);
         assert_eq!(r.scope_fields().len(), 1);
         assert_eq!(r.scope_fields()[0].id, ie::OBSERVATION_DOMAIN_ID.id);
-        assert_eq!(r.scope_fields()[0].value, Value::Bytes(vec![]));
+        // No octets are no unsigned32: shown as such, still the scope.
+        assert_eq!(
+            r.scope_fields()[0].value,
+            Value::Malformed {
+                ty: ie::OBSERVATION_DOMAIN_ID.ty,
+                bytes: vec![]
+            }
+        );
         assert_eq!(r.get(ie::FLOW_ID.id), Some(&Value::Unsigned(9)));
     }
 

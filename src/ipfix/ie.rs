@@ -1,14 +1,17 @@
-//! Information Elements: the one table of IE numbers in this crate.
+//! Information Elements: abstract types, element identities, and the
+//! elements this crate uses by name.
 //!
 //! RFC 7012 §3 defines the abstract data types; the IANA "IPFIX Information
-//! Elements" registry assigns numbers, names and types. Every IANA element
-//! number used anywhere in the crate appears once, below. Code elsewhere
-//! refers to the named constants (`ie::OCTET_DELTA_COUNT`), never to a
-//! number or a name string.
+//! Elements" registry assigns numbers, names and types. Code that sends or
+//! reads an element refers to the named constants below
+//! (`ie::OCTET_DELTA_COUNT`), never to a number or a name string. The whole
+//! registry, for naming and typing whatever another exporter sends, is
+//! [`super::registry`]; every constant here must agree with it in number,
+//! name and type (a test there checks).
 //!
-//! Checked against the IANA registry (ids, names, abstract types):
 //! `tcpControlBits` is `unsigned16` since RFC 7125 revised it (RFC 5102 had
-//! `unsigned8`); every other element is unchanged since RFC 5102.
+//! `unsigned8`); the registry copy agrees. Every other element is unchanged
+//! since RFC 5102.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -44,6 +47,37 @@ pub enum AbstractType {
 }
 
 impl AbstractType {
+    /// The type's name as RFC 7012 §3.1 and RFC 6313 §4.5 spell it (and the
+    /// registry's "Abstract Data Type" column).
+    pub const fn name(self) -> &'static str {
+        use AbstractType::*;
+        match self {
+            Unsigned8 => "unsigned8",
+            Unsigned16 => "unsigned16",
+            Unsigned32 => "unsigned32",
+            Unsigned64 => "unsigned64",
+            Signed8 => "signed8",
+            Signed16 => "signed16",
+            Signed32 => "signed32",
+            Signed64 => "signed64",
+            Float32 => "float32",
+            Float64 => "float64",
+            Boolean => "boolean",
+            MacAddress => "macAddress",
+            OctetArray => "octetArray",
+            String => "string",
+            DateTimeSeconds => "dateTimeSeconds",
+            DateTimeMilliseconds => "dateTimeMilliseconds",
+            DateTimeMicroseconds => "dateTimeMicroseconds",
+            DateTimeNanoseconds => "dateTimeNanoseconds",
+            Ipv4Address => "ipv4Address",
+            Ipv6Address => "ipv6Address",
+            BasicList => "basicList",
+            SubTemplateList => "subTemplateList",
+            SubTemplateMultiList => "subTemplateMultiList",
+        }
+    }
+
     /// Full-size encoding length (RFC 7011 §6.1), `None` for the types whose
     /// length is given by the template or by the variable-length prefix.
     pub const fn default_length(self) -> Option<u16> {
@@ -79,6 +113,12 @@ impl AbstractType {
             (Float64, FieldLength::Fixed(n)) => n == 4 || n == 8,
             (_, FieldLength::Fixed(n)) => Some(n) == self.default_length(),
         }
+    }
+}
+
+impl fmt::Display for AbstractType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -127,12 +167,13 @@ impl ElementId {
     /// Largest element number: the 16th bit is the enterprise bit (§3.2).
     pub const MAX_NUMBER: u16 = 0x7fff;
 
-    /// IANA element, for the constants of this table only (a number above
-    /// 0x7fff is a compile error there, since the constants are evaluated at
-    /// compile time).
+    /// IANA element, for [`InfoElement::iana`] only (a number above 0x7fff
+    /// is a compile error there, since its callers are evaluated at compile
+    /// time).
     const fn iana(number: u16) -> Self {
-        // SANITY: only called in `const` items below, so a violation fails
-        // the build; it never runs at run time.
+        // SANITY: only reached from `const` and `static` items (the
+        // constants below, the registry table), so a violation fails the
+        // build; it never runs at run time.
         assert!(number <= Self::MAX_NUMBER);
         ElementId { pen: None, number }
     }
@@ -181,7 +222,9 @@ pub struct InfoElement {
 }
 
 impl InfoElement {
-    const fn iana(number: u16, name: &'static str, ty: AbstractType) -> Self {
+    /// An IANA element, for the constants below and the generated registry
+    /// table (`registry_table.rs`); evaluated at compile time there.
+    pub(super) const fn iana(number: u16, name: &'static str, ty: AbstractType) -> Self {
         InfoElement {
             id: ElementId::iana(number),
             name: Cow::Borrowed(name),
@@ -216,8 +259,9 @@ impl InfoElement {
 
 use AbstractType::*;
 
-// ---- The table. Number, name and abstract type, as the IANA registry has
-// ---- them. Keep IANA_ELEMENTS below sorted by number (a test checks).
+// ---- The elements this crate uses by name. Number, name and abstract type,
+// ---- as the IANA registry has them (a test in `registry` checks). Keep
+// ---- IANA_ELEMENTS below sorted by number (a test checks).
 
 pub const OCTET_DELTA_COUNT: InfoElement = InfoElement::iana(1, "octetDeltaCount", Unsigned64);
 pub const PACKET_DELTA_COUNT: InfoElement = InfoElement::iana(2, "packetDeltaCount", Unsigned64);
@@ -302,8 +346,9 @@ pub const SAMPLING_PACKET_SPACE: InfoElement =
 pub const SAMPLING_PROBABILITY: InfoElement =
     InfoElement::iana(311, "samplingProbability", Float64);
 
-/// Every IANA element this crate knows, sorted by number. The decoder names
-/// and types fields from here; unknown numbers decode as raw octets.
+/// Every IANA element this crate uses by name, sorted by number. The
+/// decoder names and types fields from the whole registry
+/// ([`super::registry`]), which agrees with this list.
 pub static IANA_ELEMENTS: [InfoElement; 53] = [
     OCTET_DELTA_COUNT,
     PACKET_DELTA_COUNT,
@@ -360,15 +405,6 @@ pub static IANA_ELEMENTS: [InfoElement; 53] = [
     SAMPLING_PROBABILITY,
 ];
 
-/// The IANA element with this number, if the table has it (binary search
-/// by number; done once per template field, never per record).
-pub fn iana_element(number: u16) -> Option<&'static InfoElement> {
-    IANA_ELEMENTS
-        .binary_search_by_key(&number, |e| e.id.number)
-        .ok()
-        .and_then(|i| IANA_ELEMENTS.get(i))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,12 +417,29 @@ mod tests {
         assert!(IANA_ELEMENTS.iter().all(|e| e.id.pen.is_none()));
     }
 
+    /// RFC 7012 §3.1 and RFC 6313 §4.5 spellings, as the registry's
+    /// "Abstract Data Type" column has them.
     #[test]
-    fn lookup_by_number() {
-        assert_eq!(iana_element(148), Some(&FLOW_ID));
-        assert_eq!(iana_element(6).map(|e| e.ty), Some(Unsigned16));
-        assert_eq!(iana_element(3), None);
-        assert_eq!(iana_element(0x7fff), None);
+    fn type_names() {
+        let golden = [
+            (Unsigned8, "unsigned8"),
+            (Unsigned64, "unsigned64"),
+            (Signed32, "signed32"),
+            (Float64, "float64"),
+            (Boolean, "boolean"),
+            (MacAddress, "macAddress"),
+            (OctetArray, "octetArray"),
+            (String, "string"),
+            (DateTimeSeconds, "dateTimeSeconds"),
+            (DateTimeNanoseconds, "dateTimeNanoseconds"),
+            (Ipv4Address, "ipv4Address"),
+            (Ipv6Address, "ipv6Address"),
+            (SubTemplateMultiList, "subTemplateMultiList"),
+        ];
+        for (ty, name) in golden {
+            assert_eq!(ty.name(), name);
+            assert_eq!(ty.to_string(), name);
+        }
     }
 
     /// The numbers and types the README and DESIGN promise collectors.

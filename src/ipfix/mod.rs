@@ -7,7 +7,8 @@
 //! §8.1), [`varlen`] (variable-length prefix, §7), [`typed_template`]
 //! (data records against a template whose elements are known, §3.4.3;
 //! decoded ones are [`data_record`]s) with [`value`] (typed values, §6).
-//! [`ie`] is the one table of Information Elements.
+//! [`ie`] names the Information Elements this crate uses; [`registry`] is
+//! the whole IANA registry, for decoding what others send.
 //!
 //! Exporting: a [`Session`] per collector and observation domain owns the
 //! sequence number; its [`MessageBuilder`] packs templates and records into
@@ -27,6 +28,8 @@ pub mod error;
 pub mod field;
 pub mod header;
 pub mod ie;
+pub mod registry;
+mod registry_table;
 pub mod set;
 mod staging;
 pub mod template;

@@ -419,7 +419,10 @@ mod tests {
             ],
         )
         .unwrap();
-        let t = TypedTemplate::resolve(t, |id| ie::iana_element(id.number()).cloned()).unwrap();
+        let t = TypedTemplate::resolve(t, |id| {
+            crate::ipfix::registry::element(id.number()).cloned()
+        })
+        .unwrap();
         let rec = t.decode_record(&[6]).unwrap().0;
         assert_eq!(rec.fields.len(), 1);
         assert_eq!(
