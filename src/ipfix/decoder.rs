@@ -564,14 +564,18 @@ mod tests {
                 template_id: 300
             }))
         ));
-        // A template whose records would be empty.
+        // A template with a zero-length field.
         let m = message(
             1,
             &[(2, None, &[0x01, 0x2c, 0x00, 0x01, 0x00, 0x04, 0x00, 0x00])],
         );
         assert_eq!(
             d.decode(A, &m),
-            Err(DecodeError::EmptyRecordTemplate { template_id: 300 })
+            Err(DecodeError::ZeroLengthField {
+                template_id: 300,
+                field_index: 0,
+                element: ie::PROTOCOL_IDENTIFIER.id
+            })
         );
         // Version 9.
         let mut v9 = good.clone();
@@ -671,83 +675,50 @@ mod tests {
         ));
     }
 
-    /// Reported: an options record whose scope field is zero-length came
-    /// back as a data record. Options template 300: scope
-    /// observationDomainId in 0 octets, then flowId in 8.
+    /// A zero-length field carries nothing: a template with one, scope
+    /// field or not, is refused and its message discarded whole, so its
+    /// data sets stay unknown. One hostile datagram once reserved 277 MB: a
+    /// template of 8 000 zero-length fields and one 1-octet field, then a
+    /// data set of 65 000 one-octet records. Now nothing of it is kept.
     #[test]
-    fn zero_length_scope_field_is_still_an_options_record() {
+    fn zero_length_fields_are_refused() {
         #[rustfmt::skip]
-        let template = [
+        let options = [
             0x01, 0x2c, 0x00, 0x02, 0x00, 0x01, // template 300, 2 fields, 1 scope
             0x00, 0x95, 0x00, 0x00,             // scope: observationDomainId, 0 octets
             0x00, 0x94, 0x00, 0x08,             // flowId, 8 octets
         ];
-        let data = [0, 0, 0, 0, 0, 0, 0, 9];
-        let m = message(1, &[(3, None, &template), (300, None, &data)]);
-        let decoded = Decoder::default().decode(A, &m).unwrap();
-        let records: Vec<&DataRecord> = decoded.records().collect();
-        assert_eq!(records.len(), 1);
-        let r = records[0];
-        assert!(r.is_options());
-        assert_eq!(r.scope_field_count, 1);
-        assert_eq!(r.scope_fields().len(), 1);
-        assert_eq!(r.scope_fields()[0].id, ie::OBSERVATION_DOMAIN_ID.id);
-        // No octets are no unsigned32: shown as such, still the scope.
+        let mut d = Decoder::default();
+        let m = message(1, &[(3, None, &options)]);
         assert_eq!(
-            r.scope_fields()[0].value,
-            Value::Malformed {
-                ty: ie::OBSERVATION_DOMAIN_ID.ty,
-                bytes: vec![]
-            }
-        );
-        assert_eq!(r.get(ie::FLOW_ID.id), Some(&Value::Unsigned(9)));
-    }
-
-    /// Zero-length scope fields are decoded as fields: a template may not
-    /// have more of them than octets in its shortest record, or a tiny data
-    /// set would decode into a huge number of fields.
-    #[test]
-    fn empty_scope_fields_cannot_outnumber_record_octets() {
-        let mut template = vec![0x01, 0x2c, 0x00, 0x03, 0x00, 0x02];
-        template.extend_from_slice(&[0x00, 0x95, 0x00, 0x00]); // scope, 0 octets
-        template.extend_from_slice(&[0x00, 0x95, 0x00, 0x00]); // scope, 0 octets
-        template.extend_from_slice(&[0x00, 0x04, 0x00, 0x01]); // protocol, 1 octet
-        let m = message(1, &[(3, None, &template)]);
-        assert_eq!(
-            Decoder::default().decode(A, &m),
-            Err(DecodeError::EmptyScopeFields {
+            d.decode(A, &m),
+            Err(DecodeError::ZeroLengthField {
                 template_id: 300,
-                empty: 2,
-                min_len: 1
+                field_index: 0,
+                element: ie::OBSERVATION_DOMAIN_ID.id
             })
         );
-    }
 
-    /// One hostile datagram: a template of 8 000 zero-length fields and one
-    /// 1-octet field, then a data set of 65 000 one-octet records. Each
-    /// record holds (and reserves room for) its one field, not 8 001: what
-    /// the decoder keeps stays proportional to the octets received (it
-    /// once reserved 277 MB for this datagram).
-    #[test]
-    fn zero_length_fields_cost_no_memory_per_record() {
         let zeros = 8_000u16;
         let mut template = Vec::new();
-        template.extend_from_slice(&300u16.to_be_bytes());
+        template.extend_from_slice(&301u16.to_be_bytes());
         template.extend_from_slice(&(zeros + 1).to_be_bytes());
+        template.extend_from_slice(&[0x00, 0x04, 0x00, 0x01]); // protocol, 1 octet
         for _ in 0..zeros {
             template.extend_from_slice(&[0x00, 0x94, 0x00, 0x00]); // flowId, 0 octets
         }
-        template.extend_from_slice(&[0x00, 0x04, 0x00, 0x01]); // protocol, 1 octet
-        let mut d = Decoder::default();
-        d.decode(A, &message(1, &[(2, None, &template)])).unwrap();
+        let err = d
+            .decode(A, &message(1, &[(2, None, &template)]))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "template 301: field 1 (148) has length 0");
         let data = vec![6u8; 65_000];
-        let decoded = d.decode(A, &message(1, &[(300, None, &data)])).unwrap();
-        let records: Vec<&DataRecord> = decoded.records().collect();
-        assert_eq!(records.len(), 65_000);
-        let reserved: usize = records.iter().map(|r| r.fields.capacity()).sum();
-        assert_eq!(reserved, 65_000, "one field reserved per one-octet record");
-        assert!(records.iter().all(|r| r.fields.len() == 1
-            && r.get(ie::PROTOCOL_IDENTIFIER.id) == Some(&Value::Unsigned(6))));
+        let decoded = d.decode(A, &message(1, &[(301, None, &data)])).unwrap();
+        assert_eq!(decoded.records().count(), 0);
+        assert!(matches!(
+            decoded.events[..],
+            [Event::UnknownTemplate { .. }]
+        ));
+        assert_eq!(d.templates().domain_count(), 0);
     }
 
     /// RFC 7011 §9.1: a malformed message is discarded whole. A good

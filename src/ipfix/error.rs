@@ -104,8 +104,12 @@ pub enum EncodeError {
 pub enum DecodeError {
     #[error(transparent)]
     Wire(#[from] WireError),
-    #[error("template {template_id}: every field is zero-length, records would be empty")]
-    EmptyRecordTemplate { template_id: u16 },
+    #[error("template {template_id}: field {field_index} ({element}) has length 0")]
+    ZeroLengthField {
+        template_id: u16,
+        field_index: usize,
+        element: ElementId,
+    },
     #[error("template {template_id}: minimum record length {min_len} cannot fit a message")]
     RecordLengthOverflow { template_id: u16, min_len: usize },
     #[error("data set {template_id}: record truncated, field {field_index} needs {needed} octets, {available} left")]
@@ -114,11 +118,5 @@ pub enum DecodeError {
         field_index: usize,
         needed: usize,
         available: usize,
-    },
-    #[error("options template {template_id}: {empty} zero-length scope fields, more than its {min_len}-octet records can pay for")]
-    EmptyScopeFields {
-        template_id: u16,
-        empty: usize,
-        min_len: usize,
     },
 }

@@ -24,12 +24,6 @@ pub struct TypedTemplate {
     /// Per field; `None` for an element the decoder does not know.
     elements: Vec<Option<InfoElement>>,
     min_record_len: usize,
-    /// Indices of the fields a decoded record holds: every field but the
-    /// zero-length fixed ones outside the scope. Decoding walks only these
-    /// and reserves room for only these: a template of thousands of
-    /// zero-length fields must not make each 1-octet record cost thousands
-    /// of steps or slots.
-    decoded_fields: Vec<usize>,
 }
 
 impl TypedTemplate {
@@ -77,39 +71,37 @@ impl TypedTemplate {
         };
         let elements = fields.into_iter().map(|(e, _)| Some(e)).collect();
         let min_record_len = min_record_len(&template);
-        let decoded_fields = decoded_fields(&template);
         Ok(TypedTemplate {
             template,
             elements,
             min_record_len,
-            decoded_fields,
         })
     }
 
     /// A received template, its elements resolved once by `lookup`.
-    /// Rejects templates whose records could be empty (a data set of them
-    /// would never end) or could never fit a message, and options templates
-    /// with more zero-length scope fields than octets in their shortest
-    /// record (each is decoded as a field of its own, see
-    /// [`Self::decode_record`]: the decoded fields stay within twice the
-    /// octets decoded).
+    /// Rejects a template with a zero-length field (it carries no value,
+    /// and thousands of them in one template would make every tiny record
+    /// decode into thousands of fields: refused, each decoded field uses at
+    /// least one octet of input) and one whose records could never fit a
+    /// message.
     pub(crate) fn resolve(
         template: Template,
         lookup: impl Fn(ElementId) -> Option<InfoElement>,
     ) -> Result<Self, DecodeError> {
         let template_id = template.id();
-        let min_len = min_record_len(&template);
-        if min_len == 0 {
-            return Err(DecodeError::EmptyRecordTemplate { template_id });
-        }
-        let empty = empty_scope_fields(&template);
-        if empty > min_len {
-            return Err(DecodeError::EmptyScopeFields {
+        if let Some((field_index, f)) = template
+            .fields()
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.length == FieldLength::Fixed(0))
+        {
+            return Err(DecodeError::ZeroLengthField {
                 template_id,
-                empty,
-                min_len,
+                field_index,
+                element: f.id,
             });
         }
+        let min_len = min_record_len(&template);
         if min_len > usize::from(u16::MAX) - MESSAGE_HEADER_LEN - SET_HEADER_LEN {
             return Err(DecodeError::RecordLengthOverflow {
                 template_id,
@@ -117,12 +109,10 @@ impl TypedTemplate {
             });
         }
         let elements = template.fields().iter().map(|f| lookup(f.id)).collect();
-        let decoded_fields = decoded_fields(&template);
         Ok(TypedTemplate {
             template,
             elements,
             min_record_len: min_len,
-            decoded_fields,
         })
     }
 
@@ -163,13 +153,10 @@ impl TypedTemplate {
     }
 
     /// Decodes the record at the start of `buf`; returns it and the octets
-    /// it used. Zero-length fixed fields carry no value and are left out,
-    /// except scope fields: an options record keeps its whole scope (a
-    /// zero-length scope field comes back with an empty value), so its
-    /// first `scope_field_count` fields are the scope. Every other decoded
-    /// value used at least one octet of input, and [`Self::resolve`] bounds
-    /// the empty scope fields by the record length: decoded output is
-    /// bounded by the message size.
+    /// it used. An options record's first `scope_field_count` fields are
+    /// its scope. A received template has no zero-length field
+    /// ([`Self::resolve`]): every decoded field used at least one octet of
+    /// input, so decoded output is bounded by the message size.
     pub fn decode_record(&self, buf: &[u8]) -> Result<(DataRecord, usize), DecodeError> {
         let mut reader = Reader::new(buf);
         let record = self.decode_from(&mut reader)?;
@@ -179,12 +166,10 @@ impl TypedTemplate {
     pub(crate) fn decode_from(&self, reader: &mut Reader<'_>) -> Result<DataRecord, DecodeError> {
         let template_id = self.id();
         let fields = self.template.fields();
-        let mut out = Vec::with_capacity(self.decoded_fields.len());
+        // At most one field per octet left: capacity follows the input.
+        let mut out = Vec::with_capacity(fields.len().min(reader.remaining().max(1)));
         let scope_field_count = self.template.scope_field_count();
-        for &index in &self.decoded_fields {
-            let (Some(spec), Some(element)) = (fields.get(index), self.elements.get(index)) else {
-                continue;
-            };
+        for (index, (spec, element)) in fields.iter().zip(&self.elements).enumerate() {
             let truncated = |needed, available| DecodeError::RecordTruncated {
                 template_id,
                 field_index: index,
@@ -219,29 +204,6 @@ impl TypedTemplate {
             fields: out,
         })
     }
-}
-
-/// The fields [`TypedTemplate::decode_from`] keeps: all but the zero-length
-/// fixed fields outside the scope.
-fn decoded_fields(template: &Template) -> Vec<usize> {
-    let scope = usize::from(template.scope_field_count());
-    template
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(i, f)| *i < scope || f.length != FieldLength::Fixed(0))
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// Zero-length fixed fields among the scope fields of an options template.
-fn empty_scope_fields(template: &Template) -> usize {
-    template
-        .fields()
-        .iter()
-        .take(usize::from(template.scope_field_count()))
-        .filter(|f| f.length == FieldLength::Fixed(0))
-        .count()
 }
 
 fn min_record_len(template: &Template) -> usize {
@@ -390,7 +352,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             TypedTemplate::resolve(zero, |_| None),
-            Err(DecodeError::EmptyRecordTemplate { template_id: 400 })
+            Err(DecodeError::ZeroLengthField {
+                template_id: 400,
+                field_index: 0,
+                element: ie::FLOW_ID.id
+            })
         );
         let big = Template::new(
             401,
@@ -410,13 +376,13 @@ mod tests {
     }
 
     #[test]
-    fn zero_length_fields_are_skipped() {
+    fn received_fields_are_named_from_the_registry() {
         let t = Template::new(
             402,
-            vec![
-                FieldSpecifier::new(ie::FLOW_ID.id, FieldLength::Fixed(0)),
-                FieldSpecifier::new(ie::PROTOCOL_IDENTIFIER.id, FieldLength::Fixed(1)),
-            ],
+            vec![FieldSpecifier::new(
+                ie::PROTOCOL_IDENTIFIER.id,
+                FieldLength::Fixed(1),
+            )],
         )
         .unwrap();
         let t = TypedTemplate::resolve(t, |id| {
