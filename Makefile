@@ -121,20 +121,26 @@ bench: setup
 	BENCH_OUT_DIR=$(BENCH_DIR) BENCH_PEERS='$(PEERS)' $(CARGO) bench --bench bench
 
 # --- Fuzzing (fuzz/README.md) ------------------------------------------------
-# `make fuzz`: a bounded libFuzzer session of the IPFIX decoder, the TCP
-# framer and the collecting process, from a seed corpus of our own encoder's
-# messages. Fails on a crash, a 10 s input or a malloc over 64 MB. Needs
+# `make fuzz`: bounded libFuzzer sessions of the IPFIX decoder, the TCP
+# framer and the collecting process (`decoder`: one input every way), and of
+# the collector's state (`collector_state`: sequences of messages from
+# several exporters, sockets and transports into one collecting process),
+# from seed corpora of our own encoder's messages. Fails on a crash, a
+# broken bound, a 10 s input, a malloc over 64 MB or 1 GB of RSS. Needs
 # cargo-fuzz (`cargo install cargo-fuzz --locked`); RUSTC_BOOTSTRAP=1 lets the
 # stable toolchain take the -Z sanitizer flags cargo-fuzz passes.
-FUZZ_SECONDS ?= 60
-FUZZ_CORPUS := fuzz/corpus/decoder
+FUZZ_SECONDS ?= 45
+FUZZ_LIMITS := -timeout=10 -malloc_limit_mb=64 -rss_limit_mb=1024
 
 .PHONY: fuzz
 
 fuzz:
-	$(CARGO) run --quiet --manifest-path fuzz/Cargo.toml --example seed_corpus -- $(FUZZ_CORPUS)
+	$(CARGO) run --quiet --manifest-path fuzz/Cargo.toml --example seed_corpus -- \
+		fuzz/corpus/decoder fuzz/corpus/collector_state
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decoder -- \
-		-max_total_time=$(FUZZ_SECONDS) -timeout=10 -malloc_limit_mb=64 -max_len=16384
+		-max_total_time=$(FUZZ_SECONDS) $(FUZZ_LIMITS) -max_len=16384
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run collector_state -- \
+		-max_total_time=$(FUZZ_SECONDS) $(FUZZ_LIMITS) -max_len=65536
 
 # --- The real l3afd (tests/e2e_real_l3afd.rs, l3af/l3afd.pins) ---------------
 # `make l3afd` builds every pinned l3afd version from its Go module into

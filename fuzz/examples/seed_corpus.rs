@@ -6,8 +6,12 @@
 //! Seeds: the ten templates; records of all eight data templates; the two
 //! options records; custom templates with variable-length (1- and 3-octet
 //! prefixes), enterprise-specific and reduced-size fields; MTU-split
-//! batches; withdrawals; data before its template; an options record with a
-//! zero-length scope field.
+//! batches; withdrawals; data before its template; a hand-written options
+//! template and record.
+//!
+//! With a second directory it also writes the `collector_state` target's
+//! seeds: the same messages as its operations, spread over exporters and
+//! transports.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -147,16 +151,18 @@ fn custom_options() -> Result<(TypedTemplate, Vec<Value>)> {
     Ok((template, row))
 }
 
-/// Options template 302 with a zero-length scope field and one record:
-/// header, options template set, data set.
-fn zero_length_scope() -> Vec<u8> {
+/// Options template 302, scoped by observationDomainId, and one record:
+/// header, options template set, data set (a template set by hand, as
+/// another exporter would write it).
+fn hand_written_options() -> Vec<u8> {
     #[rustfmt::skip]
     let body: &[u8] = &[
         0x00, 0x03, 0x00, 0x12,             // options template set, length 18
         0x01, 0x2e, 0x00, 0x02, 0x00, 0x01, //   template 302, 2 fields, 1 scope
-        0x00, 0x95, 0x00, 0x00,             //   observationDomainId, 0 octets
+        0x00, 0x95, 0x00, 0x04,             //   observationDomainId, 4 octets
         0x00, 0x94, 0x00, 0x08,             //   flowId, 8 octets
-        0x01, 0x2e, 0x00, 0x0c,             // data set 302, length 12
+        0x01, 0x2e, 0x00, 0x10,             // data set 302, length 16
+        0, 0, 0, 5,                         //   observationDomainId 5
         0, 0, 0, 0, 0, 0, 0, 9,             //   flowId 9
     ];
     let mut m = Vec::with_capacity(16 + body.len());
@@ -254,7 +260,7 @@ fn seeds() -> Result<Vec<(&'static str, Vec<u8>)>> {
         Ok(())
     })?;
     out.push(("withdrawals", stream(&[withdraw, gone, after].concat())));
-    out.push(("zero-length-scope", zero_length_scope()));
+    out.push(("hand-written-options", hand_written_options()));
     Ok(out)
 }
 
@@ -289,5 +295,54 @@ fn main() -> Result<()> {
         std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
     }
     println!("wrote {} seeds to {}", seeds.len(), dir.display());
+    if let Some(state_dir) = std::env::args_os().nth(2).map(PathBuf::from) {
+        write_state_seeds(&state_dir, &seeds)?;
+    }
+    Ok(())
+}
+
+/// One `collector_state` operation: a message from exporter `exporter`
+/// (`kind` 0: UDP, 1: TCP), as that target reads them.
+fn op(kind: u8, exporter: u8, message: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(message.len()).unwrap_or(u16::MAX);
+    let mut v = vec![kind, exporter];
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(message.get(..usize::from(len)).unwrap_or(message));
+    v
+}
+
+/// The messages of each seed (a stream of whole messages).
+fn split_messages(mut stream: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while stream.len() >= 4 {
+        let len = usize::from(u16::from_be_bytes([stream[2], stream[3]]));
+        if len < 16 || len > stream.len() {
+            break;
+        }
+        out.push(&stream[..len]);
+        stream = &stream[len..];
+    }
+    out
+}
+
+fn write_state_seeds(dir: &Path, seeds: &[(&'static str, Vec<u8>)]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = 0;
+    for (i, (name, bytes)) in seeds.iter().enumerate() {
+        let mut ops = Vec::new();
+        for (j, m) in split_messages(bytes).into_iter().enumerate() {
+            // Alternate transports and exporters; every other seed also
+            // replays the messages from a second exporter.
+            let kind = u8::from((i + j) % 2 == 1);
+            ops.extend(op(kind, (i % 8) as u8, m));
+            if i % 2 == 0 {
+                ops.extend(op(0, ((i + 3) % 8) as u8, m));
+            }
+        }
+        let path = dir.join(format!("seed-{name}"));
+        std::fs::write(&path, &ops).with_context(|| format!("writing {}", path.display()))?;
+        written += 1;
+    }
+    println!("wrote {written} seeds to {}", dir.display());
     Ok(())
 }

@@ -32,7 +32,7 @@ use anyhow::{Context, Result};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::config::{CollectConfig, CollectFormat};
-pub use process::{CollectingProcess, Input};
+pub use process::{Bookkeeping, CollectingProcess, Input, REPORT_MEMORY};
 
 /// Messages queued between the receiving threads and the decoder; when
 /// full, UDP threads wait (and the kernel's socket buffer takes the

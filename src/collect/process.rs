@@ -188,7 +188,25 @@ impl DropLog {
 
 /// Entries each report memory keeps at most: a hostile sender cannot grow
 /// it (or the stderr it causes) without bound.
-const REPORT_MEMORY: usize = 4096;
+pub const REPORT_MEMORY: usize = 4096;
+
+/// How much a [`CollectingProcess`] remembers: what the stateful fuzz
+/// target and the tests hold against the limits, whatever the input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bookkeeping {
+    /// UDP listening sockets messages came in on.
+    pub udp_sockets: usize,
+    /// Per UDP socket, the most exporters remembered as last seen, and
+    /// the most domains and template field specifiers its decoder holds.
+    pub udp_exporters_max: usize,
+    pub udp_domains_max: usize,
+    pub udp_fields_max: usize,
+    /// The TCP decoder's domains and field specifiers.
+    pub tcp_domains: usize,
+    pub tcp_fields: usize,
+    /// Entries of the three report memories, the largest.
+    pub reports_max: usize,
+}
 
 fn transport_name(t: Protocol) -> &'static str {
     match t {
@@ -250,6 +268,25 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
         }
         self.expire(now);
         Ok(())
+    }
+
+    /// What the process remembers now (see [`Bookkeeping`]).
+    pub fn bookkeeping(&self) -> Bookkeeping {
+        let max =
+            |f: &dyn Fn(&UdpSocketState) -> usize| self.udp.values().map(f).max().unwrap_or(0);
+        Bookkeeping {
+            udp_sockets: self.udp.len(),
+            udp_exporters_max: max(&|s| s.last_seen.len()),
+            udp_domains_max: max(&|s| s.decoder.templates().domain_count()),
+            udp_fields_max: max(&|s| s.decoder.templates().field_count()),
+            tcp_domains: self.tcp.templates().domain_count(),
+            tcp_fields: self.tcp.templates().field_count(),
+            reports_max: self
+                .unknown_reported
+                .len()
+                .max(self.skipped_last.len())
+                .max(self.tcp_misuse_reported.len()),
+        }
     }
 
     /// The records decoded since the last call, with their exporter and
