@@ -141,19 +141,37 @@ pub struct CollectingProcess<W: Write, E: Write> {
     unknown_overflow_noted: bool,
     /// Lines about dropped (malformed) messages in the current window.
     drops: DropLog,
+    /// Lines about what single messages said (sequence numbers, trailing
+    /// octets, withdrawals ignored over UDP, reserved sets): one message
+    /// can cause one, so a sender at line rate is held to
+    /// [`NOTE_LINES`] per window too.
+    notes: DropLog,
 }
 
 /// At most [`DROP_LINES`] lines about dropped messages per [`DROP_WINDOW`]:
 /// a sender of garbage at line rate cannot flood stderr. What is not shown
 /// is counted and said once the window is over.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct DropLog {
+    limit: u32,
     window_start: Option<Instant>,
     shown: u32,
     hidden: u64,
 }
 
+impl DropLog {
+    fn new(limit: u32) -> Self {
+        DropLog {
+            limit,
+            window_start: None,
+            shown: 0,
+            hidden: 0,
+        }
+    }
+}
+
 const DROP_LINES: u32 = 10;
+const NOTE_LINES: u32 = 100;
 const DROP_WINDOW: Duration = Duration::from_secs(10);
 
 impl DropLog {
@@ -161,7 +179,7 @@ impl DropLog {
     /// just ended, if any, when one ended.
     fn drop_at(&mut self, now: Instant) -> (bool, Option<u64>) {
         let ended = self.roll(now);
-        let show = self.shown < DROP_LINES;
+        let show = self.shown < self.limit;
         if show {
             self.shown += 1;
         } else {
@@ -233,7 +251,8 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             skipped_last: HashSet::new(),
             tcp_misuse_reported: HashSet::new(),
             last_expiry_check: None,
-            drops: DropLog::default(),
+            drops: DropLog::new(DROP_LINES),
+            notes: DropLog::new(NOTE_LINES),
             unknown_overflow_noted: false,
         }
     }
@@ -310,6 +329,8 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
         self.last_expiry_check = Some(now);
         let hidden = self.drops.roll(now);
         self.note_hidden_drops(hidden);
+        let hidden = self.notes.roll(now);
+        self.note_hidden_notes(hidden);
         let idle: Vec<SocketAddr> = self
             .udp
             .values_mut()
@@ -337,11 +358,17 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
 
     /// Says `line` once per connection and template (bounded memory: past
     /// [`REPORT_MEMORY`] entries nothing more is said).
-    fn tcp_misuse(&mut self, key: DomainKey, template_id: u16, line: std::fmt::Arguments<'_>) {
+    fn tcp_misuse(
+        &mut self,
+        now: Instant,
+        key: DomainKey,
+        template_id: u16,
+        line: std::fmt::Arguments<'_>,
+    ) {
         if self.tcp_misuse_reported.len() < REPORT_MEMORY
             && self.tcp_misuse_reported.insert((key, template_id))
         {
-            self.note(line);
+            self.limited_note(now, line);
         }
     }
 
@@ -351,6 +378,24 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
                 "{n} more malformed messages dropped in {} s, not shown",
                 DROP_WINDOW.as_secs()
             ));
+        }
+    }
+
+    fn note_hidden_notes(&mut self, hidden: Option<u64>) {
+        if let Some(n) = hidden {
+            self.note(format_args!(
+                "{n} more lines about single messages in {} s, not shown",
+                DROP_WINDOW.as_secs()
+            ));
+        }
+    }
+
+    /// A line one message caused: shown within [`NOTE_LINES`] per window.
+    fn limited_note(&mut self, now: Instant, line: std::fmt::Arguments<'_>) {
+        let (show, hidden) = self.notes.drop_at(now);
+        self.note_hidden_notes(hidden);
+        if show {
+            self.note(line);
         }
     }
 
@@ -397,13 +442,16 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
             observation_domain_id: m.header.observation_domain_id,
         };
         if bytes.len() > m.message_len() {
-            self.note(format_args!(
-                "{name} {exporter}: {} octets after the {}-octet message ignored",
-                bytes.len() - m.message_len(),
-                m.message_len()
-            ));
+            self.limited_note(
+                now,
+                format_args!(
+                    "{name} {exporter}: {} octets after the {}-octet message ignored",
+                    bytes.len() - m.message_len(),
+                    m.message_len()
+                ),
+            );
         }
-        let lines = self.events(t, exporter, &m);
+        let lines = self.events(t, exporter, &m, now);
         for line in lines {
             self.out.write_all(line.as_bytes())?;
             self.out.write_all(b"\n")?;
@@ -413,7 +461,13 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
     }
 
     /// Reports the message's problems; returns its output lines.
-    fn events(&mut self, t: Protocol, exporter: SocketAddr, m: &DecodedMessage) -> Vec<String> {
+    fn events(
+        &mut self,
+        t: Protocol,
+        exporter: SocketAddr,
+        m: &DecodedMessage,
+        now: Instant,
+    ) -> Vec<String> {
         let domain = m.header.observation_domain_id;
         let key = DomainKey {
             exporter,
@@ -430,6 +484,7 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
                     if *replaced && t == Protocol::Tcp {
                         let id = template.id();
                         self.tcp_misuse(
+                            now,
                             key,
                             id,
                             format_args!(
@@ -443,19 +498,26 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
                     template_id,
                     known: false,
                 } if t == Protocol::Tcp => self.tcp_misuse(
+                    now,
                     key,
                     *template_id,
                     format_args!("{prefix}: withdrawal of unknown template {template_id}"),
                 ),
                 Event::TemplateWithdrawn { .. } => {}
-                Event::AllTemplatesWithdrawn { options, count } => self.note(format_args!(
-                    "{prefix}: all {count} {} templates withdrawn",
-                    if *options { "options" } else { "data" }
-                )),
-                Event::WithdrawalIgnored { template_id } => self.note(format_args!(
-                    "{prefix}: withdrawal of template {template_id} ignored \
+                Event::AllTemplatesWithdrawn { options, count } => self.limited_note(
+                    now,
+                    format_args!(
+                        "{prefix}: all {count} {} templates withdrawn",
+                        if *options { "options" } else { "data" }
+                    ),
+                ),
+                Event::WithdrawalIgnored { template_id } => self.limited_note(
+                    now,
+                    format_args!(
+                        "{prefix}: withdrawal of template {template_id} ignored \
                      (not allowed over UDP, RFC 7011 §8.1)"
-                )),
+                    ),
+                ),
                 Event::UnknownTemplate {
                     template_id,
                     set_length,
@@ -472,16 +534,22 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
                             ));
                         }
                     } else if self.unknown_reported.insert((t, key, *template_id)) {
-                        self.note(format_args!(
-                            "{prefix}: data set of unknown template {template_id} skipped \
+                        self.limited_note(
+                            now,
+                            format_args!(
+                                "{prefix}: data set of unknown template {template_id} skipped \
                              ({set_length} octets); skipping its sets silently until the \
                              template arrives"
-                        ));
+                            ),
+                        );
                     }
                 }
-                Event::ReservedSet { set_id, set_length } => self.note(format_args!(
-                    "{prefix}: set with reserved ID {set_id} skipped ({set_length} octets)"
-                )),
+                Event::ReservedSet { set_id, set_length } => self.limited_note(
+                    now,
+                    format_args!(
+                        "{prefix}: set with reserved ID {set_id} skipped ({set_length} octets)"
+                    ),
+                ),
                 Event::SequenceMismatch { expected, received } => {
                     // After skipped data sets the decoder could not count
                     // their records: being ahead is expected, and the skip
@@ -489,7 +557,7 @@ impl<W: Write, E: Write> CollectingProcess<W, E> {
                     let ahead = sequence_gap(*expected, *received) > 0;
                     if !(skipped_before && ahead) {
                         let text = sequence_text(*expected, *received);
-                        self.note(format_args!("{prefix}: {text}"));
+                        self.limited_note(now, format_args!("{prefix}: {text}"));
                     }
                 }
             }
@@ -1030,6 +1098,34 @@ mod tests {
         assert_eq!(
             h.take_diag(),
             ["11 more malformed messages dropped in 10 s, not shown"]
+        );
+    }
+
+    /// One line per message a sender can cause at line rate — a withdrawal
+    /// over UDP, trailing octets, a sequence number off — is held to
+    /// NOTE_LINES per window, then counted.
+    #[test]
+    fn lines_single_messages_cause_are_held_to_a_rate() {
+        let mut h = Harness::new(CollectFormat::Json);
+        // Header, then a template set withdrawing template 300.
+        let withdrawal = |seq: u8| {
+            let mut m = vec![0, 10, 0, 24, 0, 0, 0, 0, 0, 0, 0, seq, 0, 0, 0, 1];
+            m.extend_from_slice(&[0, 2, 0, 8, 1, 44, 0, 0]);
+            m
+        };
+        for _ in 0..1_000 {
+            let mut m = withdrawal(0);
+            m.push(0); // a trailing octet too
+            h.send(Protocol::Udp, A, m);
+        }
+        let lines = h.take_diag();
+        assert_eq!(lines.len(), NOTE_LINES as usize, "{:#?}", &lines[..5]);
+        h.now += DROP_WINDOW;
+        h.send(Protocol::Udp, A, withdrawal(0));
+        let lines = h.take_diag();
+        assert_eq!(
+            lines[0],
+            "1900 more lines about single messages in 10 s, not shown"
         );
     }
 
