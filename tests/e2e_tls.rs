@@ -134,6 +134,17 @@ impl Pki {
 /// `collect --listen tls://127.0.0.1:0` with `cert`, requiring a client
 /// certificate when `client_ca` is given; its port.
 fn tls_collector(ns: &str, pki: &Pki, cert: &str, client_ca: Option<&str>) -> (Background, u16) {
+    tls_collector_at(ns, pki, cert, client_ca, "tls://127.0.0.1:0")
+}
+
+/// As [`tls_collector`], listening on `listen`.
+fn tls_collector_at(
+    ns: &str,
+    pki: &Pki,
+    cert: &str,
+    client_ca: Option<&str>,
+    listen: &str,
+) -> (Background, u16) {
     let (cert_pem, key) = (
         pki.path(&format!("{cert}.pem")),
         pki.path(&format!("{cert}.key")),
@@ -144,7 +155,7 @@ fn tls_collector(ns: &str, pki: &Pki, cert: &str, client_ca: Option<&str>) -> (B
         "--format",
         "json",
         "--listen",
-        "tls://127.0.0.1:0",
+        listen,
         "--tls-cert",
         &cert_pem,
         "--tls-key",
@@ -453,4 +464,95 @@ fn refused_tls_sessions_are_named_counted_and_leave_others_alone() {
             c.name
         );
     }
+}
+
+/// What TCP promises holds inside TLS: records queued while the collector
+/// is away arrive once it is up, templates first on each connection, a
+/// restarted collector gets a new TLS session, every record exactly once.
+#[test]
+fn a_tls_collector_away_then_restarted_gets_every_record_once() {
+    common::require_root!();
+    let net = NetnsPair::new();
+    let pki = Pki::new();
+    let (ca, cert, key) = (
+        pki.path("ca.pem"),
+        pki.path("client.pem"),
+        pki.path("client.key"),
+    );
+    let listen = "tls://127.0.0.1:4760";
+    let extra = [
+        "--collector",
+        listen,
+        "--tls-ca",
+        &ca,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--active-timeout",
+        "300ms",
+        "--tcp-reconnect",
+        "250ms",
+    ];
+    let exp = Exporter::start(&net.a, &net.veth_a, &extra);
+    net.resolve_neighbours();
+    let (a, b) = (NetnsPair::ip(false, true), NetnsPair::ip(false, false));
+    let send = |port: u16, n: u64| {
+        let sink = udp_sink(&net.b, sa(b, port));
+        let sent = udp_send(&net.a, sa(a, 40160), sa(b, port), n, 32, Duration::ZERO);
+        assert_eq!(sink.join().unwrap(), sent);
+        sent
+    };
+
+    // Away at start: the records wait in the queue.
+    let n1 = send(5161, 20);
+    std::thread::sleep(Duration::from_millis(800));
+    let (mut first, _) = tls_collector_at(&net.a, &pki, "server", Some("ca"), listen);
+    wait_until("the queued records", Duration::from_secs(10), || {
+        totals(&collected_flows(&first.stdout.lock().unwrap()), |r| {
+            is_test_flow(r, 5161)
+        })
+        .0 == n1
+    });
+    let out1 = first.stop();
+
+    // Restarted: a new TLS session, templates again, the rest decoded.
+    let (mut second, _) = tls_collector_at(&net.a, &pki, "server", Some("ca"), listen);
+    let n2 = send(5162, 30);
+    wait_until(
+        "the second collector's records",
+        Duration::from_secs(10),
+        || {
+            totals(&collected_flows(&second.stdout.lock().unwrap()), |r| {
+                is_test_flow(r, 5162)
+            })
+            .0 == n2
+        },
+    );
+    let log = exp.stderr.lock().unwrap().clone();
+    let records = exp.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    let out2 = second.stop();
+
+    for (name, c) in [("first", &first), ("second", &second)] {
+        let err = c.stderr.lock().unwrap().clone();
+        assert!(
+            !err.contains("unknown template"),
+            "{name}: templates first: {err}"
+        );
+        assert!(!err.contains("refused"), "{name}: {err}");
+    }
+    let printed: Vec<Value> = records
+        .into_iter()
+        .filter(|r| is_test_flow(r, 5161) || is_test_flow(r, 5162))
+        .collect();
+    let got: Vec<Value> = collected_flows(&out1)
+        .into_iter()
+        .chain(collected_flows(&out2))
+        .filter(|r| is_test_flow(r, 5161) || is_test_flow(r, 5162))
+        .collect();
+    assert_eq!(sorted(&got), sorted(&printed), "every record, once");
+    assert_eq!(totals(&printed, |_| true).0, n1 + n2);
+    assert_eq!(log.matches("unreachable").count(), 2, "{log}");
+    assert_eq!(log.matches("is back after").count(), 2, "{log}");
 }

@@ -42,13 +42,19 @@ const CHANNEL_CAPACITY: usize = 1024;
 /// waited for.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
-/// A flag SIGINT and SIGTERM set; a second signal while stopping exits at
-/// once.
-fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+/// A flag SIGINT and SIGTERM set. With `second_exits`, a second signal
+/// while stopping exits at once; the live view keeps it off, so that the
+/// terminal is always put back (every wait there ends within a second).
+fn stop_on_signals(second_exits: bool) -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
+        let conditional = if second_exits {
+            signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop)).map(|_| ())
+        } else {
+            Ok(())
+        };
+        conditional
+            .and_then(|()| signal_hook::flag::register(sig, Arc::clone(&stop)).map(|_| ()))
             .with_context(|| format!("installing a handler for signal {sig}"))?;
     }
     Ok(stop)
@@ -68,7 +74,7 @@ pub fn run(cfg: &CollectConfig) -> Result<()> {
         .map(|l| net::bind(l, cfg.tls.as_ref()))
         .collect::<Result<Vec<_>>>()?;
 
-    let stop = stop_on_signals()?;
+    let stop = stop_on_signals(cfg.format != CollectFormat::Top)?;
 
     let mut stderr = io::stderr();
     let mut urls = Vec::with_capacity(listeners.len());
