@@ -39,6 +39,25 @@ pub enum ConfigError {
     Tls(#[from] crate::tls::TlsError),
 }
 
+/// A `--tls-*` file given where no endpoint is `tls://` (`what`:
+/// "collectors" or "listeners") is a mistake: said, naming the flag.
+fn unused_tls_files(
+    given: [(&'static str, &Option<PathBuf>); 3],
+    what: &str,
+) -> Result<(), ConfigError> {
+    match given
+        .into_iter()
+        .find_map(|(flag, p)| Some((flag, p.as_ref()?)))
+    {
+        Some((flag, path)) => Err(invalid(
+            flag,
+            path.display(),
+            format!("is for tls:// {what}, and none is given"),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn invalid(flag: &'static str, value: impl ToString, why: impl ToString) -> ConfigError {
     ConfigError::Invalid {
         flag,
@@ -210,18 +229,14 @@ impl ExportSettings {
                 self.tls_key.as_deref(),
             )?)
         } else {
-            let given = [
-                ("tls-ca", &self.tls_ca),
-                ("tls-cert", &self.tls_cert),
-                ("tls-key", &self.tls_key),
-            ];
-            if let Some((flag, Some(path))) = given.into_iter().find(|(_, p)| p.is_some()) {
-                return Err(invalid(
-                    flag,
-                    path.display(),
-                    "is for tls:// collectors, and none is given",
-                ));
-            }
+            unused_tls_files(
+                [
+                    ("tls-ca", &self.tls_ca),
+                    ("tls-cert", &self.tls_cert),
+                    ("tls-key", &self.tls_key),
+                ],
+                "collectors",
+            )?;
             None
         };
         Ok(ExportConfig {
@@ -483,18 +498,14 @@ impl CollectConfig {
                 a.tls_client_ca.as_deref(),
             )?))
         } else {
-            let given = [
-                ("tls-cert", &a.tls_cert),
-                ("tls-key", &a.tls_key),
-                ("tls-client-ca", &a.tls_client_ca),
-            ];
-            if let Some((flag, Some(path))) = given.into_iter().find(|(_, p)| p.is_some()) {
-                return Err(invalid(
-                    flag,
-                    path.display(),
-                    "is for tls:// listeners, and none is given",
-                ));
-            }
+            unused_tls_files(
+                [
+                    ("tls-cert", &a.tls_cert),
+                    ("tls-key", &a.tls_key),
+                    ("tls-client-ca", &a.tls_client_ca),
+                ],
+                "listeners",
+            )?;
             None
         };
         Ok(CollectConfig {

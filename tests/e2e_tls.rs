@@ -194,6 +194,29 @@ fn is_test_flow(r: &Value, port: u16) -> bool {
     r["dst_port"] == port && r["direction"] == "egress" && r["protocol"] == 17
 }
 
+/// The flow records to `port` a collector printed so far.
+fn received(c: &Background, port: u16) -> Vec<Value> {
+    collected_flows(&c.stdout.lock().unwrap())
+        .into_iter()
+        .filter(|r| is_test_flow(r, port))
+        .collect()
+}
+
+/// Waits (bounded) until collector `c` printed exactly the records
+/// `printed` holds for `port`.
+fn wait_for_records(what: &str, c: &Background, port: u16, printed: &[Value]) {
+    let want = totals(printed, |r| is_test_flow(r, port)).0;
+    wait_until(what, Duration::from_secs(10), || {
+        totals(&received(c, port), |_| true).0 == want
+    });
+    let mine: Vec<Value> = printed
+        .iter()
+        .filter(|r| is_test_flow(r, port))
+        .cloned()
+        .collect();
+    assert_eq!(sorted(&received(c, port)), sorted(&mine), "{what}");
+}
+
 #[test]
 fn mutual_tls_export_is_exact_and_only_tls_is_on_the_wire() {
     common::require_root!();
@@ -255,17 +278,8 @@ fn mutual_tls_export_is_exact_and_only_tls_is_on_the_wire() {
     assert_eq!(totals(&printed, |_| true).0, sent);
 
     // Every record the exporter printed reached the collector, through TLS.
-    wait_until("the collector's records", Duration::from_secs(5), || {
-        totals(&collected_flows(&col.stdout.lock().unwrap()), |r| {
-            is_test_flow(r, 5140)
-        })
-        .0 == sent
-    });
-    let received: Vec<Value> = collected_flows(&col.stdout.lock().unwrap())
-        .into_iter()
-        .filter(|r| is_test_flow(r, 5140))
-        .collect();
-    assert_eq!(sorted(&received), sorted(&printed));
+    wait_for_records("the collector's records", &col, 5140, &printed);
+    let received = received(&col, 5140);
     let said = col.stop();
     assert!(!said.contains("refused"), "{said}");
 
@@ -440,21 +454,7 @@ fn refused_tls_sessions_are_named_counted_and_leave_others_alone() {
         .into_iter()
         .filter(|r| is_test_flow(r, 5141))
         .collect();
-    wait_until(
-        "the plain collector's records",
-        Duration::from_secs(5),
-        || {
-            totals(&collected_flows(&plain.stdout.lock().unwrap()), |r| {
-                is_test_flow(r, 5141)
-            })
-            .0 == sent
-        },
-    );
-    let received: Vec<Value> = collected_flows(&plain.stdout.lock().unwrap())
-        .into_iter()
-        .filter(|r| is_test_flow(r, 5141))
-        .collect();
-    assert_eq!(sorted(&received), sorted(&printed));
+    wait_for_records("the plain collector's records", &plain, 5141, &printed);
     plain.stop();
     for c in [&mut stranger, &mut wronghost, &mut expired, &mut needs_cert] {
         let out = c.stop();
@@ -509,10 +509,7 @@ fn a_tls_collector_away_then_restarted_gets_every_record_once() {
     std::thread::sleep(Duration::from_millis(800));
     let (mut first, _) = tls_collector_at(&net.a, &pki, "server", Some("ca"), listen);
     wait_until("the queued records", Duration::from_secs(10), || {
-        totals(&collected_flows(&first.stdout.lock().unwrap()), |r| {
-            is_test_flow(r, 5161)
-        })
-        .0 == n1
+        totals(&received(&first, 5161), |_| true).0 == n1
     });
     let out1 = first.stop();
 
@@ -522,12 +519,7 @@ fn a_tls_collector_away_then_restarted_gets_every_record_once() {
     wait_until(
         "the second collector's records",
         Duration::from_secs(10),
-        || {
-            totals(&collected_flows(&second.stdout.lock().unwrap()), |r| {
-                is_test_flow(r, 5162)
-            })
-            .0 == n2
-        },
+        || totals(&received(&second, 5162), |_| true).0 == n2,
     );
     let log = exp.stderr.lock().unwrap().clone();
     let records = exp.stop();
