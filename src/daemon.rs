@@ -419,7 +419,17 @@ pub fn serve(
     }
     log::debug!("detached after {} ms", stopping.elapsed().as_millis());
     rcu.wait()?;
-    final_flush(&mut exporters, &clock, &mut sink, &mut failures, stopping);
+    // The collectors' time to drain counts from here, not from the signal:
+    // detaching many interfaces takes seconds (an RCU grace period each),
+    // and a deadline already past would leave every final record queued
+    // for a TCP collector unsent.
+    final_flush(
+        &mut exporters,
+        &clock,
+        &mut sink,
+        &mut failures,
+        clock.now(),
+    );
     log::info!(
         "final export done {} ms after the signal",
         stopping.elapsed().as_millis()

@@ -14,6 +14,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use common::collector::{collected_flows, sorted, start_collect};
 use common::exporter::{totals, Exporter};
 use common::netns::{sh, sh_with_stdin, NetnsPair};
 use common::traffic::{sa, udp_l3_overhead, udp_send, udp_sink};
@@ -143,8 +144,16 @@ fn one_run_follows_fifty_interfaces_as_they_come_and_go() {
     let lock_dir = std::path::Path::new(ipfix_flow_exporter::lock::LOCK_DIR);
     let _held_lock = ipfix_flow_exporter::lock::InstanceLock::acquire(lock_dir, &held.a).unwrap();
     // A minute's interval: within the test a record goes out only when its
-    // interface goes, or at the stop.
-    let mut exp = Exporter::start(&net.a, &pattern, &["--active-timeout", "60s"]);
+    // interface goes, or at the stop. A TCP collector gets them too, most
+    // of them in the final flush, which follows the detach of 35
+    // interfaces (longer than the collectors' drain time).
+    let (mut collector, at) = start_collect(&net.a, "tcp://127.0.0.1:0");
+    let to = format!("tcp://{at}");
+    let mut exp = Exporter::start(
+        &net.a,
+        &pattern,
+        &["--active-timeout", "60s", "--collector", &to],
+    );
     let pin_dir_name = exp.pin_dir.file_name().unwrap().to_string_lossy();
     let _run_lock = LockFiles(format!("{pin_dir_name}.lock"));
     assert!(
@@ -239,7 +248,23 @@ fn one_run_follows_fifty_interfaces_as_they_come_and_go() {
         assert_eq!(locked, metered, "pair {} lock", p.i);
     }
 
+    let log = std::sync::Arc::clone(&exp.stderr);
     let recs = exp.stop();
+    let log = log.lock().unwrap().clone();
+    assert!(!log.contains("not sent when closing"), "{log}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let collected = collected_flows(&collector.stop());
+    let flows = |v: &[Value]| -> Vec<Value> {
+        v.iter()
+            .filter(|r| r.get("flow_id").is_some())
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        sorted(&collected),
+        sorted(&flows(&recs)),
+        "the TCP collector got every record"
+    );
     let each = udp_l3_overhead(false) + PAYLOAD as u64;
     for (p, idx) in pairs.iter().zip(ifindex.iter().chain(&later)) {
         let flow = flow_of(*idx, p);
