@@ -419,17 +419,18 @@ pub fn serve(
     }
     log::debug!("detached after {} ms", stopping.elapsed().as_millis());
     rcu.wait()?;
-    // The collectors' time to drain counts from here, not from the signal:
-    // detaching many interfaces takes seconds (an RCU grace period each),
-    // and a deadline already past would leave every final record queued
-    // for a TCP collector unsent.
-    final_flush(
-        &mut exporters,
-        &clock,
-        &mut sink,
-        &mut failures,
-        clock.now(),
-    );
+    // The collectors get FLUSH_DEADLINE to drain counted from the signal,
+    // as the 2 s stop promises; when the detach alone took that long (many
+    // interfaces, an RCU grace period each), counted from here instead: a
+    // deadline already past would leave every final record queued for a
+    // TCP collector unsent.
+    let detached = clock.now();
+    let started = if detached.saturating_duration_since(stopping) < FLUSH_DEADLINE {
+        stopping
+    } else {
+        detached
+    };
+    final_flush(&mut exporters, &clock, &mut sink, &mut failures, started);
     log::info!(
         "final export done {} ms after the signal",
         stopping.elapsed().as_millis()
