@@ -40,12 +40,6 @@ pub enum TlsError {
     },
     #[error("{0} needs {1} too")]
     Pair(&'static str, &'static str),
-    #[error("{flag} {path}: {why}")]
-    Config {
-        flag: &'static str,
-        path: String,
-        why: String,
-    },
 }
 
 fn file_error(flag: &'static str, path: &Path, why: impl fmt::Display) -> TlsError {
@@ -54,6 +48,15 @@ fn file_error(flag: &'static str, path: &Path, why: impl fmt::Display) -> TlsErr
         path: path.display().to_string(),
         why: why.to_string(),
     }
+}
+
+/// A key rustls will not pair with its certificate.
+fn mismatch(cert: &Path, key: &Path, e: rustls::Error) -> TlsError {
+    file_error(
+        "--tls-key",
+        key,
+        format!("does not go with --tls-cert {}: {e}", cert.display()),
+    )
 }
 
 /// rustls's ring provider: pure Rust and assembly, nothing for the
@@ -151,11 +154,7 @@ impl ClientTls {
         let mut config = match (cert, key) {
             (Some(c), Some(k)) => builder
                 .with_client_auth_cert(certificates("--tls-cert", c)?, private_key("--tls-key", k)?)
-                .map_err(|e| TlsError::Config {
-                    flag: "--tls-key",
-                    path: k.display().to_string(),
-                    why: format!("does not go with --tls-cert {}: {e}", c.display()),
-                })?,
+                .map_err(|e| mismatch(c, k, e))?,
             (None, None) => builder.with_no_client_auth(),
             (Some(_), None) => return Err(TlsError::Pair("--tls-cert", "--tls-key")),
             (None, Some(_)) => return Err(TlsError::Pair("--tls-key", "--tls-cert")),
@@ -231,11 +230,7 @@ pub fn server_config(
             certificates("--tls-cert", cert)?,
             private_key("--tls-key", key)?,
         )
-        .map_err(|e| TlsError::Config {
-            flag: "--tls-key",
-            path: key.display().to_string(),
-            why: format!("does not go with --tls-cert {}: {e}", cert.display()),
-        })?;
+        .map_err(|e| mismatch(cert, key, e))?;
     Ok(Arc::new(config))
 }
 
