@@ -288,23 +288,7 @@ pub fn run_until_stopped<'i>(
             let gone = match (woken, watch.interfaces.as_deref_mut()) {
                 (Woken::Event, Some(i)) => i.changed(),
                 (Woken::Reload, _) if stop.take_reload() => {
-                    let reloaded = watch.reload.as_mut().and_then(|hook| hook());
-                    match reloaded {
-                        Some(r) => {
-                            let now = clock.now();
-                            sink.reconfigure(&r.export, now + FLUSH_DEADLINE);
-                            if r.export.active_timeout != every {
-                                every = r.export.active_timeout;
-                                next = next.min(now + every);
-                            }
-                            log::info!("reloaded the configuration");
-                            watch
-                                .interfaces
-                                .as_deref_mut()
-                                .map_or_else(Vec::new, |i| i.reselect(r.interfaces))
-                        }
-                        None => Vec::new(),
-                    }
+                    reload(watch, sink, clock.now(), &mut every, &mut next)
                 }
                 _ => Vec::new(),
             };
@@ -338,6 +322,32 @@ pub fn run_until_stopped<'i>(
             next = clock.now() + every;
         }
     }
+}
+
+/// SIGHUP: reads the configuration again through the mode's hook and, when
+/// it can be applied, moves the sinks, the interval (the next one comes no
+/// later than a new, shorter interval from `now`) and the interfaces over
+/// to it; the interfaces it detached.
+fn reload(
+    watch: &mut Watch<'_>,
+    sink: &mut ExportSinks,
+    now: Instant,
+    every: &mut Duration,
+    next: &mut Instant,
+) -> Vec<u32> {
+    let Some(r) = watch.reload.as_mut().and_then(|hook| hook()) else {
+        return Vec::new();
+    };
+    sink.reconfigure(&r.export, now + FLUSH_DEADLINE);
+    if r.export.active_timeout != *every {
+        *every = r.export.active_timeout;
+        *next = (*next).min(now + *every);
+    }
+    log::info!("reloaded the configuration");
+    watch
+        .interfaces
+        .as_deref_mut()
+        .map_or_else(Vec::new, |i| i.reselect(r.interfaces))
 }
 
 /// How long the final flush may wait for slow collectors: SIGTERM must end

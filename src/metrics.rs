@@ -171,7 +171,12 @@ impl Metrics {
         let gone: Vec<Labels> = self
             .last
             .keys()
-            .filter(|(name, l)| *name == "messages" && !list.iter().any(|c| l[0].1 == c.name))
+            .filter(|(name, l)| {
+                *name == "messages"
+                    && !list
+                        .iter()
+                        .any(|c| l.first().is_some_and(|(_, v)| *v == c.name))
+            })
             .map(|(_, l)| l.clone())
             .collect();
         for l in gone {
