@@ -10,9 +10,12 @@
 #include <linux/types.h>
 
 /* Bump whenever a struct below or the meaning of a map changes. */
-#define FLOW_ABI_VERSION 3
+#define FLOW_ABI_VERSION 4
 
-/* Default capacity of each of the two flow maps of one object. */
+/*
+ * Default capacity of each of the four flow maps of one object (IPv4 and
+ * the rest, twice: one written, one drained).
+ */
 #define FLOW_MAP_MAX_ENTRIES 131072
 
 /*
@@ -24,17 +27,24 @@
 #define FLOW_REFUSED_MAX_ENTRIES 4096
 
 /*
- * Flow key: the full tuple, never a hash of it. IPv4 addresses occupy the
- * first 4 bytes of the 16-byte fields, the rest is zero. Ports are in host
- * byte order, 0 for ICMP, ICMPv6, non-first fragments and protocols without
+ * Flow key: the full tuple, never a hash of it. Ports are in host byte
+ * order, 0 for ICMP, ICMPv6, non-first fragments and protocols without
  * ports. VLAN IDs (the 12 bits of the TCI) keep overlapping tenant address
  * spaces apart: the outer tag, wherever it is (skb->vlan_tci, where the
  * kernel moves it at ingress or for insertion on transmit, or the frame),
  * and the tag inside it; 0 when there is none.
+ *
+ * The addresses come last and are packed: IPv4 puts the source in
+ * addr[0..4] and the destination in addr[4..8] (the rest is zero), IPv6 the
+ * source in addr[0..16] and the destination in addr[16..32]. So the first
+ * FLOW_KEY4_SIZE bytes of an IPv4 key are the whole of it, and the IPv4
+ * flow maps are keyed by just those (struct flow_key4): the common case
+ * hashes and compares half the bytes. IPv6 flows, and the refused-flows
+ * map, use all of struct flow_key. (ABI 3 kept every flow, under another
+ * layout of this struct, in maps named flows_0 and flows_1: the new names
+ * keep their pins from being taken for these.)
  */
 struct flow_key {
-	__u8 src_addr[16];
-	__u8 dst_addr[16];
 	__u32 ifindex; /* interface the program is attached to */
 	__u16 src_port;
 	__u16 dst_port;
@@ -44,7 +54,28 @@ struct flow_key {
 	__u8 icmp_code;
 	__u16 vlan_id; /* outer tag (802.1Q or 802.1ad) */
 	__u16 inner_vlan_id; /* the tag inside it (QinQ customer tag) */
+	__u8 addr[32]; /* source, then destination: 4 or 16 bytes each */
 };
+
+/* The key of the IPv4 flow maps: the first 24 bytes of an IPv4 flow_key. */
+struct flow_key4 {
+	__u32 ifindex;
+	__u16 src_port;
+	__u16 dst_port;
+	__u8 ip_version; /* always 4 */
+	__u8 protocol;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u16 vlan_id;
+	__u16 inner_vlan_id;
+	__u8 addr[8]; /* source, then destination */
+};
+
+#define FLOW_KEY4_SIZE 24
+_Static_assert(sizeof(struct flow_key4) == FLOW_KEY4_SIZE, "flow_key4");
+_Static_assert(__builtin_offsetof(struct flow_key, addr) ==
+		       __builtin_offsetof(struct flow_key4, addr),
+	       "flow_key4 is a prefix of flow_key");
 
 /*
  * Flow value. packets/octets/tcp_flags/ttl_min/ttl_max are updated with
@@ -117,8 +148,8 @@ struct flow_config {
 };
 
 /*
- * The single entry of the selector map: bit 0 names the flow map the program
- * writes into (0: flows_0, 1: flows_1).
+ * The single entry of the selector map: bit 0 names the pair of flow maps the
+ * program writes into (0: flows4_0 and flows_0, 1: flows4_1 and flows_1).
  */
 struct flow_selector {
 	__u32 active;

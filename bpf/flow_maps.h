@@ -25,15 +25,20 @@
 		__uint(pinning, LIBBPF_PIN_BY_NAME); \
 	} name SEC(".maps")
 
-#define FLOW_MAP(name)                                     \
+#define FLOW_MAP_KEYED(name, key_type)                     \
 	struct {                                           \
 		__uint(type, BPF_MAP_TYPE_HASH);           \
 		__uint(max_entries, FLOW_MAP_MAX_ENTRIES); \
 		__uint(map_flags, BPF_F_NO_PREALLOC);      \
-		__type(key, struct flow_key);              \
+		__type(key, key_type);                     \
 		__type(value, struct flow_value);          \
 		__uint(pinning, LIBBPF_PIN_BY_NAME);       \
 	} name SEC(".maps")
+
+/* IPv4 flows, keyed by the compact key. */
+#define FLOW_MAP4(name) FLOW_MAP_KEYED(name, struct flow_key4)
+/* IPv6 flows, keyed by the full key. */
+#define FLOW_MAP(name) FLOW_MAP_KEYED(name, struct flow_key)
 
 /* Flows that lost packets to a full flow map: LRU, so it never fills. */
 #define REFUSED_MAP(name)                                      \

@@ -17,8 +17,10 @@
 #define TTL_CAS_TRIES 8
 
 struct flow_maps {
-	void *flows_0;
-	void *flows_1;
+	void *flows4_0; /* IPv4, keyed by struct flow_key4 */
+	void *flows4_1;
+	void *flows6_0; /* IPv6, keyed by struct flow_key */
+	void *flows6_1;
 	void *selector;
 	void *config;
 	void *stats;
@@ -79,16 +81,20 @@ static __always_inline void flow_value_add(struct flow_value *v,
 	ttl_extend(&v->ttl_max, m->ttl, 0);
 }
 
-/* Adds one packet to its flow in @flows; false when the table is full. */
-static __always_inline int flow_account(void *flows, const struct pkt_meta *m,
-					__u64 segs, __u64 octets,
-					__u32 peer_ifindex, __u64 now)
+/*
+ * Adds one packet to its flow in @flows; false when the table is full. @key
+ * is m->key, or its first FLOW_KEY4_SIZE bytes for an IPv4 map.
+ */
+static __always_inline int flow_account(void *flows, const void *key,
+					const struct pkt_meta *m, __u64 segs,
+					__u64 octets, __u32 peer_ifindex,
+					__u64 now)
 {
 	struct flow_value *v;
 	struct flow_value fresh;
 	int err;
 
-	v = bpf_map_lookup_elem(flows, &m->key);
+	v = bpf_map_lookup_elem(flows, key);
 	if (v) {
 		flow_value_add(v, m, segs, octets, now);
 		return 1;
@@ -106,14 +112,14 @@ static __always_inline int flow_account(void *flows, const struct pkt_meta *m,
 	fresh.tos = m->tos;
 	__builtin_memcpy(fresh.src_mac, m->src_mac, sizeof(fresh.src_mac));
 	__builtin_memcpy(fresh.dst_mac, m->dst_mac, sizeof(fresh.dst_mac));
-	err = bpf_map_update_elem(flows, &m->key, &fresh, BPF_NOEXIST);
+	err = bpf_map_update_elem(flows, key, &fresh, BPF_NOEXIST);
 	if (!err)
 		return 1;
 	if (err != -EEXIST)
 		return 0; /* -E2BIG or -ENOMEM: no room, never retried */
 
 	/* Another CPU created the entry between our lookup and update. */
-	v = bpf_map_lookup_elem(flows, &m->key);
+	v = bpf_map_lookup_elem(flows, key);
 	if (!v)
 		return 0;
 	flow_value_add(v, m, segs, octets, now);
@@ -211,15 +217,25 @@ static __always_inline void flow_meter(struct __sk_buff *skb,
 	octets = m.ip_len + (__u64)(segs - 1) * m.hdrs_len;
 	now = flow_now(cfg);
 	/*
-	 * Two call sites, each with a constant map: the verifier can inline
-	 * both lookups.
+	 * One call site per map, each with a constant map pointer: the
+	 * verifier can inline every lookup. An IPv4 map reads the first
+	 * FLOW_KEY4_SIZE bytes of m.key: its compact key.
 	 */
-	if (selector_active(maps->selector))
-		ok = flow_account(maps->flows_1, &m, segs, octets, peer_ifindex,
-				  now);
-	else
-		ok = flow_account(maps->flows_0, &m, segs, octets, peer_ifindex,
-				  now);
+	if (m.key.ip_version == 4) {
+		if (selector_active(maps->selector))
+			ok = flow_account(maps->flows4_1, &m.key, &m, segs,
+					  octets, peer_ifindex, now);
+		else
+			ok = flow_account(maps->flows4_0, &m.key, &m, segs,
+					  octets, peer_ifindex, now);
+	} else {
+		if (selector_active(maps->selector))
+			ok = flow_account(maps->flows6_1, &m.key, &m, segs,
+					  octets, peer_ifindex, now);
+		else
+			ok = flow_account(maps->flows6_0, &m.key, &m, segs,
+					  octets, peer_ifindex, now);
+	}
 	if (!ok) {
 		stat_add(maps->stats, FLOW_STAT_TABLE_FULL_PACKETS, segs);
 		stat_add(maps->stats, FLOW_STAT_TABLE_FULL_OCTETS, octets);

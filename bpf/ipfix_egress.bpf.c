@@ -11,8 +11,10 @@
 #include "flow_track.h"
 
 JMP_TABLE(ipfix_egress_jmp_table);
-FLOW_MAP(ipfix_egress_flows_0);
-FLOW_MAP(ipfix_egress_flows_1);
+FLOW_MAP4(ipfix_egress_flows4_0);
+FLOW_MAP4(ipfix_egress_flows4_1);
+FLOW_MAP(ipfix_egress_flows6_0);
+FLOW_MAP(ipfix_egress_flows6_1);
 ONE_SLOT_MAP(ipfix_egress_selector, struct flow_selector);
 ONE_SLOT_MAP(ipfix_egress_config, struct flow_config);
 STATS_MAP(ipfix_egress_stats);
@@ -28,8 +30,10 @@ SEC("tc")
 int _egress_flow_monitoring(struct __sk_buff *skb)
 {
 	const struct flow_maps maps = {
-		.flows_0 = &ipfix_egress_flows_0,
-		.flows_1 = &ipfix_egress_flows_1,
+		.flows4_0 = &ipfix_egress_flows4_0,
+		.flows4_1 = &ipfix_egress_flows4_1,
+		.flows6_0 = &ipfix_egress_flows6_0,
+		.flows6_1 = &ipfix_egress_flows6_1,
 		.selector = &ipfix_egress_selector,
 		.config = &ipfix_egress_config,
 		.stats = &ipfix_egress_stats,

@@ -11,8 +11,10 @@
 #include "flow_track.h"
 
 JMP_TABLE(ipfix_ingress_jmp_table);
-FLOW_MAP(ipfix_ingress_flows_0);
-FLOW_MAP(ipfix_ingress_flows_1);
+FLOW_MAP4(ipfix_ingress_flows4_0);
+FLOW_MAP4(ipfix_ingress_flows4_1);
+FLOW_MAP(ipfix_ingress_flows6_0);
+FLOW_MAP(ipfix_ingress_flows6_1);
 ONE_SLOT_MAP(ipfix_ingress_selector, struct flow_selector);
 ONE_SLOT_MAP(ipfix_ingress_config, struct flow_config);
 STATS_MAP(ipfix_ingress_stats);
@@ -28,8 +30,10 @@ SEC("tc")
 int _ingress_flow_monitoring(struct __sk_buff *skb)
 {
 	const struct flow_maps maps = {
-		.flows_0 = &ipfix_ingress_flows_0,
-		.flows_1 = &ipfix_ingress_flows_1,
+		.flows4_0 = &ipfix_ingress_flows4_0,
+		.flows4_1 = &ipfix_ingress_flows4_1,
+		.flows6_0 = &ipfix_ingress_flows6_0,
+		.flows6_1 = &ipfix_ingress_flows6_1,
 		.selector = &ipfix_ingress_selector,
 		.config = &ipfix_ingress_config,
 		.stats = &ipfix_ingress_stats,

@@ -174,8 +174,8 @@ static __always_inline int ipv4_parse(struct __sk_buff *skb, __u32 l3_off,
 	if (ip_len_check(skb, l3_off, hdr_len, bpf_ntohs(ip->tot_len),
 			 &m->ip_len))
 		return PARSE_FAILED;
-	__builtin_memcpy(m->key.src_addr, &ip->saddr, sizeof(ip->saddr));
-	__builtin_memcpy(m->key.dst_addr, &ip->daddr, sizeof(ip->daddr));
+	/* saddr and daddr are adjacent: the key's packed IPv4 addresses. */
+	__builtin_memcpy(m->key.addr, &ip->saddr, 2 * sizeof(ip->saddr));
 	m->key.ip_version = 4;
 	m->key.protocol = ip->protocol;
 	m->ttl = ip->ttl;
@@ -217,8 +217,8 @@ static __always_inline int ipv6_parse(struct __sk_buff *skb, __u32 l3_off,
 		claimed = skb->len - l3_off;
 	if (ip_len_check(skb, l3_off, IPV6_HDR_LEN, claimed, &m->ip_len))
 		return PARSE_FAILED;
-	__builtin_memcpy(m->key.src_addr, &ip6->saddr, sizeof(ip6->saddr));
-	__builtin_memcpy(m->key.dst_addr, &ip6->daddr, sizeof(ip6->daddr));
+	/* saddr and daddr are adjacent: the key's source then destination. */
+	__builtin_memcpy(m->key.addr, &ip6->saddr, 2 * sizeof(ip6->saddr));
 	m->ttl = ip6->hop_limit;
 	m->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
 

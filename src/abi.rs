@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
 
 /// `FLOW_ABI_VERSION`.
-pub const FLOW_ABI_VERSION: u32 = 3;
+pub const FLOW_ABI_VERSION: u32 = 4;
 /// `FLOW_MAP_MAX_ENTRIES`: capacity of each flow map as declared in the
 /// objects (what l3afd gets; `--max-flows` changes it when we load).
 pub const FLOW_MAP_MAX_ENTRIES: u32 = 131_072;
@@ -27,7 +27,7 @@ pub enum FlowMapAlloc {
     /// Every entry of both maps is allocated at load: a new flow takes one
     /// off a per-CPU free list and a drained one goes back on it, cheaper
     /// than the BPF memory allocator both ways (BENCHMARKS.md), but the
-    /// memory of all `2 × max_flows` entries stays reserved while the maps
+    /// memory of all `4 × max_flows` entries stays reserved while the maps
     /// exist.
     Preallocated,
 }
@@ -36,6 +36,9 @@ pub enum FlowMapAlloc {
 pub const FLOW_REFUSED_MAX_ENTRIES: u32 = 4096;
 
 pub const FLOW_KEY_SIZE: usize = 48;
+/// `FLOW_KEY4_SIZE`: the key of the IPv4 flow maps, the first 24 bytes of an
+/// IPv4 `struct flow_key`.
+pub const FLOW_KEY4_SIZE: usize = 24;
 pub const FLOW_VALUE_SIZE: usize = 64;
 pub const FLOW_CONFIG_SIZE: usize = 24;
 pub const FLOW_SELECTOR_SIZE: usize = 4;
@@ -187,24 +190,23 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 }
 
 impl FlowKey {
-    // Offsets of struct flow_key.
-    const SRC: usize = 0;
-    const DST: usize = 16;
-    const IFINDEX: usize = 32;
-    const SPORT: usize = 36;
-    const DPORT: usize = 38;
-    const VERSION: usize = 40;
-    const PROTO: usize = 41;
-    const ICMP_TYPE: usize = 42;
-    const ICMP_CODE: usize = 43;
-    const VLAN: usize = 44;
-    const INNER_VLAN: usize = 46;
+    // Offsets of struct flow_key (and of struct flow_key4, its prefix).
+    const IFINDEX: usize = 0;
+    const SPORT: usize = 4;
+    const DPORT: usize = 6;
+    const VERSION: usize = 8;
+    const PROTO: usize = 9;
+    const ICMP_TYPE: usize = 10;
+    const ICMP_CODE: usize = 11;
+    const VLAN: usize = 12;
+    const INNER_VLAN: usize = 14;
+    /// Source then destination, 4 bytes each for IPv4, 16 for IPv6.
+    const ADDR: usize = 16;
 
     /// Every field of `struct flow_key` with its offset, in C order (checked
-    /// against the objects' BTF by `tests/object_rules.rs`).
-    pub const FIELDS: [(&'static str, usize); 11] = [
-        ("src_addr", Self::SRC),
-        ("dst_addr", Self::DST),
+    /// against the objects' BTF by `tests/object_rules.rs`); the same
+    /// fields, at the same offsets, make `struct flow_key4`.
+    pub const FIELDS: [(&'static str, usize); 10] = [
         ("ifindex", Self::IFINDEX),
         ("src_port", Self::SPORT),
         ("dst_port", Self::DPORT),
@@ -214,29 +216,58 @@ impl FlowKey {
         ("icmp_code", Self::ICMP_CODE),
         ("vlan_id", Self::VLAN),
         ("inner_vlan_id", Self::INNER_VLAN),
+        ("addr", Self::ADDR),
     ];
 
+    /// A key of a full-key map (IPv6 flows, refused flows): IPv4 addresses
+    /// packed at the start of `addr`, IPv6 ones 16 bytes each.
     pub fn parse(b: &[u8]) -> Result<Self, AbiError> {
         check_len("flow_key", b, FLOW_KEY_SIZE)?;
-        let mut key = FlowKey::default();
-        key.src_addr.copy_from_slice(&b[Self::SRC..Self::SRC + 16]);
-        key.dst_addr.copy_from_slice(&b[Self::DST..Self::DST + 16]);
-        key.ifindex = u32_at(b, Self::IFINDEX);
-        key.src_port = u16_at(b, Self::SPORT);
-        key.dst_port = u16_at(b, Self::DPORT);
-        key.ip_version = b[Self::VERSION];
-        key.protocol = b[Self::PROTO];
-        key.icmp_type = b[Self::ICMP_TYPE];
-        key.icmp_code = b[Self::ICMP_CODE];
-        key.vlan_id = u16_at(b, Self::VLAN);
-        key.inner_vlan_id = u16_at(b, Self::INNER_VLAN);
-        Ok(key)
+        Ok(Self::parse_prefix(b))
     }
 
+    /// A key of an IPv4 flow map (`struct flow_key4`).
+    pub fn parse_v4(b: &[u8]) -> Result<Self, AbiError> {
+        check_len("flow_key4", b, FLOW_KEY4_SIZE)?;
+        match b[Self::VERSION] {
+            4 => Ok(Self::parse_prefix(b)),
+            v => Err(AbiError::IpVersion(v)),
+        }
+    }
+
+    /// The fields of `b`, whose length the caller checked: 24 bytes for
+    /// IPv4, 48 otherwise.
+    fn parse_prefix(b: &[u8]) -> Self {
+        let mut key = FlowKey {
+            ifindex: u32_at(b, Self::IFINDEX),
+            src_port: u16_at(b, Self::SPORT),
+            dst_port: u16_at(b, Self::DPORT),
+            ip_version: b[Self::VERSION],
+            protocol: b[Self::PROTO],
+            icmp_type: b[Self::ICMP_TYPE],
+            icmp_code: b[Self::ICMP_CODE],
+            vlan_id: u16_at(b, Self::VLAN),
+            inner_vlan_id: u16_at(b, Self::INNER_VLAN),
+            ..FlowKey::default()
+        };
+        let len = key.addr_len();
+        key.src_addr[..len].copy_from_slice(&b[Self::ADDR..Self::ADDR + len]);
+        key.dst_addr[..len].copy_from_slice(&b[Self::ADDR + len..Self::ADDR + 2 * len]);
+        key
+    }
+
+    /// Octets of each address in the packed `addr`: 4 for IPv4, else 16.
+    fn addr_len(&self) -> usize {
+        if self.ip_version == 4 {
+            4
+        } else {
+            16
+        }
+    }
+
+    /// The full `struct flow_key` (a full-key map, the refused-flows map).
     pub fn emit(&self) -> [u8; FLOW_KEY_SIZE] {
         let mut b = [0u8; FLOW_KEY_SIZE];
-        b[Self::SRC..Self::SRC + 16].copy_from_slice(&self.src_addr);
-        b[Self::DST..Self::DST + 16].copy_from_slice(&self.dst_addr);
         b[Self::IFINDEX..Self::IFINDEX + 4].copy_from_slice(&self.ifindex.to_ne_bytes());
         b[Self::SPORT..Self::SPORT + 2].copy_from_slice(&self.src_port.to_ne_bytes());
         b[Self::DPORT..Self::DPORT + 2].copy_from_slice(&self.dst_port.to_ne_bytes());
@@ -247,7 +278,21 @@ impl FlowKey {
         b[Self::VLAN..Self::VLAN + 2].copy_from_slice(&self.vlan_id.to_ne_bytes());
         b[Self::INNER_VLAN..Self::INNER_VLAN + 2]
             .copy_from_slice(&self.inner_vlan_id.to_ne_bytes());
+        let len = self.addr_len();
+        b[Self::ADDR..Self::ADDR + len].copy_from_slice(&self.src_addr[..len]);
+        b[Self::ADDR + len..Self::ADDR + 2 * len].copy_from_slice(&self.dst_addr[..len]);
         b
+    }
+
+    /// The key as its flow map holds it: the first [`FLOW_KEY4_SIZE`] bytes
+    /// for IPv4 (`struct flow_key4`), all of `struct flow_key` otherwise.
+    pub fn emit_for_map(&self) -> Vec<u8> {
+        let b = self.emit();
+        if self.ip_version == 4 {
+            b[..FLOW_KEY4_SIZE].to_vec()
+        } else {
+            b.to_vec()
+        }
     }
 
     fn addr(&self, raw: &[u8; 16]) -> Result<IpAddr, AbiError> {
@@ -469,12 +514,35 @@ mod tests {
             0x5678,
         );
         let b = key.emit();
-        assert_eq!(&b[0..4], &[192, 0, 2, 1]);
-        assert_eq!(&b[4..16], &[0; 12]);
-        assert_eq!(&b[16..20], &[198, 51, 100, 2]);
-        assert_eq!(u16::from_ne_bytes([b[36], b[37]]), 0x1234);
-        assert_eq!(b[40], 4);
-        assert_eq!(b[41], 17);
+        assert_eq!(u16::from_ne_bytes([b[4], b[5]]), 0x1234);
+        assert_eq!(b[8], 4);
+        assert_eq!(b[9], 17);
+        // IPv4: the two addresses packed, so that 24 bytes hold the key.
+        assert_eq!(&b[16..24], &[192, 0, 2, 1, 198, 51, 100, 2]);
+        assert_eq!(&b[24..], &[0; 24]);
+        assert_eq!(key.emit_for_map(), b[..FLOW_KEY4_SIZE].to_vec());
+        assert_eq!(FlowKey::parse_v4(&b[..FLOW_KEY4_SIZE]), Ok(key));
+        assert_eq!(FlowKey::parse(&b), Ok(key));
+
+        let v6 = FlowKey::from_tuple(
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+            6,
+            1,
+            2,
+        );
+        let b = v6.emit();
+        assert_eq!(b[16..32], v6.src_addr);
+        assert_eq!(b[32..48], v6.dst_addr);
+        assert_eq!(v6.emit_for_map(), b.to_vec());
+    }
+
+    #[test]
+    fn a_compact_key_is_ipv4_only() {
+        let mut b = [0u8; FLOW_KEY4_SIZE];
+        b[8] = 6;
+        assert_eq!(FlowKey::parse_v4(&b), Err(AbiError::IpVersion(6)));
+        assert!(FlowKey::parse_v4(&[0; 48]).is_err());
     }
 
     #[test]

@@ -125,8 +125,8 @@ pub enum ClockArg {
 pub enum FlowMapAllocArg {
     /// Memory for the flows in use only, taken as each flow starts.
     OnDemand,
-    /// Every entry of both flow maps reserved at start: new flows and the
-    /// drain cost less, 2 x --max-flows entries stay allocated.
+    /// Every entry of every flow map reserved at start: new flows and the
+    /// drain cost less, 4 x --max-flows entries stay allocated.
     Preallocated,
 }
 
@@ -169,7 +169,8 @@ pub struct RunArgs {
     /// a new flow (new flowId).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub idle_timeout: std::time::Duration,
-    /// Capacity of each of the two flow maps per direction.
+    /// Capacity of each flow map: per direction, this many IPv4 flows and as
+    /// many others (IPv6) per interval.
     #[arg(long, value_name = "N")]
     pub max_flows: Option<u32>,
     /// How the flow maps get their entries' memory (see README, "Memory").

@@ -116,7 +116,9 @@ pub fn exporters(
                     direction,
                     idle_timeout: cfg.idle_timeout,
                     ids: ids.clone(),
-                    max_known_flows: 2 * max_flows,
+                    // One interval brings at most max_flows IPv4 and as many
+                    // other flows; the ids of two intervals are remembered.
+                    max_known_flows: 4 * max_flows,
                     chunk,
                 },
             )
@@ -354,7 +356,7 @@ fn reload(
 /// the process within 2 s.
 pub const FLUSH_DEADLINE: Duration = Duration::from_millis(600);
 
-/// Exports both flow maps of every exporter as "forced end" (two flips, so that
+/// Exports both pairs of flow maps of every exporter as "forced end" (two flips, so that
 /// even packets metered during the first drain are exported), then gives
 /// the sinks until the deadline to write it out.
 pub fn final_flush(

@@ -308,6 +308,6 @@ mod tests {
         assert_eq!(per, "ipfix_egress_link_42");
         assert_eq!(link_pin_ifindex(&per), Some(42));
         assert_eq!(link_pin_ifindex("ipfix_ingress_link"), None);
-        assert_eq!(link_pin_ifindex("ipfix_ingress_flows_0"), None);
+        assert_eq!(link_pin_ifindex("ipfix_ingress_flows6_0"), None);
     }
 }

@@ -17,7 +17,7 @@ use common::exporter::{run_command, totals, Exporter, PinDir, BIN};
 use common::netns::NetnsPair;
 use common::tempdir::TempDir;
 use common::traffic::{sa, udp_send, udp_sink};
-use ipfix_flow_exporter::abi::{FLOW_CONFIG_SIZE, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
+use ipfix_flow_exporter::abi::{FLOW_CONFIG_SIZE, FLOW_KEY4_SIZE, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
 use ipfix_flow_exporter::datapath::names::MapRole;
 use ipfix_flow_exporter::flow::Direction;
 use libbpf_rs::libbpf_sys;
@@ -86,7 +86,7 @@ fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
     let net = NetnsPair::new();
     let pins = PinDir::new();
     std::fs::create_dir_all(&pins.0).unwrap();
-    let stale = pins.0.join(MapRole::Flows0.map_name(Direction::Ingress));
+    let stale = pins.0.join(MapRole::Flows6_0.map_name(Direction::Ingress));
     // An older build: the flow map of ABI 1 (before the VLAN IDs and MACs).
     pin_map(
         &stale,
@@ -100,7 +100,7 @@ fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
     assert!(
         err.contains(stale.to_str().unwrap())
             && err.contains("key size 44 (want 48), value size 56 (want 64)")
-            && err.contains("name \"stale_test\" (want \"ipfix_ingress_flows_0\")"),
+            && err.contains("name \"stale_test\" (want \"ipfix_ingress_flows6_0\")"),
         "{err}"
     );
     assert!(err.contains("--replace-pins"), "{err}");
@@ -122,6 +122,44 @@ fn stale_pins_are_refused_by_name_and_replaced_only_when_asked() {
     exp.stop();
 }
 
+/// ABI 3 kept every flow in `flows_0`/`flows_1`, maps of the very shape of
+/// today's IPv6 ones but another key layout: a run refuses their pins by
+/// name, and drops them only when asked.
+#[test]
+fn pins_of_the_flow_maps_before_abi_4_are_refused_and_dropped_only_when_asked() {
+    common::require_root!();
+    let net = NetnsPair::new();
+    let pins = PinDir::new();
+    std::fs::create_dir_all(&pins.0).unwrap();
+    let old = pins.0.join("ipfix_ingress_flows_0");
+    pin_named_map(
+        &old,
+        "ipfix_ingress_flows_0",
+        MapType::Hash,
+        FLOW_KEY_SIZE as u32,
+        FLOW_VALUE_SIZE as u32,
+        131_072,
+        libbpf_sys::BPF_F_NO_PREALLOC,
+    );
+    let err = refused_start(&net, &pins.0);
+    assert!(
+        err.contains(old.to_str().unwrap())
+            && err.contains("older build (flow ABI 3 or before")
+            && err.contains("--replace-pins"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&pins.0).unwrap().count(),
+        1,
+        "nothing pinned, the old pin kept"
+    );
+    let exp = Exporter::start_with_pins(&net.a, &net.veth_a, &pins.0, &["--replace-pins"]);
+    let log = exp.stderr.lock().unwrap().clone();
+    assert!(log.contains("of an older build"), "{log}");
+    assert!(!old.exists(), "the old pin dropped");
+    exp.stop();
+}
+
 /// A flow map pinned by a run with the other `--flow-map-alloc` is
 /// refused by name, pointing at the flag, and taken by a run that asks for
 /// the same allocation.
@@ -131,7 +169,7 @@ fn a_pin_of_the_other_flow_map_allocation_names_the_flag() {
     let net = NetnsPair::new();
     let pins = PinDir::new();
     std::fs::create_dir_all(&pins.0).unwrap();
-    let name = MapRole::Flows0.map_name(Direction::Ingress);
+    let name = MapRole::Flows6_0.map_name(Direction::Ingress);
     let pinned = pins.0.join(name);
     pin_named_map(&pinned, name, MapType::Hash, 48, 64, 131_072, 0);
     let err = refused_start(&net, &pins.0);
@@ -168,8 +206,16 @@ fn l3afd_native_mode_refuses_incompatible_pins_and_never_deletes_them() {
         let path = dir.join(role.map_name(d));
         match role {
             MapRole::JmpTable => pin_map(&path, MapType::ProgArray, 4, 4, 1, 0),
-            MapRole::Flows0 => pin_map(&path, MapType::Hash, 44, 48, 64, 0),
-            MapRole::Flows1 => pin_map(
+            MapRole::Flows4_0 | MapRole::Flows4_1 => pin_map(
+                &path,
+                MapType::Hash,
+                FLOW_KEY4_SIZE as u32,
+                FLOW_VALUE_SIZE as u32,
+                64,
+                0,
+            ),
+            MapRole::Flows6_0 => pin_map(&path, MapType::Hash, 44, 48, 64, 0),
+            MapRole::Flows6_1 => pin_map(
                 &path,
                 MapType::Hash,
                 FLOW_KEY_SIZE as u32,
@@ -209,7 +255,7 @@ fn l3afd_native_mode_refuses_incompatible_pins_and_never_deletes_them() {
         "{err}"
     );
     assert!(
-        err.contains("ipfix_ingress_flows_0") && err.contains("44/48"),
+        err.contains("ipfix_ingress_flows6_0") && err.contains("44/48"),
         "{err}"
     );
     assert_eq!(

@@ -16,6 +16,8 @@ use common::traffic::{
     nft_counters, nft_install, sa, tcp_sent_segments, tcp_transfer, udp_l3_overhead, udp_send,
     udp_sink,
 };
+use ipfix_flow_exporter::datapath::names::MapRole;
+use ipfix_flow_exporter::flow::Direction;
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::{MapCore, MapHandle};
 use serde_json::Value;
@@ -188,9 +190,9 @@ fn tcp_exact(offloads: bool, port: u16, bytes: usize, extra: &[&str]) {
     let mut args = vec!["--active-timeout", "300ms"];
     args.extend_from_slice(extra);
     let exp = Exporter::start(&net.a, &net.veth_a, &args);
-    for dir in ["ingress", "egress"] {
-        for n in 0..2 {
-            let pin = exp.pin_dir.join(format!("ipfix_{dir}_flows_{n}"));
+    for dir in Direction::ALL {
+        for role in MapRole::FLOWS {
+            let pin = exp.pin_dir.join(role.map_name(dir));
             let flags = MapHandle::from_pinned_path(&pin)
                 .unwrap()
                 .info()

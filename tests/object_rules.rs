@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use ipfix_flow_exporter::abi::{
-    FlowConfig, FlowKey, FlowValue, FLOW_CONFIG_SIZE, FLOW_KEY_SIZE, FLOW_REFUSED_MAX_ENTRIES,
-    FLOW_VALUE_SIZE,
+    FlowConfig, FlowKey, FlowValue, FLOW_CONFIG_SIZE, FLOW_KEY4_SIZE, FLOW_KEY_SIZE,
+    FLOW_MAP_MAX_ENTRIES, FLOW_REFUSED_MAX_ENTRIES, FLOW_VALUE_SIZE,
 };
 use ipfix_flow_exporter::datapath::names::{entry_function, object_file, MapRole};
 use ipfix_flow_exporter::datapath::BPF_OBJ_DIR;
@@ -124,6 +124,23 @@ fn map_names_are_the_rust_names_and_differ_between_objects() {
             ),
             (FLOW_KEY_SIZE as u32, 8, FLOW_REFUSED_MAX_ENTRIES)
         );
+        for role in MapRole::FLOWS {
+            let m = obj
+                .maps()
+                .find(|m| m.name().to_string_lossy() == role.map_name(dir))
+                .unwrap();
+            let key = if role.is_ipv4_flows() {
+                FLOW_KEY4_SIZE
+            } else {
+                FLOW_KEY_SIZE
+            };
+            assert_eq!(m.map_type(), libbpf_rs::MapType::Hash, "{role:?}");
+            assert_eq!(
+                (m.key_size(), m.value_size(), m.max_entries()),
+                (key as u32, FLOW_VALUE_SIZE as u32, FLOW_MAP_MAX_ENTRIES),
+                "{role:?}"
+            );
+        }
         for role in MapRole::MONITORS {
             let m = obj
                 .maps()
@@ -146,6 +163,9 @@ fn btf_layout_matches_the_rust_mirror() {
         let key = btf.type_by_name::<Struct<'_>>("flow_key").unwrap();
         assert_eq!(key.size(), FLOW_KEY_SIZE);
         assert_eq!(fields(&key), FlowKey::FIELDS.to_vec(), "flow_key");
+        let key4 = btf.type_by_name::<Struct<'_>>("flow_key4").unwrap();
+        assert_eq!(key4.size(), FLOW_KEY4_SIZE);
+        assert_eq!(fields(&key4), FlowKey::FIELDS.to_vec(), "flow_key4");
         let value = btf.type_by_name::<Struct<'_>>("flow_value").unwrap();
         assert_eq!(value.size(), FLOW_VALUE_SIZE);
         let mut want = FlowValue::FIELDS.to_vec();

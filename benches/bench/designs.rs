@@ -10,7 +10,9 @@ use std::process::Command;
 use std::sync::Barrier;
 use std::time::Instant;
 
-use ipfix_flow_exporter::abi::{FlowKey, FlowValue, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
+use ipfix_flow_exporter::abi::{
+    FlowKey, FlowValue, FLOW_KEY4_SIZE, FLOW_KEY_SIZE, FLOW_VALUE_SIZE,
+};
 use ipfix_flow_exporter::datapath::batch::Drain;
 use ipfix_flow_exporter::flow::Direction;
 use libbpf_rs::{MapCore, MapFlags, MapHandle, Object, ObjectBuilder};
@@ -19,9 +21,6 @@ use nix::unistd::Pid;
 
 use crate::common::bpfobj::TestObject;
 use crate::kernel::{empty_prog, frame_ipv4_tcp, mean_ns, REPEAT, ROUNDS};
-
-/// `struct flow_key_v4` of variants.bpf.c: the compact IPv4 key tried.
-const FLOW_KEY_V4_SIZE: usize = 24;
 use crate::report::{Report, Section};
 use crate::stats::{median, median_diff, range};
 
@@ -63,14 +62,14 @@ pub fn compile(name: &str, out: &str, defines: &[&str], out_dir: &Path) -> PathB
     obj
 }
 
-fn load(path: &Path) -> Object {
+pub fn load(path: &Path) -> Object {
     ObjectBuilder::default()
         .open_file(path)
         .and_then(|o| o.load())
         .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
 }
 
-fn prog(obj: &Object, name: &str) -> OwnedFd {
+pub fn prog(obj: &Object, name: &str) -> OwnedFd {
     obj.progs()
         .find(|p| p.name().to_string_lossy() == name)
         .unwrap_or_else(|| panic!("no program {name}"))
@@ -79,7 +78,7 @@ fn prog(obj: &Object, name: &str) -> OwnedFd {
         .expect("duplicating a program fd")
 }
 
-fn map(obj: &Object, name: &str) -> MapHandle {
+pub fn map(obj: &Object, name: &str) -> MapHandle {
     let m = obj
         .maps()
         .find(|m| m.name().to_string_lossy() == name)
@@ -87,7 +86,7 @@ fn map(obj: &Object, name: &str) -> MapHandle {
     MapHandle::try_from(&m).expect("duplicating a map fd")
 }
 
-fn empty_map(m: &MapHandle) -> usize {
+pub fn empty_map(m: &MapHandle) -> usize {
     let mut d = Drain::new(m, 4096);
     let mut out = Vec::new();
     while d.next_into(&mut out).expect("draining") > 0 {}
@@ -180,12 +179,10 @@ pub fn run(report: &mut Report) {
             MapFlags::ANY,
         )
         .expect("inserting the lookup target");
-    map(&variants, "flows_v4")
-        .update(
-            &[0u8; FLOW_KEY_V4_SIZE],
-            &[0u8; FLOW_VALUE_SIZE],
-            MapFlags::ANY,
-        )
+    let mut key4 = [0u8; FLOW_KEY4_SIZE];
+    key4[8] = 4; // ip_version: what the drain expects of an IPv4 map
+    map(&variants, "flows4_1")
+        .update(&key4, &[0u8; FLOW_VALUE_SIZE], MapFlags::ANY)
         .expect("inserting the compact lookup target");
 
     let mut sec = Section::new(
@@ -198,10 +195,11 @@ pub fn run(report: &mut Report) {
              repetitions, interleaved with the empty program, median of per-round \
              differences. **Pieces**: each piece of the hit path alone — the \
              two clocks (`--clock coarse`, the default, and `--clock precise`), the \
-             parser, one hash-map hit on the 48-byte ABI key — and the coarse clock \
-             and the hit together, which no design keeping this key can go below; \
-             a hit on a 24-byte compact IPv4 key (what separate IPv4 and IPv6 maps \
-             would hash and compare); the three one-slot lookups every packet makes \
+             parser, one hash-map hit on the 48-byte full key (IPv6 flows; IPv4 \
+             ones too before ABI 4) and on the 24-byte IPv4 key — and the coarse \
+             clock and each hit together, which no design keeping that key can go \
+             below; the shipped body with IPv4 flows under the 48-byte key instead \
+             (the design before ABI 4, in the same rounds); the three one-slot lookups every packet makes \
              (selector, config, a statistics slot) alone, the most that combining \
              them could save; \
              the body with the precise clock instead, and with \
@@ -216,7 +214,8 @@ pub fn run(report: &mut Report) {
              new-flow loop**: the shipped `flow_account()` on a key that a per-CPU \
              run counter makes new every repetition ({NEW_FLOW_REPEAT} per round, \
              map emptied between rounds) against the same program with the counter \
-             held still (every repetition a hit)."
+             held still (every repetition a hit), on an IPv4 map as shipped, on the \
+             48-byte key as before ABI 4, and on a preallocated IPv4 map."
         ),
     );
 
@@ -239,18 +238,23 @@ pub fn run(report: &mut Report) {
         ),
         (
             "lookup",
-            "hash-map hit, 48-byte key",
+            "hash-map hit, 48-byte full key",
             prog(&variants, "v_lookup"),
         ),
         (
             "clock_lookup",
-            "coarse clock + hash-map hit: the floor of this key",
+            "coarse clock + hash-map hit, 48-byte key: the floor of that key",
             prog(&variants, "v_clock_lookup"),
         ),
         (
             "lookup_v4",
-            "hash-map hit, 24-byte compact IPv4 key (not shipped)",
+            "hash-map hit, 24-byte IPv4 key (shipped, ABI 4)",
             prog(&variants, "v_lookup_v4"),
+        ),
+        (
+            "clock_lookup_v4",
+            "coarse clock + hash-map hit, 24-byte key: the floor of the IPv4 path",
+            prog(&variants, "v_clock_lookup_v4"),
         ),
         (
             "slots",
@@ -261,6 +265,11 @@ pub fn run(report: &mut Report) {
             "shared_atomic",
             "shared map, atomic adds (the shipped body)",
             prog(&variants, "v_shared_atomic"),
+        ),
+        (
+            "full_key",
+            "shipped body, IPv4 under the 48-byte key (the design before ABI 4)",
+            prog(&variants, "v_full_key"),
         ),
         (
             "shipped",
@@ -340,8 +349,8 @@ pub fn run(report: &mut Report) {
         let mut one: Vec<Vec<f64>> = vec![Vec::new(); contended.len()];
         let mut two: Vec<Vec<f64>> = vec![Vec::new(); contended.len()];
         // Start from empty maps so that the lost-count check is exact.
-        empty_map(&map(&variants, "flows_0"));
-        empty_map(&map(&variants, "flows_percpu"));
+        empty_map(&map(&variants, "flows4_0"));
+        empty_map(&map(&variants, "flows4_percpu"));
         shipped.drain_flows();
         // Thread runs per design (each adds REPEAT packets), and how much
         // the two-CPU runs really ran side by side: each round keeps the
@@ -370,12 +379,11 @@ pub fn run(report: &mut Report) {
         let want = runs[0] * u64::from(REPEAT);
         let shipped_pkts: u64 = shipped.drain_flows().iter().map(|(_, v)| v.packets).sum();
         let mut shared_out = Vec::new();
-        let shared_map = map(&variants, "flows_0");
+        let shared_map = map(&variants, "flows4_0");
         let mut d = Drain::new(&shared_map, 64);
         while d.next_into(&mut shared_out).expect("draining") > 0 {}
-        // flows_0 holds both the atomic and the plain variant's counts.
         let shared_pkts: u64 = shared_out.iter().map(|(_, v)| v.packets).sum();
-        // flows_0 took the atomic variant's runs and the plain variant's.
+        // flows4_0 took the atomic variant's runs and the plain variant's.
         let lost = ((runs[1] + runs[2]) * u64::from(REPEAT)).saturating_sub(shared_pkts);
         let plain_want = runs[2] * u64::from(REPEAT);
         assert_eq!(shipped_pkts, want, "the shipped program loses no count");
@@ -405,19 +413,23 @@ pub fn run(report: &mut Report) {
     }
 
     // --- warm new-flow loop ---------------------------------------------
-    let flows = map(&variants, "flows_0");
-    let prealloc = map(&variants, "flows_prealloc");
+    let before_map = map(&variants, "flows_0");
+    let flows = map(&variants, "flows4_0");
+    let prealloc = map(&variants, "flows4_prealloc");
     empty_map(&flows);
-    let new_p = prog(&variants, "v_new_flow");
+    let before_p = prog(&variants, "v_new_flow");
+    let new_p = prog(&variants, "v_new_flow4");
     let same_p = prog(&variants, "v_same_flow");
-    let pre_p = prog(&variants, "v_new_flow_prealloc");
-    let (mut nb, mut new, mut same, mut pre) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let pre_p = prog(&variants, "v_new_flow4_prealloc");
+    let (mut nb, mut before, mut new, mut same, mut pre) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         nb.push(mean_ns(empty.as_fd(), &frame, NEW_FLOW_REPEAT));
         same.push(mean_ns(same_p.as_fd(), &frame, NEW_FLOW_REPEAT));
+        before.push(mean_ns(before_p.as_fd(), &frame, NEW_FLOW_REPEAT));
         new.push(mean_ns(new_p.as_fd(), &frame, NEW_FLOW_REPEAT));
         pre.push(mean_ns(pre_p.as_fd(), &frame, NEW_FLOW_REPEAT));
-        for m in [&flows, &prealloc] {
+        for m in [&before_map, &flows, &prealloc] {
             let created = empty_map(m);
             assert!(
                 created >= NEW_FLOW_REPEAT as usize,
@@ -428,8 +440,15 @@ pub fn run(report: &mut Report) {
     let new_over = median_diff(&new, &nb);
     let same_over = median_diff(&same, &nb);
     sec.row(
+        "designs.warm.new_flow_before.over_empty_ns",
+        "warm loop: every repetition a new flow, 48-byte key (before ABI 4), over empty",
+        median_diff(&before, &nb),
+        "ns/packet",
+        absolute(&before),
+    );
+    sec.row(
         "designs.warm.new_flow.over_empty_ns",
-        "warm loop: every repetition a new flow, over empty",
+        "warm loop: every repetition a new flow, 24-byte IPv4 key (shipped), over empty",
         new_over,
         "ns/packet",
         absolute(&new),
@@ -450,7 +469,7 @@ pub fn run(report: &mut Report) {
     );
     sec.row(
         "designs.warm.new_flow_prealloc.over_empty_ns",
-        "warm loop: new flow in a preallocated map (`--flow-map-alloc preallocated`), over empty",
+        "warm loop: new flow, 24-byte key, preallocated map (`--flow-map-alloc preallocated`), over empty",
         median_diff(&pre, &nb),
         "ns/packet",
         absolute(&pre),
@@ -493,9 +512,11 @@ fn check_helper_path_meters_alike(helper: &Object) {
             .to_vec(),
     ];
     let shipped = TestObject::load(Direction::Ingress);
-    let flows = map(helper, "body_flows");
+    let maps = [map(helper, "body_flows4"), map(helper, "body_flows")];
     let hp = prog(helper, "v_body");
-    empty_map(&flows);
+    for m in &maps {
+        empty_map(m);
+    }
     for f in &frames {
         shipped.run(f);
         mean_ns(hp.as_fd(), f, 1);
@@ -510,8 +531,10 @@ fn check_helper_path_meters_alike(helper: &Object) {
     };
     let direct = strip(shipped.drain_flows());
     let mut out = Vec::new();
-    let mut d = Drain::new(&flows, 64);
-    while d.next_into(&mut out).expect("draining") > 0 {}
+    for m in &maps {
+        let mut d = Drain::new(m, 64);
+        while d.next_into(&mut out).expect("draining") > 0 {}
+    }
     let via_helper = strip(out);
     assert!(direct.len() >= 7, "the frames make flows: {direct:?}");
     assert_eq!(direct, via_helper, "helper and direct reads meter alike");
@@ -521,8 +544,8 @@ fn check_helper_path_meters_alike(helper: &Object) {
 pub fn spin_new_flow(secs: u64) {
     let out_dir = crate::out_dir();
     let variants = load(&compile("variants", "variants", &[], &out_dir));
-    let flows = map(&variants, "flows_0");
-    let p = prog(&variants, "v_new_flow");
+    let flows = map(&variants, "flows4_0");
+    let p = prog(&variants, "v_new_flow4");
     let frame = frame_ipv4_tcp(40_000);
     let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     let mut runs = Vec::new();

@@ -7,8 +7,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use ipfix_flow_exporter::abi::{
-    FlowKey, FlowMapAlloc, FlowValue, FLOW_KEY_SIZE, FLOW_MAP_MAX_ENTRIES, FLOW_VALUE_SIZE,
+    FlowKey, FlowMapAlloc, FlowValue, FLOW_KEY4_SIZE, FLOW_KEY_SIZE, FLOW_MAP_MAX_ENTRIES,
+    FLOW_VALUE_SIZE,
 };
+use ipfix_flow_exporter::datapath::maps::FlowMaps;
 use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 use ipfix_flow_exporter::flow::Direction;
 use libbpf_rs::libbpf_sys;
@@ -157,28 +159,33 @@ fn note(v: &[f64]) -> String {
     format!("median of {}; range {lo:.0}–{hi:.0}", v.len())
 }
 
-/// Fills `map` with `n` synthetic IPv4 flows from user space.
-pub fn fill_map(map: &MapHandle, n: usize, make: impl Fn(usize) -> (FlowKey, FlowValue)) {
-    const CHUNK: usize = 16_384;
-    let mut start = 0;
-    while start < n {
-        let end = (start + CHUNK).min(n);
-        let mut keys = Vec::with_capacity((end - start) * 44);
-        let mut values = Vec::with_capacity((end - start) * 56);
-        for i in start..end {
+/// Fills the pair `maps` with `n` synthetic flows from user space, each in
+/// the map of its family.
+pub fn fill_map(maps: &FlowMaps, n: usize, make: impl Fn(usize) -> (FlowKey, FlowValue)) {
+    let (v4, other): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| make(i).0.ip_version == 4);
+    fill_one(&maps.ipv4, &v4, &make);
+    fill_one(&maps.other, &other, &make);
+}
+
+/// Fills `map` with the flows `make` gives for `which`, all of the family
+/// the map holds.
+pub fn fill_one(map: &MapHandle, which: &[usize], make: impl Fn(usize) -> (FlowKey, FlowValue)) {
+    for chunk in which.chunks(16_384) {
+        let mut keys = Vec::with_capacity(chunk.len() * FLOW_KEY_SIZE);
+        let mut values = Vec::with_capacity(chunk.len() * FLOW_VALUE_SIZE);
+        for &i in chunk {
             let (k, v) = make(i);
-            keys.extend_from_slice(&k.emit());
+            keys.extend_from_slice(&k.emit_for_map());
             values.extend_from_slice(&v.emit());
         }
         map.update_batch(
             &keys,
             &values,
-            (end - start) as u32,
+            chunk.len() as u32,
             MapFlags::ANY,
             MapFlags::ANY,
         )
         .expect("BPF_MAP_UPDATE_BATCH");
-        start = end;
     }
 }
 
@@ -200,7 +207,10 @@ pub fn run(report: &mut Report, peers: &[Peer]) {
              that flow (checked: its packet count equals the repetitions). \
              **New-flow path**: one call of repeat = 1 per frame on \
              {NEW_FLOWS_PER_ROUND} distinct frames (source address and port vary), \
-             map drained before each round; each call's duration covers one program \
+             map drained before each round; the design before ABI 4 (IPv4 flows \
+             under the 48-byte key) is the shipped body built that way \
+             (`benches/bpf/body.bpf.c`, `-DBENCH_FULL_KEY`, no tail call), run in \
+             the same rounds; each call's duration covers one program \
              run plus one clock read, so the baseline is the empty program measured \
              the same way (one call per frame), and the hit path is measured that \
              way too (the same frames again, flows now existing) for a like-for-like \
@@ -287,8 +297,19 @@ pub fn run(report: &mut Report, peers: &[Peer]) {
     let obj = TestObject::load(Direction::Ingress);
     let prog = obj.obj.prog.as_fd();
     let pre = TestObject::load_alloc(Direction::Ingress, None, FlowMapAlloc::Preallocated);
+    // The design before ABI 4 (IPv4 flows under the 48-byte key): the
+    // shipped body built that way, without the tail call.
+    let full_key = crate::designs::load(&crate::designs::compile(
+        "body",
+        "body_full_key",
+        &["-DBENCH_FULL_KEY"],
+        &crate::out_dir(),
+    ));
+    let before_prog = crate::designs::prog(&full_key, "v_body");
+    let before_map = crate::designs::map(&full_key, "body_flows");
     let frames: Vec<Vec<u8>> = (0..NEW_FLOWS_PER_ROUND).map(frame_distinct).collect();
     let (mut e1, mut new, mut hit1, mut new_pre) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut before = Vec::new();
     let mut peer_new = vec![Vec::new(); peers.len()];
     for _ in 0..ROUNDS {
         for o in [&obj, &pre] {
@@ -298,7 +319,13 @@ pub fn run(report: &mut Report, peers: &[Peer]) {
                 "{left} flows left"
             );
         }
+        let left = crate::designs::empty_map(&before_map);
+        assert!(
+            left == 0 || left == NEW_FLOWS_PER_ROUND,
+            "{left} flows left"
+        );
         e1.push(per_call_ns(empty, &frames));
+        before.push(per_call_ns(before_prog.as_fd(), &frames));
         new.push(per_call_ns(prog, &frames));
         hit1.push(per_call_ns(prog, &frames));
         new_pre.push(per_call_ns(pre.obj.prog.as_fd(), &frames));
@@ -337,6 +364,20 @@ pub fn run(report: &mut Report, peers: &[Peer]) {
         String::new(),
     );
     sec.row(
+        "kernel.new_flow_before.ns",
+        "new-flow path, IPv4 under the 48-byte key (before ABI 4), one call per frame",
+        median(&before),
+        "ns/packet",
+        format!("{}; the body without the tail call", note(&before)),
+    );
+    sec.row(
+        "kernel.new_flow_before.over_empty_ns",
+        "new-flow path, 48-byte key (before ABI 4), over empty",
+        median_diff(&before, &e1),
+        "ns/packet",
+        String::new(),
+    );
+    sec.row(
         "kernel.new_flow_prealloc.ns",
         "new-flow path, --flow-map-alloc preallocated, one call per frame",
         median(&new_pre),
@@ -352,10 +393,14 @@ pub fn run(report: &mut Report, peers: &[Peer]) {
     );
     sec.row(
         "kernel.flow_octets",
-        "key + value octets kept per flow",
-        (FLOW_KEY_SIZE + FLOW_VALUE_SIZE) as f64,
+        "key + value octets kept per IPv4 flow",
+        (FLOW_KEY4_SIZE + FLOW_VALUE_SIZE) as f64,
         "octets",
-        "`struct flow_key` + `struct flow_value`, in the active map only".to_owned(),
+        format!(
+            "`struct flow_key4` + `struct flow_value`, in the active map only; an IPv6 \
+             flow {} (`struct flow_key`)",
+            FLOW_KEY_SIZE + FLOW_VALUE_SIZE
+        ),
     );
     for (j, p) in peers.iter().enumerate() {
         sec.row(
@@ -403,11 +448,10 @@ pub fn run(report: &mut Report, peers: &[Peer]) {
     let big = TestObject::load(Direction::Ingress);
     let active = big.obj.maps.active().expect("selector");
     let now = ipfix_flow_exporter::sys::kernel_clock_ns(Default::default());
-    fill_map(
-        &big.obj.maps.flows[active],
-        FLOW_MAP_MAX_ENTRIES as usize,
-        |i| synthetic_flow(i, now),
-    );
+    let all: Vec<usize> = (0..FLOW_MAP_MAX_ENTRIES as usize).collect();
+    fill_one(&big.obj.maps.flows[active].ipv4, &all, |i| {
+        synthetic_flow4(i, now)
+    });
     let miss = frame_distinct(100_000);
     let (mut be, mut small_full, mut big_full) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
@@ -491,21 +535,20 @@ pub fn map_memlock(map: &MapHandle) -> u64 {
 /// Every map of one loaded object: one interface and direction.
 fn object_memlock(o: &TestObject) -> u64 {
     let m = &o.obj.maps;
-    let mut all: Vec<&MapHandle> = vec![
-        &m.flows[0],
-        &m.flows[1],
+    let mut all: Vec<&MapHandle> = m.flows.iter().flat_map(|pair| pair.both()).collect();
+    all.extend([
         &m.selector,
         &m.config,
         &m.stats,
         &m.refused_flows,
         &m.jmp_table,
-    ];
+    ]);
     all.extend(m.monitors.iter());
     all.into_iter().map(map_memlock).sum()
 }
 
 /// Kernel memory of one interface and direction for each allocation, idle
-/// and with the active flow map full.
+/// and with the active IPv4 flow map full.
 fn memory_rows(sec: &mut Section) {
     let now = ipfix_flow_exporter::sys::kernel_clock_ns(Default::default());
     let full = FLOW_MAP_MAX_ENTRIES as usize;
@@ -516,9 +559,12 @@ fn memory_rows(sec: &mut Section) {
         let o = TestObject::load_alloc(Direction::Ingress, None, alloc);
         let idle = object_memlock(&o);
         let active = o.obj.maps.active().expect("selector");
-        fill_map(&o.obj.maps.flows[active], full, |i| synthetic_flow(i, now));
+        let all: Vec<usize> = (0..full).collect();
+        fill_one(&o.obj.maps.flows[active].ipv4, &all, |i| {
+            synthetic_flow4(i, now)
+        });
         let busy = object_memlock(&o);
-        assert_eq!(o.drain_flows().len(), full, "the active map was full");
+        assert_eq!(o.drain_flows().len(), full, "the active IPv4 map was full");
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         sec.row(
             &format!("kernel.memory.{key}.idle_mib"),
@@ -530,7 +576,7 @@ fn memory_rows(sec: &mut Section) {
         sec.row(
             &format!("kernel.memory.{key}.full_mib"),
             &format!(
-                "kernel memory per interface and direction, {what}, {full} flows in the active map"
+                "kernel memory per interface and direction, {what}, {full} IPv4 flows in the active map"
             ),
             mib(busy),
             "MiB",
@@ -542,9 +588,18 @@ fn memory_rows(sec: &mut Section) {
     }
 }
 
-/// A plausible flow entry `i` as the program would have written it.
+/// A plausible flow entry `i` as the program would have written it: every
+/// fourth an IPv6 flow, the rest IPv4.
 pub fn synthetic_flow(i: usize, now_ns: u64) -> (FlowKey, FlowValue) {
-    let v6 = i % 4 == 3;
+    synthetic_flow_of(i, now_ns, i % 4 == 3)
+}
+
+/// [`synthetic_flow`], IPv4 only (the key of one IPv4 flow map).
+pub fn synthetic_flow4(i: usize, now_ns: u64) -> (FlowKey, FlowValue) {
+    synthetic_flow_of(i, now_ns, false)
+}
+
+fn synthetic_flow_of(i: usize, now_ns: u64, v6: bool) -> (FlowKey, FlowValue) {
     let (src, dst): (std::net::IpAddr, std::net::IpAddr) = if v6 {
         let mut s = A6.octets();
         s[8..16].copy_from_slice(&(i as u64).to_be_bytes());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use ipfix_flow_exporter::abi::FlowMapAlloc;
-use ipfix_flow_exporter::abi::{FlowKey, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
+use ipfix_flow_exporter::abi::{FlowKey, FLOW_KEY4_SIZE, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
 use ipfix_flow_exporter::config::ExportSettings;
 use ipfix_flow_exporter::daemon::DRAIN_CHUNK_MESSAGES;
 use ipfix_flow_exporter::datapath::batch::Drain;
@@ -30,11 +30,11 @@ use ipfix_flow_exporter::ipfix::{Mtu, Session};
 use ipfix_flow_exporter::schema::{records_per_message, FlowMessages};
 use ipfix_flow_exporter::sys::SystemClock;
 use libbpf_rs::libbpf_sys;
-use libbpf_rs::MapHandle;
+use libbpf_rs::{MapCore, MapHandle};
 use serde_json::{json, Value};
 
 use crate::common::bpfobj::TestObject;
-use crate::kernel::{fill_map, synthetic_flow};
+use crate::kernel::{fill_map, fill_one, synthetic_flow, synthetic_flow4};
 use crate::report::{Report, Section};
 use crate::stats::{median, range};
 
@@ -348,7 +348,9 @@ fn child_interval(n: usize, udp: bool, d: Design) {
 /// `batch_only` just the first.
 fn child_drain(n: usize, batch_only: bool, d: Design) {
     let obj = TestObject::load_alloc(Direction::Ingress, Some(capacity(n) as u32), d.alloc);
-    let map = &obj.obj.maps.flows[0];
+    // IPv4 flows: the common case, the compact key.
+    let map = &obj.obj.maps.flows[0].ipv4;
+    let all: Vec<usize> = (0..n).collect();
     let now = ipfix_flow_exporter::sys::kernel_clock_ns(Default::default());
     let message = records_per_message(Mtu::DEFAULT) as u32;
     let chunk = message * d.chunk_messages as u32;
@@ -365,7 +367,7 @@ fn child_drain(n: usize, batch_only: bool, d: Design) {
     for &(name, want) in strategies {
         let mut rates = Vec::new();
         for _ in 0..3 {
-            fill_map(map, n, |i| synthetic_flow(i, now));
+            fill_one(map, &all, |i| synthetic_flow4(i, now));
             let t = Instant::now();
             let mut drain = Drain::new(map, want);
             let mut buf = Vec::with_capacity(want as usize * 2);
@@ -388,7 +390,7 @@ fn child_drain(n: usize, batch_only: bool, d: Design) {
     }
     let mut rates = Vec::new();
     for _ in 0..3 {
-        fill_map(map, n, |i| synthetic_flow(i, now));
+        fill_one(map, &all, |i| synthetic_flow4(i, now));
         let t = Instant::now();
         assert_eq!(per_key_drain(map), n);
         rates.push(n as f64 / t.elapsed().as_secs_f64());
@@ -428,7 +430,7 @@ fn child_drain(n: usize, batch_only: bool, d: Design) {
 /// The drain a map of maps would allow, not shipped: instead of deleting
 /// every entry, the daemon would swap a fresh inner map in, read the retired
 /// one without deletes (BPF_MAP_LOOKUP_BATCH) and drop it whole. Measured on
-/// a flow-map-shaped map of `n` entries against the shipped batch
+/// an IPv4-flow-map-shaped map of `n` entries against the shipped batch
 /// lookup-and-delete on the same entries: this process's CPU time for each,
 /// and the CPU the kernel spends freeing the dropped map afterwards, in a
 /// kworker (busy time of all CPUs in /proc/stat over a window after the
@@ -445,13 +447,14 @@ fn child_swap(n: usize) {
         let m = MapHandle::create(
             libbpf_rs::MapType::Hash,
             Some("swap_bench"),
-            FLOW_KEY_SIZE as u32,
+            FLOW_KEY4_SIZE as u32,
             FLOW_VALUE_SIZE as u32,
             capacity(n) as u32,
             &opts,
         )
         .expect("creating a flow-shaped map");
-        fill_map(&m, n, |i| synthetic_flow(i, now));
+        let all: Vec<usize> = (0..n).collect();
+        fill_one(&m, &all, |i| synthetic_flow4(i, now));
         m
     };
     let cpu = || {
@@ -562,6 +565,8 @@ fn busy_ms_over(window: Duration, f: impl FnOnce()) -> f64 {
 /// (BPF_MAP_LOOKUP_AND_DELETE_ELEM): two syscalls per entry.
 fn per_key_drain(map: &MapHandle) -> usize {
     let fd = map.as_fd().as_raw_fd();
+    let size = map.key_size() as usize;
+    assert!(size <= FLOW_KEY_SIZE, "a flow map's key");
     let mut keys: Vec<[u8; FLOW_KEY_SIZE]> = Vec::new();
     let mut key = [0u8; FLOW_KEY_SIZE];
     let mut next = [0u8; FLOW_KEY_SIZE];
@@ -572,7 +577,8 @@ fn per_key_drain(map: &MapHandle) -> usize {
         } else {
             key.as_ptr().cast()
         };
-        // SAFETY: key buffers of the map's key size, alive for the call.
+        // SAFETY: key buffers of at least the map's key size, alive for the
+        // call.
         let ret = unsafe { libbpf_sys::bpf_map_get_next_key(fd, prev, next.as_mut_ptr().cast()) };
         if ret != 0 {
             break;

@@ -13,14 +13,18 @@
 
 #define BENCH_FLOWS 262144
 
-#define BENCH_FLOW_MAP(name, map_type)                \
-	struct {                                      \
-		__uint(type, map_type);               \
-		__uint(max_entries, BENCH_FLOWS);     \
-		__uint(map_flags, BPF_F_NO_PREALLOC); \
-		__type(key, struct flow_key);         \
-		__type(value, struct flow_value);     \
+#define BENCH_FLOW_MAP_KEYED(name, map_type, key_type) \
+	struct {                                       \
+		__uint(type, map_type);                \
+		__uint(max_entries, BENCH_FLOWS);      \
+		__uint(map_flags, BPF_F_NO_PREALLOC);  \
+		__type(key, key_type);                 \
+		__type(value, struct flow_value);      \
 	} name SEC(".maps")
+#define BENCH_FLOW_MAP(name, map_type) \
+	BENCH_FLOW_MAP_KEYED(name, map_type, struct flow_key)
+#define BENCH_FLOW_MAP4(name, map_type) \
+	BENCH_FLOW_MAP_KEYED(name, map_type, struct flow_key4)
 
 #define BENCH_ARRAY(name, value_type, n, map_type) \
 	struct {                                   \
@@ -30,41 +34,20 @@
 		__type(value, value_type);         \
 	} name SEC(".maps")
 
+/* As shipped: IPv4 flows under the compact key, the rest under the full. */
+BENCH_FLOW_MAP4(flows4_0, BPF_MAP_TYPE_HASH);
+BENCH_FLOW_MAP4(flows4_1, BPF_MAP_TYPE_HASH);
+/* The full key, which IPv4 flows had too before ABI 4. */
 BENCH_FLOW_MAP(flows_0, BPF_MAP_TYPE_HASH);
 BENCH_FLOW_MAP(flows_1, BPF_MAP_TYPE_HASH);
-BENCH_FLOW_MAP(flows_percpu, BPF_MAP_TYPE_PERCPU_HASH);
+BENCH_FLOW_MAP4(flows4_percpu, BPF_MAP_TYPE_PERCPU_HASH);
 /* Preallocated (no BPF_F_NO_PREALLOC): all entries allocated at load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, BENCH_FLOWS);
-	__type(key, struct flow_key);
+	__type(key, struct flow_key4);
 	__type(value, struct flow_value);
-} flows_prealloc SEC(".maps");
-/*
- * A compact IPv4 key, as a map of IPv4 flows of their own would have it:
- * half the octets of struct flow_key to hash and compare.
- */
-struct flow_key_v4 {
-	__u32 src_addr;
-	__u32 dst_addr;
-	__u32 ifindex;
-	__u16 src_port;
-	__u16 dst_port;
-	__u8 protocol;
-	__u8 icmp_type;
-	__u8 icmp_code;
-	__u8 pad;
-	__u16 vlan_id;
-	__u16 inner_vlan_id;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, BENCH_FLOWS);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct flow_key_v4);
-	__type(value, struct flow_value);
-} flows_v4 SEC(".maps");
+} flows4_prealloc SEC(".maps");
 BENCH_ARRAY(selector, struct flow_selector, 1, BPF_MAP_TYPE_ARRAY);
 BENCH_ARRAY(config, struct flow_config, 1, BPF_MAP_TYPE_ARRAY);
 BENCH_ARRAY(stats, __u64, FLOW_STAT_COUNT, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -88,8 +71,33 @@ SEC("tc")
 int v_shared_atomic(struct __sk_buff *skb)
 {
 	const struct flow_maps maps = {
-		.flows_0 = &flows_0,
-		.flows_1 = &flows_1,
+		.flows4_0 = &flows4_0,
+		.flows4_1 = &flows4_1,
+		.flows6_0 = &flows_0,
+		.flows6_1 = &flows_1,
+		.selector = &selector,
+		.config = &config,
+		.stats = &stats,
+		.refused = &refused_flows,
+	};
+
+	flow_meter(skb, &maps, 0);
+	return TC_ACT_UNSPEC;
+}
+
+/*
+ * The body as before ABI 4: IPv4 flows in the full-key maps (an IPv4 map
+ * reads the first FLOW_KEY4_SIZE bytes of the key it is given, a full-key
+ * map all 48: the same key, hashed and compared whole).
+ */
+SEC("tc")
+int v_full_key(struct __sk_buff *skb)
+{
+	const struct flow_maps maps = {
+		.flows4_0 = &flows_0,
+		.flows4_1 = &flows_1,
+		.flows6_0 = &flows_0,
+		.flows6_1 = &flows_1,
 		.selector = &selector,
 		.config = &config,
 		.stats = &stats,
@@ -104,14 +112,15 @@ int v_shared_atomic(struct __sk_buff *skb)
  * Plain (non-atomic) updates of an entry: exact only when one CPU owns it
  * (per-CPU maps); on a shared map concurrent updates lose counts.
  */
-static __always_inline int plain_account(void *flows, const struct pkt_meta *m,
-					 __u64 segs, __u64 octets)
+static __always_inline int plain_account(void *flows, const void *key,
+					 const struct pkt_meta *m, __u64 segs,
+					 __u64 octets)
 {
 	__u64 now = bpf_ktime_get_coarse_ns();
 	struct flow_value *v;
 	struct flow_value fresh;
 
-	v = bpf_map_lookup_elem(flows, &m->key);
+	v = bpf_map_lookup_elem(flows, key);
 	if (v) {
 		v->packets += segs;
 		v->octets += octets;
@@ -132,10 +141,13 @@ static __always_inline int plain_account(void *flows, const struct pkt_meta *m,
 	fresh.ttl_min = m->ttl;
 	fresh.ttl_max = m->ttl;
 	fresh.tos = m->tos;
-	return !bpf_map_update_elem(flows, &m->key, &fresh, BPF_NOEXIST);
+	return !bpf_map_update_elem(flows, key, &fresh, BPF_NOEXIST);
 }
 
-/* The shipped parse and statistics around plain_account() on @flows. */
+/*
+ * The shipped parse and statistics around plain_account() on @flows, an
+ * IPv4 map (the frames are IPv4).
+ */
 static __always_inline int plain_meter(struct __sk_buff *skb, void *flows)
 {
 	struct pkt_meta m;
@@ -155,7 +167,7 @@ static __always_inline int plain_meter(struct __sk_buff *skb, void *flows)
 	octets = m.ip_len + (__u64)(segs - 1) * m.hdrs_len;
 	if (selector_active(&selector))
 		return TC_ACT_UNSPEC;
-	if (!plain_account(flows, &m, segs, octets)) {
+	if (!plain_account(flows, &m.key, &m, segs, octets)) {
 		stat_add(&stats, FLOW_STAT_TABLE_FULL_PACKETS, segs);
 		stat_add(&stats, FLOW_STAT_TABLE_FULL_OCTETS, octets);
 	}
@@ -166,14 +178,14 @@ static __always_inline int plain_meter(struct __sk_buff *skb, void *flows)
 SEC("tc")
 int v_percpu(struct __sk_buff *skb)
 {
-	return plain_meter(skb, &flows_percpu);
+	return plain_meter(skb, &flows4_percpu);
 }
 
 /* Shared map, plain updates: loses counts under contention (reference). */
 SEC("tc")
 int v_shared_plain(struct __sk_buff *skb)
 {
-	return plain_meter(skb, &flows_0);
+	return plain_meter(skb, &flows4_0);
 }
 
 /* --- the pieces of the hit path, alone ------------------------------- */
@@ -230,10 +242,21 @@ int v_clock_lookup(struct __sk_buff *skb)
 SEC("tc")
 int v_lookup_v4(struct __sk_buff *skb)
 {
-	struct flow_key_v4 key;
+	struct flow_key4 key;
 
 	__builtin_memset(&key, 0, sizeof(key));
-	use((__u64)bpf_map_lookup_elem(&flows_v4, &key));
+	use((__u64)bpf_map_lookup_elem(&flows4_1, &key));
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int v_clock_lookup_v4(struct __sk_buff *skb)
+{
+	struct flow_key4 key;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	use(bpf_ktime_get_coarse_ns());
+	use((__u64)bpf_map_lookup_elem(&flows4_1, &key));
 	return TC_ACT_UNSPEC;
 }
 
@@ -279,27 +302,36 @@ static __always_inline int counted_meter(struct __sk_buff *skb, void *flows,
 	m.key.src_port ^= (__u16)c;
 	m.key.dst_port ^= (__u16)(c >> 16);
 	m.key.ifindex = bpf_get_smp_processor_id();
-	if (!flow_account(flows, &m, 1, m.ip_len, 0, bpf_ktime_get_coarse_ns()))
+	if (!flow_account(flows, &m.key, &m, 1, m.ip_len, 0,
+			  bpf_ktime_get_coarse_ns()))
 		stat_add(&stats, FLOW_STAT_TABLE_FULL_PACKETS, 1);
 	return TC_ACT_UNSPEC;
 }
 
+/* Before ABI 4: an IPv4 flow under the full key. */
 SEC("tc")
 int v_new_flow(struct __sk_buff *skb)
 {
 	return counted_meter(skb, &flows_0, 1);
 }
 
+/* As shipped: the compact key. */
 SEC("tc")
-int v_same_flow(struct __sk_buff *skb)
+int v_new_flow4(struct __sk_buff *skb)
 {
-	return counted_meter(skb, &flows_0, 0);
+	return counted_meter(skb, &flows4_0, 1);
 }
 
 SEC("tc")
-int v_new_flow_prealloc(struct __sk_buff *skb)
+int v_same_flow(struct __sk_buff *skb)
 {
-	return counted_meter(skb, &flows_prealloc, 1);
+	return counted_meter(skb, &flows4_0, 0);
+}
+
+SEC("tc")
+int v_new_flow4_prealloc(struct __sk_buff *skb)
+{
+	return counted_meter(skb, &flows4_prealloc, 1);
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";

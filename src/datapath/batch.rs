@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::{MapCore, MapHandle};
 
-use crate::abi::{FlowKey, FlowValue, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
+use crate::abi::{FlowKey, FlowValue, FLOW_KEY4_SIZE, FLOW_KEY_SIZE, FLOW_VALUE_SIZE};
 
 /// Largest batch tried when a hash bucket holds more entries than asked for
 /// (the kernel answers ENOSPC then).
@@ -22,6 +22,8 @@ pub struct Drain<'m> {
     started: bool,
     done: bool,
     want: u32,
+    /// [`FLOW_KEY4_SIZE`] for an IPv4 flow map, else [`FLOW_KEY_SIZE`].
+    key_size: usize,
     keys: Vec<u8>,
     values: Vec<u8>,
 }
@@ -34,6 +36,7 @@ impl<'m> Drain<'m> {
             started: false,
             done: false,
             want: want.max(1),
+            key_size: map.key_size() as usize,
             keys: Vec::new(),
             values: Vec::new(),
         }
@@ -47,7 +50,7 @@ impl<'m> Drain<'m> {
                 return Ok(0);
             }
             let mut count = self.want;
-            self.keys.resize(count as usize * FLOW_KEY_SIZE, 0);
+            self.keys.resize(count as usize * self.key_size, 0);
             self.values.resize(count as usize * FLOW_VALUE_SIZE, 0);
             let opts = libbpf_sys::bpf_map_batch_opts {
                 sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
@@ -86,13 +89,20 @@ impl<'m> Drain<'m> {
             self.started = true;
             self.token = out_token;
             let n = count as usize;
-            for i in 0..n {
-                let k = &self.keys[i * FLOW_KEY_SIZE..(i + 1) * FLOW_KEY_SIZE];
-                let v = &self.values[i * FLOW_VALUE_SIZE..(i + 1) * FLOW_VALUE_SIZE];
-                // SANITY: slices are cut at exactly the ABI sizes above.
-                let key = FlowKey::parse(k).expect("key slice has the ABI size");
-                let value = FlowValue::parse(v).expect("value slice has the ABI size");
-                out.push((key, value));
+            let keys = self.keys.chunks_exact(self.key_size);
+            let values = self.values.chunks_exact(FLOW_VALUE_SIZE);
+            for (k, v) in keys.zip(values).take(n) {
+                // check_flow_map() allows these two key sizes only.
+                let key = if self.key_size == FLOW_KEY4_SIZE {
+                    FlowKey::parse_v4(k)
+                } else {
+                    FlowKey::parse(k)
+                };
+                out.push((
+                    key.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+                    // SANITY: values are cut at exactly the ABI size.
+                    FlowValue::parse(v).expect("value slice has the ABI size"),
+                ));
             }
             if n > 0 || self.done {
                 return Ok(n);
@@ -101,17 +111,17 @@ impl<'m> Drain<'m> {
     }
 }
 
-/// Checks that `map` has the flow map's key and value sizes.
-pub fn check_flow_map(map: &MapHandle) -> io::Result<()> {
-    if map.key_size() as usize != FLOW_KEY_SIZE || map.value_size() as usize != FLOW_VALUE_SIZE {
+/// Checks that `map` has the key and value sizes of a flow map of `ipv4`
+/// flows (the compact key) or of the others (the full key).
+pub fn check_flow_map(map: &MapHandle, ipv4: bool) -> io::Result<()> {
+    let key = if ipv4 { FLOW_KEY4_SIZE } else { FLOW_KEY_SIZE };
+    if map.key_size() as usize != key || map.value_size() as usize != FLOW_VALUE_SIZE {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "key/value sizes {}/{}, this build needs {}/{}",
+                "key/value sizes {}/{}, this build needs {key}/{FLOW_VALUE_SIZE}",
                 map.key_size(),
                 map.value_size(),
-                FLOW_KEY_SIZE,
-                FLOW_VALUE_SIZE
             ),
         ));
     }

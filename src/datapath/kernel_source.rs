@@ -47,20 +47,22 @@ impl FlowSource for KernelSource {
         let Some(idx) = self.retired.take() else {
             return Ok(0);
         };
-        let map = &self.maps.flows[idx];
-        let mut drain = Drain::new(map, u32::try_from(chunk).unwrap_or(u32::MAX));
         let mut total = 0u64;
-        loop {
-            self.buf.clear();
-            let n = drain
-                .next_into(&mut self.buf)
-                .with_context(|| format!("draining flow map {idx}"))?;
-            if n == 0 {
-                return Ok(total);
+        for map in self.maps.flows[idx].both() {
+            let mut drain = Drain::new(map, u32::try_from(chunk).unwrap_or(u32::MAX));
+            loop {
+                self.buf.clear();
+                let n = drain
+                    .next_into(&mut self.buf)
+                    .with_context(|| format!("draining flow map {idx}"))?;
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+                sink(&self.buf);
             }
-            total += n as u64;
-            sink(&self.buf);
         }
+        Ok(total)
     }
 
     fn take_refused(&mut self) -> Result<Vec<FlowKey>> {

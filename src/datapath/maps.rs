@@ -12,10 +12,26 @@ use crate::abi::{FlowConfig, FlowKey, FlowStat};
 use crate::flow::Direction;
 use crate::flow::FlowStats;
 
+/// The two flow maps the program writes into while the selector names them.
+pub struct FlowMaps {
+    /// IPv4 flows, keyed by `struct flow_key4`.
+    pub ipv4: MapHandle,
+    /// IPv6 flows, keyed by `struct flow_key`.
+    pub other: MapHandle,
+}
+
+impl FlowMaps {
+    /// Both maps, IPv4 first.
+    pub fn both(&self) -> [&MapHandle; 2] {
+        [&self.ipv4, &self.other]
+    }
+}
+
 /// The maps the daemon works with.
 pub struct DatapathMaps {
     pub direction: Direction,
-    pub flows: [MapHandle; 2],
+    /// Indexed by the selector's value.
+    pub flows: [FlowMaps; 2],
     pub selector: MapHandle,
     pub config: MapHandle,
     pub stats: MapHandle,
@@ -41,7 +57,16 @@ impl DatapathMaps {
         let mut maps = DatapathMaps {
             initial_stats: FlowStats::default(),
             direction,
-            flows: [get(MapRole::Flows0)?, get(MapRole::Flows1)?],
+            flows: [
+                FlowMaps {
+                    ipv4: get(MapRole::Flows4_0)?,
+                    other: get(MapRole::Flows6_0)?,
+                },
+                FlowMaps {
+                    ipv4: get(MapRole::Flows4_1)?,
+                    other: get(MapRole::Flows6_1)?,
+                },
+            ],
             selector: get(MapRole::Selector)?,
             config: get(MapRole::Config)?,
             stats: get(MapRole::Stats)?,
@@ -55,8 +80,11 @@ impl DatapathMaps {
                 get(MapRole::MonitorTableFullOctets)?,
             ],
         };
-        for m in &maps.flows {
-            check_flow_map(m).context("checking a flow map against this build's ABI")?;
+        for pair in &maps.flows {
+            check_flow_map(&pair.ipv4, true)
+                .context("checking an IPv4 flow map against this build's ABI")?;
+            check_flow_map(&pair.other, false)
+                .context("checking a flow map against this build's ABI")?;
         }
         maps.initial_stats = maps.stats()?;
         Ok(maps)
@@ -69,8 +97,8 @@ impl DatapathMaps {
             let path = dir.join(role.map_name(direction));
             let map = MapHandle::from_pinned_path(&path)
                 .with_context(|| format!("opening pinned map {}", path.display()))?;
-            if matches!(role, MapRole::Flows0 | MapRole::Flows1) {
-                check_flow_map(&map).with_context(|| {
+            if MapRole::FLOWS.contains(&role) {
+                check_flow_map(&map, role.is_ipv4_flows()).with_context(|| {
                     format!("pinned map {} is not this build's flow map", path.display())
                 })?;
             }
@@ -87,7 +115,7 @@ impl DatapathMaps {
             .collect()
     }
 
-    /// Index (0 or 1) of the flow map the program writes into now.
+    /// Index (0 or 1) of the flow maps the program writes into now.
     pub fn active(&self) -> Result<usize> {
         let v = self
             .selector
@@ -97,8 +125,9 @@ impl DatapathMaps {
         Ok(v.first().map_or(0, |b| usize::from(b & 1)))
     }
 
-    /// Makes the other flow map active and waits until no program can still
-    /// write into the one retired; returns the retired (now idle) index.
+    /// Makes the other pair of flow maps active and waits until no program
+    /// can still write into the one retired; returns the retired (now idle)
+    /// index.
     pub fn flip(&self, rcu: &RcuBarrier) -> Result<usize> {
         let idle = self.active()?;
         let next = (idle as u32) ^ 1;

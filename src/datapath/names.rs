@@ -10,8 +10,12 @@ use crate::flow::Direction;
 pub enum MapRole {
     /// One-slot prog array: the next program in the chain.
     JmpTable,
-    Flows0,
-    Flows1,
+    /// IPv4 flows (compact key), written while the selector says 0.
+    Flows4_0,
+    Flows4_1,
+    /// IPv6 flows (full key), written while the selector says 0.
+    Flows6_0,
+    Flows6_1,
     /// One entry, bit 0 names the flow map the program writes into.
     Selector,
     Config,
@@ -28,10 +32,12 @@ pub enum MapRole {
 }
 
 impl MapRole {
-    pub const ALL: [MapRole; 12] = [
+    pub const ALL: [MapRole; 14] = [
         MapRole::JmpTable,
-        MapRole::Flows0,
-        MapRole::Flows1,
+        MapRole::Flows4_0,
+        MapRole::Flows4_1,
+        MapRole::Flows6_0,
+        MapRole::Flows6_1,
         MapRole::Selector,
         MapRole::Config,
         MapRole::Stats,
@@ -52,6 +58,24 @@ impl MapRole {
         MapRole::MonitorTableFullOctets,
     ];
 
+    /// The flow maps: IPv4 and IPv6, for each selector value.
+    pub const FLOWS: [MapRole; 4] = [
+        MapRole::Flows4_0,
+        MapRole::Flows4_1,
+        MapRole::Flows6_0,
+        MapRole::Flows6_1,
+    ];
+
+    /// True for the maps keyed by `struct flow_key4`.
+    pub fn is_ipv4_flows(self) -> bool {
+        matches!(self, MapRole::Flows4_0 | MapRole::Flows4_1)
+    }
+
+    /// Names of maps earlier builds pinned and this one does not have, by
+    /// job (`ipfix_<dir>_<job>`): ABI 3's flow maps held every flow under
+    /// another key layout, in maps of the same shape as the IPv6 ones.
+    pub const RETIRED_JOBS: [&'static str; 2] = ["flows_0", "flows_1"];
+
     /// Map (and pin file) name in the object of `dir`: `ipfix_<dir>_<job>`,
     /// spelled out in full as in the BPF source and the payload.
     pub fn map_name(self, dir: Direction) -> &'static str {
@@ -60,10 +84,14 @@ impl MapRole {
         match (self, dir) {
             (JmpTable, Ingress) => "ipfix_ingress_jmp_table",
             (JmpTable, Egress) => "ipfix_egress_jmp_table",
-            (Flows0, Ingress) => "ipfix_ingress_flows_0",
-            (Flows0, Egress) => "ipfix_egress_flows_0",
-            (Flows1, Ingress) => "ipfix_ingress_flows_1",
-            (Flows1, Egress) => "ipfix_egress_flows_1",
+            (Flows4_0, Ingress) => "ipfix_ingress_flows4_0",
+            (Flows4_0, Egress) => "ipfix_egress_flows4_0",
+            (Flows4_1, Ingress) => "ipfix_ingress_flows4_1",
+            (Flows4_1, Egress) => "ipfix_egress_flows4_1",
+            (Flows6_0, Ingress) => "ipfix_ingress_flows6_0",
+            (Flows6_0, Egress) => "ipfix_egress_flows6_0",
+            (Flows6_1, Ingress) => "ipfix_ingress_flows6_1",
+            (Flows6_1, Egress) => "ipfix_egress_flows6_1",
             (Selector, Ingress) => "ipfix_ingress_selector",
             (Selector, Egress) => "ipfix_egress_selector",
             (Config, Ingress) => "ipfix_ingress_config",

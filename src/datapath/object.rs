@@ -118,6 +118,7 @@ fn prepare_maps(
     opts: &LoadOptions<'_>,
     pins: &mut PinSet,
 ) -> Result<()> {
+    check_retired_pins(opts.pin_dir, direction, opts.replace_stale_pins)?;
     for mut map in open.maps_mut() {
         let name = map.name().to_string_lossy().into_owned();
         if is_flow_map(&name, direction) {
@@ -168,7 +169,36 @@ fn handles(object: &Object, direction: Direction) -> Result<(OwnedFd, u32, Datap
 }
 
 fn is_flow_map(name: &str, direction: Direction) -> bool {
-    name == MapRole::Flows0.map_name(direction) || name == MapRole::Flows1.map_name(direction)
+    MapRole::FLOWS.iter().any(|r| name == r.map_name(direction))
+}
+
+/// Refuses (or with `replace` removes) pins of maps an earlier build had and
+/// this one does not ([`MapRole::RETIRED_JOBS`]): this build would neither
+/// drain nor remove them, and what they hold has another layout.
+fn check_retired_pins(dir: &Path, direction: Direction, replace: bool) -> Result<()> {
+    for job in MapRole::RETIRED_JOBS {
+        let path = dir.join(format!("ipfix_{}_{job}", direction.as_str()));
+        if !path.exists() {
+            continue;
+        }
+        if replace {
+            log::warn!(
+                "removing pin {} of an older build (flow ABI 3 or before; its flows are not \
+                 exported)",
+                path.display()
+            );
+            fs::remove_file(&path)
+                .with_context(|| format!("removing stale pin {}", path.display()))?;
+            continue;
+        }
+        bail!(
+            "pinned map {} was left by an older build (flow ABI 3 or before; this build \
+             has IPv4 and IPv6 flow maps of another layout and cannot drain it); stop that \
+             build's exporter and let it drain, or pass --replace-pins to drop it",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Characters of a map name the kernel keeps (BPF_OBJ_NAME_LEN - 1).

@@ -55,10 +55,11 @@ impl TestObject {
             .retval
     }
 
-    /// Every entry of both flow maps, drained (the maps are empty after).
+    /// Every entry of all four flow maps, drained (the maps are empty
+    /// after).
     pub fn drain_flows(&self) -> Vec<(FlowKey, FlowValue)> {
         let mut out = Vec::new();
-        for map in &self.obj.maps.flows {
+        for map in self.obj.maps.flows.iter().flat_map(|pair| pair.both()) {
             let mut d = Drain::new(map, 64);
             while d.next_into(&mut out).expect("draining a flow map") > 0 {}
         }

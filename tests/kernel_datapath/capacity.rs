@@ -18,7 +18,7 @@ fn a_full_preallocated_table_counts_the_same() {
 
 fn full_table(alloc: FlowMapAlloc) {
     let t = TestObject::load_alloc(Direction::Ingress, Some(16), alloc);
-    for m in &t.obj.maps.flows {
+    for m in t.obj.maps.flows.iter().flat_map(|pair| pair.both()) {
         let flags = m.info().unwrap().info.map_flags;
         let on_demand = flags & libbpf_sys::BPF_F_NO_PREALLOC != 0;
         assert_eq!(on_demand, alloc == FlowMapAlloc::OnDemand, "{alloc:?}");
@@ -51,11 +51,15 @@ fn full_table(alloc: FlowMapAlloc) {
         },
     );
     full_octets += 3 * 40;
+    // IPv4 and IPv6 flows have maps of their own, each of that capacity:
+    // a full IPv4 map leaves room for IPv6.
+    send(&t, &eth6(&udp6(7, 53, &[])));
+    want.push((key6(IPPROTO_UDP, 7, 53), Meter::one(48)));
     assert_flows(&t, &want);
     assert_stats(
         &t,
         FlowStats {
-            packets: 20 + 1 + 3,
+            packets: 20 + 1 + 3 + 1,
             table_full_packets: 4 + 3,
             table_full_octets: full_octets,
             ..FlowStats::default()
@@ -70,7 +74,7 @@ fn full_table(alloc: FlowMapAlloc) {
     assert_eq!(refused, want_refused);
     assert_eq!(t.obj.maps.take_refused().unwrap(), Vec::new(), "taken once");
     // Room again after the map is drained.
-    assert_eq!(t.drain_flows().len(), 16);
+    assert_eq!(t.drain_flows().len(), 16 + 1);
     send(&t, &eth4(&flow(19)));
     assert_flows(&t, &[(key4(IPPROTO_UDP, 119, 53), Meter::one(28 + 19))]);
 }

@@ -25,7 +25,7 @@ fn selector_picks_the_flow_map() {
         flows_in(&t.obj.maps.flows[1]),
         vec![(k, Meter::packets(2, 56))]
     );
-    // Only bit 0 counts: 2 is flows_0, 3 is flows_1.
+    // Only bit 0 counts: 2 is flows4_0/flows6_0, 3 is flows4_1/flows6_1.
     set_selector(&t, 2);
     send(&t, &frame);
     set_selector(&t, 3);

@@ -114,8 +114,9 @@ fn timestamps_bracketed(config: FlowConfig, clock: ClockId, slack: u64) {
     let between = clock_ns(clock);
     send(&t, &frame);
     let after = clock_ns(clock);
-    let k = key4(IPPROTO_UDP, 1, 2).emit();
+    let k = key4(IPPROTO_UDP, 1, 2).emit_for_map();
     let v = t.obj.maps.flows[0]
+        .ipv4
         .lookup(&k, MapFlags::ANY)
         .expect("looking up the flow")
         .expect("the flow exists");

@@ -6,7 +6,7 @@ pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub use std::os::fd::{AsFd, AsRawFd};
 
 pub use libbpf_rs::libbpf_sys;
-pub use libbpf_rs::{MapCore, MapFlags, MapHandle};
+pub use libbpf_rs::{MapCore, MapFlags};
 pub use nix::time::{clock_gettime, ClockId};
 
 pub use crate::common::bpfobj::{TestObject, TC_ACT_UNSPEC};
@@ -15,6 +15,7 @@ pub use ipfix_flow_exporter::abi::{
     FlowClock, FlowConfig, FlowKey, FlowMapAlloc, FlowValue, SampleMode, TCP_ACK, TCP_CWR, TCP_ECE,
     TCP_FIN, TCP_NS, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG,
 };
+pub use ipfix_flow_exporter::datapath::maps::FlowMaps;
 pub use ipfix_flow_exporter::datapath::test_run::{self, SkbContext};
 pub use ipfix_flow_exporter::flow::{Direction, FlowStats};
 
@@ -219,38 +220,55 @@ pub fn sorted(mut flows: Vec<(FlowKey, Meter)>) -> Vec<(FlowKey, Meter)> {
     flows
 }
 
-/// Entries of one flow map, read without deleting them; checks that the
-/// timestamps are of the past (CLOCK_BOOTTIME is ahead of CLOCK_MONOTONIC,
-/// whichever clock they are on), first <= last.
-pub fn flows_in(map: &MapHandle) -> Vec<(FlowKey, Meter)> {
+/// Entries of one pair of flow maps (IPv4 and the rest), read without
+/// deleting them; checks that each flow is in the map of its family and
+/// that the timestamps are of the past (CLOCK_BOOTTIME is ahead of
+/// CLOCK_MONOTONIC, whichever clock they are on), first <= last.
+pub fn flows_in(maps: &FlowMaps) -> Vec<(FlowKey, Meter)> {
     let now = clock_ns(ClockId::CLOCK_BOOTTIME);
     let mut out = Vec::new();
-    for k in map.keys() {
-        let v = map
-            .lookup(&k, MapFlags::ANY)
-            .expect("looking up a flow")
-            .expect("a listed flow exists");
-        let key = FlowKey::parse(&k).expect("key has the ABI size");
-        let value = FlowValue::parse(&v).expect("value has the ABI size");
-        assert!(
-            0 < value.first_seen_ns
-                && value.first_seen_ns <= value.last_seen_ns
-                && value.last_seen_ns <= now,
-            "timestamps of {key:?}: {value:?}, now {now}"
-        );
-        out.push((key, Meter::of(&value)));
+    for (map, ipv4) in [(&maps.ipv4, true), (&maps.other, false)] {
+        for k in map.keys() {
+            let v = map
+                .lookup(&k, MapFlags::ANY)
+                .expect("looking up a flow")
+                .expect("a listed flow exists");
+            let key = if ipv4 {
+                FlowKey::parse_v4(&k).expect("an IPv4 key in the IPv4 map")
+            } else {
+                FlowKey::parse(&k).expect("key has the ABI size")
+            };
+            assert_eq!(
+                key.ip_version == 4,
+                ipv4,
+                "{key:?} in the map of its family"
+            );
+            let value = FlowValue::parse(&v).expect("value has the ABI size");
+            assert!(
+                0 < value.first_seen_ns
+                    && value.first_seen_ns <= value.last_seen_ns
+                    && value.last_seen_ns <= now,
+                "timestamps of {key:?}: {value:?}, now {now}"
+            );
+            out.push((key, Meter::of(&value)));
+        }
     }
     sorted(out)
 }
 
-/// flows_0 holds exactly `want` (any order), flows_1 nothing.
+/// flows4_0 and flows6_0 hold exactly `want` (any order), flows4_1 and
+/// flows6_1 nothing.
 pub fn assert_flows(t: &TestObject, want: &[(FlowKey, Meter)]) {
     assert_eq!(
         flows_in(&t.obj.maps.flows[0]),
         sorted(want.to_vec()),
-        "flows_0"
+        "flows4_0 and flows6_0"
     );
-    assert_eq!(flows_in(&t.obj.maps.flows[1]), vec![], "flows_1");
+    assert_eq!(
+        flows_in(&t.obj.maps.flows[1]),
+        vec![],
+        "flows4_1 and flows6_1"
+    );
 }
 
 pub fn stats(packets: u64, non_ip: u64, parse_failed: u64) -> FlowStats {
