@@ -177,6 +177,16 @@ pub fn check(r: &mut Report) {
     notes(r);
 }
 
+/// A design's steady rate over the design before, as text.
+fn ratio(g: impl Fn(&str) -> Option<f64>, key: &str) -> String {
+    fmt(
+        g(key)
+            .zip(g("userspace.design.before.steady_records_per_s"))
+            .map(|(a, b)| a / b),
+        2,
+    )
+}
+
 fn notes(r: &mut Report) {
     let g = |k: &str| r.get(k);
     let f0 = |k: &str| fmt(g(k), 0);
@@ -212,11 +222,23 @@ fn notes(r: &mut Report) {
          three times on a quiet machine (medians): drain + expire + encode at \
          100 k flows 0.74 → 0.83 M records/s (first interval) and 0.82 → 0.87 \
          (steady), at 1 M flows 0.56 → 0.60; encoding alone 13.9 → 17.6 M \
-         records/s.",
+         records/s.\n\
+         4. *IPv4 flows under a 24-byte key* (flow ABI 4, `bpf/flow_abi.h`): \
+         maps of their own, keyed by a prefix of the full key. The body, IPv4 TCP, \
+         over empty: {} ns with IPv4 under the 48-byte key, {} ns with the \
+         compact one (this run, same rounds); kernel memory per IPv4 flow 112 → \
+         88 octets of key and value.\n\
+         5. *Drain on two threads* (`src/datapath/kernel_source.rs`): at 100 k \
+         flows, steady state, {} records/s on one thread, {} on two (this run, \
+         alternating rounds).",
         f0("designs.one_cpu.helper_parse.over_empty_ns"),
         f0("designs.one_cpu.shared_atomic.over_empty_ns"),
         f0("verifier.ingress.verified_insns"),
         f0("startup.first_export_ms"),
+        f0("designs.one_cpu.full_key.over_empty_ns"),
+        f0("designs.one_cpu.shared_atomic.over_empty_ns"),
+        f0("userspace.design.one_thread.steady_records_per_s"),
+        f0("userspace.design.shipped.steady_records_per_s"),
     ));
 
     notes.push(format!(
@@ -372,7 +394,7 @@ fn notes(r: &mut Report) {
         "**User space (targets 1 M records/s; 1 M flows in ≤ 1 s CPU).** The \
          kernel's side of the drain bounds both. `BPF_MAP_LOOKUP_AND_DELETE_BATCH` \
          alone, with nothing done with the entries, moves {} entries/s at 100 k \
-         entries when each call takes one message's worth (what the meter did \
+         IPv4 entries when each call takes one message's worth (what the meter did \
          before), {} with the meter's chunk of {} messages (what ships now), {} with \
          4096 (one key at a time: {}); from preallocated flow maps {} with the \
          meter's chunk, because a deleted element goes back on a free list instead \
@@ -380,26 +402,30 @@ fn notes(r: &mut Report) {
          lock, copies keys and values out with two `copy_to_user` calls (each \
          through the hardened-usercopy checks) and frees every element. At 1 M \
          entries the default drain alone runs at {} entries/s, about {} s for the \
-         interval. User space adds {} µs per record at 100 k flows (flowId table: \
-         SipHash and two cache misses per probe; building the record; encoding, \
-         {} M records/s on its own). The designs rows put the two changes side by \
-         side at 100 k flows, against the design before re-measured in the same \
-         alternating rounds: steady state {} records/s before, {} with the larger \
-         chunk ({}×), {} with preallocated maps as well ({}×). One interval at 1 M \
-         flows sent to loopback: {} s of CPU before, {} s now, {} s preallocated. \
-         A crash between taking a chunk from the kernel and sending it loses at \
-         most that chunk (the README's SIGKILL row). Measured and not taken: \
-         swapping a fresh inner map into a map of maps each interval and reading \
-         the retired one without deletes. At 1 M entries the read costs this \
-         process {} s of CPU against {} s for the lookup-and-delete, but the \
-         kernel then frees the dropped map's elements one by one in a kworker: \
-         {} ms of CPU, outside this process's accounting and not gone — more in \
-         all than the drain it replaces, and l3afd would have to load an outer \
-         map whose inner maps only the daemon creates. Not tried: a faster, \
-         weaker hash for the flowId table (flow keys are chosen by whoever sends \
-         packets). Peak RSS at 1 M flows \
-         ({} MB) is the flowId table while it doubles (old and new table side by \
-         side), within the 256 MB target.",
+         interval. User space adds about {} µs per record at 100 k flows on one \
+         thread (flowId table: SipHash and the cache misses of a probe into a \
+         table far larger than the caches; building the record; encoding, {} M \
+         records/s on its own). So the drain now runs as two stages on two \
+         threads (`src/datapath/kernel_source.rs`): one takes chunks from the \
+         kernel while the other turns the chunk before into records, at most one \
+         chunk ahead (a crash loses at most two chunks, the README's SIGKILL \
+         row). The designs rows put the changes side by side at 100 k flows, \
+         against the design before re-measured in the same alternating rounds: \
+         steady state {} records/s before, {} with the larger chunk on one thread \
+         ({}×), {} on two threads ({}×), {} with preallocated maps as well ({}×). \
+         The two threads shorten the interval, not its CPU time: one interval at \
+         1 M flows sent to loopback took {} s of CPU before, {} s on one thread \
+         with the larger chunk, {} s on two, {} s preallocated. Measured and not \
+         taken: swapping a fresh inner map into a map of maps each interval and \
+         reading the retired one without deletes. At 1 M entries the read costs \
+         this process {} s of CPU against {} s for the lookup-and-delete, but the \
+         kernel then frees the dropped map's elements one by one in a kworker: {} \
+         ms of CPU, outside this process's accounting and not gone — more in all \
+         than the drain it replaces, and l3afd would have to load an outer map \
+         whose inner maps only the daemon creates. Not tried: a faster, weaker \
+         hash for the flowId table (flow keys are chosen by whoever sends \
+         packets). Peak RSS at 1 M flows ({} MB) is the flowId table while it \
+         doubles (old and new table side by side), within the 256 MB target.",
         f0("userspace.drain.batch_message_per_s"),
         f0("userspace.drain.batch_chunk_per_s"),
         ipfix_flow_exporter::daemon::DRAIN_CHUNK_MESSAGES,
@@ -412,28 +438,21 @@ fn notes(r: &mut Report) {
             2
         ),
         fmt(
-            g("userspace.100000.first_records_per_s")
+            g("userspace.design.one_thread.first_records_per_s")
                 .zip(g("userspace.drain.batch_chunk_per_s"))
                 .map(|(t, d)| 1e6 / t - 1e6 / d),
             2
         ),
         fmt(g("userspace.drain.encode_only_per_s").map(|v| v / 1e6), 1),
         f0("userspace.design.before.steady_records_per_s"),
+        f0("userspace.design.one_thread.steady_records_per_s"),
+        ratio(g, "userspace.design.one_thread.steady_records_per_s"),
         f0("userspace.design.shipped.steady_records_per_s"),
-        fmt(
-            g("userspace.design.shipped.steady_records_per_s")
-                .zip(g("userspace.design.before.steady_records_per_s"))
-                .map(|(a, b)| a / b),
-            2
-        ),
+        ratio(g, "userspace.design.shipped.steady_records_per_s"),
         f0("userspace.design.prealloc.steady_records_per_s"),
-        fmt(
-            g("userspace.design.prealloc.steady_records_per_s")
-                .zip(g("userspace.design.before.steady_records_per_s"))
-                .map(|(a, b)| a / b),
-            2
-        ),
+        ratio(g, "userspace.design.prealloc.steady_records_per_s"),
         f2("userspace.interval_1m_before.udp.cpu_s"),
+        f2("userspace.interval_1m_one_thread.udp.cpu_s"),
         f2("userspace.interval_1m.udp.cpu_s"),
         f2("userspace.interval_1m_prealloc.udp.cpu_s"),
         f2("userspace.swap_1m.lookup_cpu_s"),

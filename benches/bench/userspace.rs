@@ -52,27 +52,39 @@ pub struct Design {
     pub what: &'static str,
     alloc: FlowMapAlloc,
     chunk_messages: usize,
+    /// Drained by two threads (`KernelSource::pipelined`).
+    pipelined: bool,
 }
 
 /// What ships, the opt-in, and the design before this one, re-measured.
-pub const DESIGNS: [Design; 3] = [
+pub const DESIGNS: [Design; 4] = [
     Design {
         key: "shipped",
-        what: "on-demand maps, drain chunk of 16 messages (the default)",
+        what: "on-demand maps, drain chunk of 16 messages, two threads (the default)",
         alloc: FlowMapAlloc::OnDemand,
         chunk_messages: DRAIN_CHUNK_MESSAGES,
+        pipelined: true,
     },
     Design {
         key: "prealloc",
-        what: "`--flow-map-alloc preallocated`, drain chunk of 16 messages",
+        what: "`--flow-map-alloc preallocated`, drain chunk of 16 messages, two threads",
         alloc: FlowMapAlloc::Preallocated,
         chunk_messages: DRAIN_CHUNK_MESSAGES,
+        pipelined: true,
+    },
+    Design {
+        key: "one_thread",
+        what: "on-demand maps, drain chunk of 16 messages, one thread",
+        alloc: FlowMapAlloc::OnDemand,
+        chunk_messages: DRAIN_CHUNK_MESSAGES,
+        pipelined: false,
     },
     Design {
         key: "before",
-        what: "on-demand maps, drain chunk of one message (before)",
+        what: "on-demand maps, drain chunk of one message, one thread (before)",
         alloc: FlowMapAlloc::OnDemand,
         chunk_messages: 1,
+        pipelined: false,
     },
 ];
 
@@ -239,8 +251,10 @@ fn child_throughput(n: usize, runs: usize, d: Design) {
     let (mut first, mut steady, mut flip) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let maps = DatapathMaps::open_pinned(Direction::Ingress, &obj.dir).expect("maps");
+        let mut inner = KernelSource::new(maps, Rc::clone(&rcu));
+        inner.pipelined = d.pipelined;
         let source = TimedSource {
-            inner: KernelSource::new(maps, Rc::clone(&rcu)),
+            inner,
             retire: Duration::ZERO,
         };
         let mut meter = FlowExporter::new(source, &meter_config(cap, d.chunk_messages));
@@ -280,10 +294,9 @@ fn child_interval(n: usize, udp: bool, d: Design) {
     let obj = TestObject::load_alloc(Direction::Ingress, Some(cap as u32), d.alloc);
     let rcu = Rc::new(RcuBarrier::new().expect("RCU barrier"));
     let maps = DatapathMaps::open_pinned(Direction::Ingress, &obj.dir).expect("maps");
-    let mut meter = FlowExporter::new(
-        KernelSource::new(maps, rcu),
-        &meter_config(cap, d.chunk_messages),
-    );
+    let mut source = KernelSource::new(maps, rcu);
+    source.pipelined = d.pipelined;
+    let mut meter = FlowExporter::new(source, &meter_config(cap, d.chunk_messages));
     // A collector that never reads: the kernel drops what overflows its
     // buffer, every send succeeds.
     let collector = UdpSocket::bind("127.0.0.1:0").expect("binding the collector socket");

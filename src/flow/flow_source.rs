@@ -19,8 +19,8 @@ pub trait FlowSource {
     fn adopt_inactive(&mut self) -> Result<()>;
 
     /// Reads and deletes every entry of the retired map, `chunk` entries at
-    /// a time, handing each chunk to `sink` before the next is deleted.
-    /// Returns the number of entries drained.
+    /// a time, handing each chunk to `sink`; at most the next chunk is
+    /// deleted while `sink` has one. Returns the number of entries drained.
     fn drain_retired(&mut self, chunk: usize, sink: &mut dyn FnMut(&[FlowEntry])) -> Result<u64>;
 
     /// Takes the keys of the flows that lost packets to a full flow map
