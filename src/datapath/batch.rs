@@ -42,6 +42,12 @@ impl<'m> Drain<'m> {
         }
     }
 
+    /// True once the kernel said the map has nothing more: the last batch
+    /// has been handed out.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
     /// The next batch, appended to `out`; `Ok(0)` once the map is empty.
     /// Entries handed out here are already deleted from the map.
     pub fn next_into(&mut self, out: &mut Vec<(FlowKey, FlowValue)>) -> io::Result<usize> {

@@ -52,31 +52,39 @@ impl FlowSource for KernelSource {
             return Ok(0);
         };
         let want = u32::try_from(chunk).unwrap_or(u32::MAX);
-        let maps = self.maps.flows[idx].both();
-        if !self.pipelined {
-            return drain_one_stage(maps, idx, want, sink);
+        let mut drains = self.maps.flows[idx].both().map(|m| Drain::new(m, want));
+        let mut buf = Vec::new();
+        // The first chunk of each map here: a quiet interval ends with it,
+        // and an idle exporter starts no thread.
+        let mut total = 0u64;
+        for d in &mut drains {
+            total += take_chunk(d, idx, &mut buf, sink)?;
         }
-        // Two stages on two CPUs: a reader takes chunks from the kernel
-        // (the batch lookup-and-delete, the larger half of the work) while
-        // this thread turns the chunk before into records. The rendezvous
-        // channel keeps the reader at most one chunk ahead: a crash loses
-        // at most the chunk being sent and the one just taken.
+        if !self.pipelined || drains.iter().all(Drain::is_done) {
+            for d in &mut drains {
+                while !d.is_done() {
+                    total += take_chunk(d, idx, &mut buf, sink)?;
+                }
+            }
+            return Ok(total);
+        }
+        // The rest in two stages on two CPUs: a reader takes chunks from
+        // the kernel (the batch lookup-and-delete, the larger half of the
+        // work) while this thread turns the chunk before into records. The
+        // rendezvous channel keeps the reader at most one chunk ahead: a
+        // crash loses at most the chunk being sent and the one just taken.
         std::thread::scope(|s| -> Result<u64> {
             let (full_tx, full_rx) = mpsc::sync_channel::<Vec<FlowEntry>>(0);
             let (empty_tx, empty_rx) = mpsc::channel::<Vec<FlowEntry>>();
             let reader = s.spawn(move || -> Result<()> {
-                for map in maps {
-                    let mut drain = Drain::new(map, want);
-                    loop {
+                for mut d in drains {
+                    while !d.is_done() {
                         let mut buf = empty_rx.try_recv().unwrap_or_default();
                         buf.clear();
-                        let n = drain
+                        let n = d
                             .next_into(&mut buf)
                             .with_context(|| format!("draining flow map {idx}"))?;
-                        if n == 0 {
-                            break;
-                        }
-                        if full_tx.send(buf).is_err() {
+                        if n > 0 && full_tx.send(buf).is_err() {
                             // The consumer is gone (it panicked).
                             return Ok(());
                         }
@@ -84,7 +92,6 @@ impl FlowSource for KernelSource {
                 }
                 Ok(())
             });
-            let mut total = 0u64;
             for buf in full_rx {
                 total += buf.len() as u64;
                 sink(&buf);
@@ -111,29 +118,19 @@ impl FlowSource for KernelSource {
     }
 }
 
-/// Takes `want` entries at a time from each map and hands them to `sink`
-/// before it takes more.
-fn drain_one_stage(
-    maps: [&libbpf_rs::MapHandle; 2],
+/// Takes the next chunk of `d` and hands it to `sink`; the entries taken.
+fn take_chunk(
+    d: &mut Drain<'_>,
     idx: usize,
-    want: u32,
+    buf: &mut Vec<FlowEntry>,
     sink: &mut dyn FnMut(&[FlowEntry]),
 ) -> Result<u64> {
-    let mut buf = Vec::new();
-    let mut total = 0u64;
-    for map in maps {
-        let mut drain = Drain::new(map, want);
-        loop {
-            buf.clear();
-            let n = drain
-                .next_into(&mut buf)
-                .with_context(|| format!("draining flow map {idx}"))?;
-            if n == 0 {
-                break;
-            }
-            total += n as u64;
-            sink(&buf);
-        }
+    buf.clear();
+    let n = d
+        .next_into(buf)
+        .with_context(|| format!("draining flow map {idx}"))?;
+    if n > 0 {
+        sink(buf);
     }
-    Ok(total)
+    Ok(n as u64)
 }
