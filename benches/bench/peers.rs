@@ -217,7 +217,7 @@ pub fn lead(r: &crate::report::Report) -> String {
         &|_| "not measured (their user space)".to_owned(),
     );
     row(
-        "kernel memory per flow: key + value (octets)",
+        "kernel memory per flow: key + value (octets; ours: IPv4, IPv6 112)",
         f(g("kernel.flow_octets")),
         &|p| f(g(&format!("kernel.peer.{p}.flow_octets"))),
     );

@@ -97,11 +97,22 @@ pub fn check(r: &mut Report) {
             small.max(big) <= 1000.0,
         );
     }
-    if let Some(ratio) = g("veth.ratio") {
+    if let (Some(ratio), Some(est)) = (g("veth.ratio"), veth_estimate(&g)) {
+        // This VM's run-to-run noise is of the order of the exporter's cost
+        // on a veth: a measured ratio counts only where the kernel figures
+        // agree, and one well above 1 is noise, not evidence.
+        let noise = if ratio > VETH_NOISE_ABOVE {
+            " (above 1: the noise of this run exceeded the exporter's cost; inconclusive)"
+        } else {
+            ""
+        };
         target(
             "veth pps with the exporter ≥ 0.97 × without",
-            format!("{ratio:.3}×"),
-            ratio >= 0.97,
+            format!(
+                "measured {ratio:.3}×{noise}; from the kernel's hit path and the \
+                 packet's cost without: {est:.3}×"
+            ),
+            (0.97..=VETH_NOISE_ABOVE).contains(&ratio) && est >= 0.97,
         );
     }
     // The issue's target is at 100 k flows (10 k and 1 M are in the results),
@@ -177,6 +188,19 @@ pub fn check(r: &mut Report) {
     notes(r);
 }
 
+/// A veth ratio above this is noise: the exporter cannot speed a packet up.
+const VETH_NOISE_ABOVE: f64 = 1.02;
+
+/// The veth ratio the kernel figures predict: the sending CPU, which runs
+/// the whole path of a packet, spends the egress program's hit path (over
+/// an empty program: a lower bound) on each packet on top of its cost
+/// without the exporter.
+fn veth_estimate(g: &impl Fn(&str) -> Option<f64>) -> Option<f64> {
+    let hit = g("kernel.hit.ipv4_tcp.over_empty_ns")?;
+    let per_packet = 1e9 / g("veth.without.pps")?;
+    Some(per_packet / (per_packet + hit))
+}
+
 /// A design's steady rate over the design before, as text.
 fn ratio(g: impl Fn(&str) -> Option<f64>, key: &str) -> String {
     fmt(
@@ -214,7 +238,7 @@ fn notes(r: &mut Report) {
          3. *User space* (`src/flow/ids.rs`, `src/ipfix/templates.rs`, \
          `src/ipfix/builder.rs`): the flowId table is probed once per record \
          (entry API; it was a lookup and then an insert for every new flow) with \
-         the key hashed as its 48 ABI bytes in one piece (the derived `Hash` fed \
+         the key hashed as the bytes of its flow map's key in one piece (the derived `Hash` fed \
          SipHash field by field, with length prefixes), a \
          record is encoded straight into its message slot (it was built in a \
          fresh `Vec` per record and copied), and a message reserves its MTU once. \
@@ -422,9 +446,13 @@ fn notes(r: &mut Report) {
          kernel then frees the dropped map's elements one by one in a kworker: {} \
          ms of CPU, outside this process's accounting and not gone — more in all \
          than the drain it replaces, and l3afd would have to load an outer map \
-         whose inner maps only the daemon creates. Not tried: a faster, weaker \
-         hash for the flowId table (flow keys are chosen by whoever sends \
-         packets). Peak RSS at 1 M flows ({} MB) is the flowId table while it \
+         whose inner maps only the daemon creates. Not taken: a faster, weaker \
+         hash for the flowId table, such as foldhash (hashbrown's default): flow \
+         keys are chosen by whoever sends packets, and foldhash's own \
+         documentation advises against it where someone may study a \
+         long-running program to make colliding inputs; SipHash stays. Keeping \
+         IPv4 keys as their 24 bytes (a table of their own) halved the table's \
+         entries for them. Peak RSS at 1 M flows ({} MB) is the flowId table while it \
          doubles (old and new table side by side), within the 256 MB target.",
         f0("userspace.drain.batch_message_per_s"),
         f0("userspace.drain.batch_chunk_per_s"),
@@ -461,18 +489,36 @@ fn notes(r: &mut Report) {
         f0("userspace.interval_1m.udp.peak_rss_mb"),
     ));
 
+    let veth_ratio = g("veth.ratio");
+    let veth_cost = if veth_ratio.is_some_and(|r| r > VETH_NOISE_ABOVE) {
+        format!(
+            "this run measured more packets per second with the exporter than \
+             without ({}×): the noise of the run exceeded the exporter's cost, so \
+             the measurement says nothing either way",
+            fmt(veth_ratio, 3)
+        )
+    } else {
+        format!(
+            "the exporter's two tc programs cost {:.1} % of that CPU",
+            veth_ratio.map_or(f64::NAN, |x| (1.0 - x) * 100.0)
+        )
+    };
     notes.push(format!(
-        "**veth.** {} packets/s without, {} with: the exporter's two tc programs \
-         cost {:.1} % of a CPU that spends about {:.1} µs on each 60-byte packet \
-         (sender, veth and receiver path together). The per-packet cost in a live \
-         stack is somewhat above the test-run figure (caches shared with the rest \
-         of the stack). Runs on this 2-vCPU VM vary by ±10 % with whatever else is \
-         running, so the ratio is taken per alternating pair; over the runs made \
-         before the coarse clock it came out between 0.946 and 0.958.",
+        "**veth.** {} packets/s without, {} with: {veth_cost}. The sending CPU \
+         spends about {:.1} µs on each 60-byte packet (sender, veth and receiver \
+         path together); the kernel figures put the hit path at {} ns of that, \
+         which predicts {}× — the target line counts the measurement only where \
+         it lies between 0.97 and {VETH_NOISE_ABOVE} and the prediction agrees. The \
+         per-packet cost in a live stack is somewhat above the test-run figure \
+         (caches shared with the rest of the stack). Runs on this 2-vCPU VM vary \
+         by ±10 % with whatever else is running, so the ratio is taken per \
+         alternating pair; over earlier runs it came out between 0.835 and \
+         0.958.",
         f0("veth.without.pps"),
         f0("veth.with.pps"),
-        g("veth.ratio").map_or(f64::NAN, |x| (1.0 - x) * 100.0),
         g("veth.without.pps").map_or(f64::NAN, |p| 1e6 / p),
+        f0("kernel.hit.ipv4_tcp.over_empty_ns"),
+        fmt(veth_estimate(&g), 3),
     ));
     notes.push(format!(
         "**Idle.** An idle `run` used to poll every 20 ms (50 wake-ups a second, \

@@ -226,11 +226,15 @@ pub fn run(report: &mut Report) {
         "with ÷ without",
         median_ratio(&with, &without),
         "×",
-        format!(
-            "sender side: {:.0} vs {:.0} datagrams/s",
-            median(&sent_with),
-            median(&sent_without)
-        ),
+        {
+            let pairs: Vec<f64> = with.iter().zip(&without).map(|(w, o)| w / o).collect();
+            let (lo, hi) = range(&pairs);
+            format!(
+                "per pair {lo:.3}–{hi:.3}; sender side: {:.0} vs {:.0} datagrams/s",
+                median(&sent_with),
+                median(&sent_without)
+            )
+        },
     );
     sec.row(
         "veth.metered_fraction",
