@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use common::exporter::BIN;
 use common::netns::{sh, NetnsPair};
+use common::rng::Rng;
 
 /// The peak RSS `collect` may reach, whatever it is sent: its template
 /// caches are bounded (2^21 field specifiers per decoder, one decoder per
@@ -36,24 +37,6 @@ const RSS_BOUND_MIB: u64 = 512;
 const STDERR_BOUND: usize = 2 << 20;
 /// What a TCP connection adds to stderr at most (connected, closed).
 const STDERR_PER_CONNECTION: usize = 256;
-
-/// xorshift64*: the same hostile stream on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
 
 fn header(len: usize, seq: u32, domain: u32) -> Vec<u8> {
     let mut h = Vec::with_capacity(len);
@@ -104,11 +87,11 @@ fn hostile(rng: &mut Rng, big: usize) -> Vec<u8> {
     let id = 256 + rng.below(2048) as u16;
     match rng.below(10) {
         0 => {
-            let n = 1 + rng.below(1500) as usize;
+            let n = 1 + rng.below(1500);
             rng.bytes(n)
         }
         1 => {
-            let n = rng.below(1400) as usize;
+            let n = rng.below(1400);
             let body = rng.bytes(n);
             let mut m = header(16 + body.len(), seq, domain);
             m.extend_from_slice(&body);
@@ -250,7 +233,7 @@ fn a_minute_of_hostile_input_from_many_sources_stays_bounded() {
     for t in 0..2u64 {
         let (stop, sent) = (Arc::clone(&stop), Arc::clone(&sent));
         senders.push(NetnsPair::spawn_in(&net.a, move || {
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (t + 1));
+            let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ (t + 1));
             // 254 IPv4 and 254 IPv6 sources, each its own socket and port.
             let sources: Vec<UdpSocket> = (1..=254u16)
                 .map(|i| {
@@ -272,7 +255,7 @@ fn a_minute_of_hostile_input_from_many_sources_stays_bounded() {
                 .collect();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let s = &sources[rng.below(sources.len() as u64) as usize];
+                let s = &sources[rng.below(sources.len())];
                 // Up to 16 000 fields: a 64 KiB template.
                 let big = if rng.below(4) == 0 { 16_000 } else { 300 };
                 let m = hostile(&mut rng, big);
@@ -287,7 +270,7 @@ fn a_minute_of_hostile_input_from_many_sources_stays_bounded() {
     let tcp = {
         let stop = Arc::clone(&stop);
         NetnsPair::spawn_in(&net.a, move || {
-            let mut rng = Rng(42);
+            let mut rng = Rng::new(42);
             let mut connections = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let Ok(mut c) = TcpStream::connect("127.0.0.1:4739") else {

@@ -12,6 +12,7 @@ pub mod nfcapd;
 pub mod packet;
 pub mod process;
 pub mod real_l3afd;
+pub mod rng;
 pub mod tempdir;
 pub mod traffic;
 pub mod tshark;
