@@ -82,19 +82,19 @@ static __always_inline void flow_value_add(struct flow_value *v,
 }
 
 /*
- * Adds one packet to its flow in @flows; false when the table is full. @key
- * is m->key, or its first FLOW_KEY4_SIZE bytes for an IPv4 map.
+ * Adds one packet to its flow in @flows; false when the table is full. The
+ * map reads as much of m->key as its key size: an IPv4 map the first
+ * FLOW_KEY4_SIZE bytes, its compact key.
  */
-static __always_inline int flow_account(void *flows, const void *key,
-					const struct pkt_meta *m, __u64 segs,
-					__u64 octets, __u32 peer_ifindex,
-					__u64 now)
+static __always_inline int flow_account(void *flows, const struct pkt_meta *m,
+					__u64 segs, __u64 octets,
+					__u32 peer_ifindex, __u64 now)
 {
 	struct flow_value *v;
 	struct flow_value fresh;
 	int err;
 
-	v = bpf_map_lookup_elem(flows, key);
+	v = bpf_map_lookup_elem(flows, &m->key);
 	if (v) {
 		flow_value_add(v, m, segs, octets, now);
 		return 1;
@@ -112,14 +112,14 @@ static __always_inline int flow_account(void *flows, const void *key,
 	fresh.tos = m->tos;
 	__builtin_memcpy(fresh.src_mac, m->src_mac, sizeof(fresh.src_mac));
 	__builtin_memcpy(fresh.dst_mac, m->dst_mac, sizeof(fresh.dst_mac));
-	err = bpf_map_update_elem(flows, key, &fresh, BPF_NOEXIST);
+	err = bpf_map_update_elem(flows, &m->key, &fresh, BPF_NOEXIST);
 	if (!err)
 		return 1;
 	if (err != -EEXIST)
 		return 0; /* -E2BIG or -ENOMEM: no room, never retried */
 
 	/* Another CPU created the entry between our lookup and update. */
-	v = bpf_map_lookup_elem(flows, key);
+	v = bpf_map_lookup_elem(flows, &m->key);
 	if (!v)
 		return 0;
 	flow_value_add(v, m, segs, octets, now);
@@ -191,7 +191,7 @@ static __always_inline void flow_meter(struct __sk_buff *skb,
 	__u32 zero = 0;
 	__u32 segs;
 	__u64 octets, now;
-	int ret, ok;
+	int ret, ok, active;
 
 	__builtin_memset(&m, 0, sizeof(m));
 	ret = pkt_parse(skb, &m);
@@ -218,24 +218,19 @@ static __always_inline void flow_meter(struct __sk_buff *skb,
 	now = flow_now(cfg);
 	/*
 	 * One call site per map, each with a constant map pointer: the
-	 * verifier can inline every lookup. An IPv4 map reads the first
-	 * FLOW_KEY4_SIZE bytes of m.key: its compact key.
+	 * verifier can inline every lookup.
 	 */
-	if (m.key.ip_version == 4) {
-		if (selector_active(maps->selector))
-			ok = flow_account(maps->flows4_1, &m.key, &m, segs,
-					  octets, peer_ifindex, now);
-		else
-			ok = flow_account(maps->flows4_0, &m.key, &m, segs,
-					  octets, peer_ifindex, now);
-	} else {
-		if (selector_active(maps->selector))
-			ok = flow_account(maps->flows6_1, &m.key, &m, segs,
-					  octets, peer_ifindex, now);
-		else
-			ok = flow_account(maps->flows6_0, &m.key, &m, segs,
-					  octets, peer_ifindex, now);
-	}
+	active = selector_active(maps->selector);
+	if (m.key.ip_version == 4)
+		ok = active ? flow_account(maps->flows4_1, &m, segs, octets,
+					   peer_ifindex, now)
+			    : flow_account(maps->flows4_0, &m, segs, octets,
+					   peer_ifindex, now);
+	else
+		ok = active ? flow_account(maps->flows6_1, &m, segs, octets,
+					   peer_ifindex, now)
+			    : flow_account(maps->flows6_0, &m, segs, octets,
+					   peer_ifindex, now);
 	if (!ok) {
 		stat_add(maps->stats, FLOW_STAT_TABLE_FULL_PACKETS, segs);
 		stat_add(maps->stats, FLOW_STAT_TABLE_FULL_OCTETS, octets);

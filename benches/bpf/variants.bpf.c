@@ -121,15 +121,14 @@ int v_full_key(struct __sk_buff *skb)
  * Plain (non-atomic) updates of an entry: exact only when one CPU owns it
  * (per-CPU maps); on a shared map concurrent updates lose counts.
  */
-static __always_inline int plain_account(void *flows, const void *key,
-					 const struct pkt_meta *m, __u64 segs,
-					 __u64 octets)
+static __always_inline int plain_account(void *flows, const struct pkt_meta *m,
+					 __u64 segs, __u64 octets)
 {
 	__u64 now = bpf_ktime_get_coarse_ns();
 	struct flow_value *v;
 	struct flow_value fresh;
 
-	v = bpf_map_lookup_elem(flows, key);
+	v = bpf_map_lookup_elem(flows, &m->key);
 	if (v) {
 		v->packets += segs;
 		v->octets += octets;
@@ -150,7 +149,7 @@ static __always_inline int plain_account(void *flows, const void *key,
 	fresh.ttl_min = m->ttl;
 	fresh.ttl_max = m->ttl;
 	fresh.tos = m->tos;
-	return !bpf_map_update_elem(flows, key, &fresh, BPF_NOEXIST);
+	return !bpf_map_update_elem(flows, &m->key, &fresh, BPF_NOEXIST);
 }
 
 /*
@@ -176,7 +175,7 @@ static __always_inline int plain_meter(struct __sk_buff *skb, void *flows)
 	octets = m.ip_len + (__u64)(segs - 1) * m.hdrs_len;
 	if (selector_active(&selector))
 		return TC_ACT_UNSPEC;
-	if (!plain_account(flows, &m.key, &m, segs, octets)) {
+	if (!plain_account(flows, &m, segs, octets)) {
 		stat_add(&stats, FLOW_STAT_TABLE_FULL_PACKETS, segs);
 		stat_add(&stats, FLOW_STAT_TABLE_FULL_OCTETS, octets);
 	}
@@ -312,8 +311,7 @@ static __always_inline int counted_meter(struct __sk_buff *skb, void *flows,
 	m.key.src_port ^= (__u16)c;
 	m.key.dst_port ^= (__u16)(c >> 16);
 	m.key.ifindex = bpf_get_smp_processor_id();
-	if (!flow_account(flows, &m.key, &m, 1, m.ip_len, 0,
-			  bpf_ktime_get_coarse_ns()))
+	if (!flow_account(flows, &m, 1, m.ip_len, 0, bpf_ktime_get_coarse_ns()))
 		stat_add(&stats, FLOW_STAT_TABLE_FULL_PACKETS, 1);
 	return TC_ACT_UNSPEC;
 }
