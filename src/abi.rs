@@ -265,9 +265,25 @@ impl FlowKey {
         }
     }
 
-    /// The full `struct flow_key` (a full-key map, the refused-flows map).
+    /// The full `struct flow_key` (an IPv6 map, the refused-flows map).
     pub fn emit(&self) -> [u8; FLOW_KEY_SIZE] {
         let mut b = [0u8; FLOW_KEY_SIZE];
+        self.emit_into(&mut b);
+        b
+    }
+
+    /// `struct flow_key4`, the key of an IPv4 map: the first
+    /// [`FLOW_KEY4_SIZE`] bytes of [`emit`](Self::emit). For IPv4 keys only.
+    pub fn emit4(&self) -> [u8; FLOW_KEY4_SIZE] {
+        debug_assert_eq!(self.ip_version, 4, "a compact key is IPv4");
+        let mut b = [0u8; FLOW_KEY4_SIZE];
+        self.emit_into(&mut b);
+        b
+    }
+
+    /// Writes the fields and the packed addresses into `b`, zeroed, of 24
+    /// bytes (IPv4) or 48.
+    fn emit_into(&self, b: &mut [u8]) {
         b[Self::IFINDEX..Self::IFINDEX + 4].copy_from_slice(&self.ifindex.to_ne_bytes());
         b[Self::SPORT..Self::SPORT + 2].copy_from_slice(&self.src_port.to_ne_bytes());
         b[Self::DPORT..Self::DPORT + 2].copy_from_slice(&self.dst_port.to_ne_bytes());
@@ -281,17 +297,20 @@ impl FlowKey {
         let len = self.addr_len();
         b[Self::ADDR..Self::ADDR + len].copy_from_slice(&self.src_addr[..len]);
         b[Self::ADDR + len..Self::ADDR + 2 * len].copy_from_slice(&self.dst_addr[..len]);
-        b
     }
 
-    /// The key as its flow map holds it: the first [`FLOW_KEY4_SIZE`] bytes
-    /// for IPv4 (`struct flow_key4`), all of `struct flow_key` otherwise.
+    /// The interface index in a key's bytes, either layout.
+    pub fn ifindex_of(packed: &[u8]) -> u32 {
+        u32_at(packed, Self::IFINDEX)
+    }
+
+    /// The key as its flow map holds it: [`emit4`](Self::emit4) for IPv4,
+    /// [`emit`](Self::emit) otherwise.
     pub fn emit_for_map(&self) -> Vec<u8> {
-        let b = self.emit();
         if self.ip_version == 4 {
-            b[..FLOW_KEY4_SIZE].to_vec()
+            self.emit4().to_vec()
         } else {
-            b.to_vec()
+            self.emit().to_vec()
         }
     }
 

@@ -75,13 +75,16 @@ static __always_inline int hit_verdict(void *v)
 	return v ? TC_ACT_UNSPEC : TC_ACT_SHOT;
 }
 
-/* The shipped body with its own maps, without the tail call. */
-SEC("tc")
-int v_shared_atomic(struct __sk_buff *skb)
+/*
+ * The shipped body with its own maps, without the tail call; IPv4 flows go
+ * to @v4_0/@v4_1.
+ */
+static __always_inline int body_into(struct __sk_buff *skb, void *v4_0,
+				     void *v4_1)
 {
 	const struct flow_maps maps = {
-		.flows4_0 = &flows4_0,
-		.flows4_1 = &flows4_1,
+		.flows4_0 = v4_0,
+		.flows4_1 = v4_1,
 		.flows6_0 = &flows_0,
 		.flows6_1 = &flows_1,
 		.selector = &selector,
@@ -94,27 +97,22 @@ int v_shared_atomic(struct __sk_buff *skb)
 	return TC_ACT_UNSPEC;
 }
 
+/* As shipped: IPv4 flows under the compact key. */
+SEC("tc")
+int v_shared_atomic(struct __sk_buff *skb)
+{
+	return body_into(skb, &flows4_0, &flows4_1);
+}
+
 /*
- * The body as before ABI 4: IPv4 flows in the full-key maps (an IPv4 map
- * reads the first FLOW_KEY4_SIZE bytes of the key it is given, a full-key
- * map all 48: the same key, hashed and compared whole).
+ * The body as before ABI 4: IPv4 flows in the full-key maps (a map reads
+ * as much of the key as its key size: a full-key map all 48 bytes, the same
+ * key hashed and compared whole).
  */
 SEC("tc")
 int v_full_key(struct __sk_buff *skb)
 {
-	const struct flow_maps maps = {
-		.flows4_0 = &flows_0,
-		.flows4_1 = &flows_1,
-		.flows6_0 = &flows_0,
-		.flows6_1 = &flows_1,
-		.selector = &selector,
-		.config = &config,
-		.stats = &stats,
-		.refused = &refused_flows,
-	};
-
-	flow_meter(skb, &maps, 0);
-	return TC_ACT_UNSPEC;
+	return body_into(skb, &flows_0, &flows_1);
 }
 
 /*

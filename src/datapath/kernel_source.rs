@@ -80,10 +80,7 @@ impl FlowSource for KernelSource {
                 for mut d in drains {
                     while !d.is_done() {
                         let mut buf = empty_rx.try_recv().unwrap_or_default();
-                        buf.clear();
-                        let n = d
-                            .next_into(&mut buf)
-                            .with_context(|| format!("draining flow map {idx}"))?;
+                        let n = next_chunk(&mut d, idx, &mut buf)?;
                         if n > 0 && full_tx.send(buf).is_err() {
                             // The consumer is gone (it panicked).
                             return Ok(());
@@ -125,12 +122,16 @@ fn take_chunk(
     buf: &mut Vec<FlowEntry>,
     sink: &mut dyn FnMut(&[FlowEntry]),
 ) -> Result<u64> {
-    buf.clear();
-    let n = d
-        .next_into(buf)
-        .with_context(|| format!("draining flow map {idx}"))?;
+    let n = next_chunk(d, idx, buf)?;
     if n > 0 {
         sink(buf);
     }
     Ok(n as u64)
+}
+
+/// The next chunk of `d` (of retired pair `idx`) in `buf`, emptied first.
+fn next_chunk(d: &mut Drain<'_>, idx: usize, buf: &mut Vec<FlowEntry>) -> Result<usize> {
+    buf.clear();
+    d.next_into(buf)
+        .with_context(|| format!("draining flow map {idx}"))
 }

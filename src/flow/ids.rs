@@ -95,13 +95,6 @@ fn assign_in<K: Eq + Hash>(
     }
 }
 
-/// The interface index of a packed key: the first field of both layouts.
-fn ifindex_of(packed: &[u8]) -> u32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&packed[..4]);
-    u32::from_ne_bytes(b)
-}
-
 impl FlowIds {
     pub fn new(alloc: IdAllocator, idle_ns: u64, capacity: usize) -> Self {
         FlowIds {
@@ -142,13 +135,10 @@ impl FlowIds {
 
     /// The flow ended: its next packet starts a new flow.
     pub fn forget(&mut self, key: &FlowKey) {
-        let packed = key.emit();
         if key.ip_version == 4 {
-            let mut k = [0u8; FLOW_KEY4_SIZE];
-            k.copy_from_slice(&packed[..FLOW_KEY4_SIZE]);
-            self.known4.remove(&k);
+            self.known4.remove(&key.emit4());
         } else {
-            self.known6.remove(&packed);
+            self.known6.remove(&key.emit());
         }
     }
 
@@ -182,9 +172,9 @@ impl FlowIds {
             return;
         }
         self.known4
-            .retain(|packed, _| !ifindexes.contains(&ifindex_of(packed)));
+            .retain(|packed, _| !ifindexes.contains(&FlowKey::ifindex_of(packed)));
         self.known6
-            .retain(|packed, _| !ifindexes.contains(&ifindex_of(packed)));
+            .retain(|packed, _| !ifindexes.contains(&FlowKey::ifindex_of(packed)));
     }
 
     pub fn len(&self) -> usize {
